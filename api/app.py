@@ -1,0 +1,91 @@
+"""The Litestar application: routes, dependencies, problem+json errors, lifespan.
+
+`create_app` takes an already built runtime (wiring happens at the entry
+points); the lifespan opens the databases and runs the background workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from api.deps import DEPENDENCIES
+from api.problems import EXCEPTION_HANDLERS, describe_problem_type, list_problem_types
+from api.routes.accounts import AccountController
+from api.routes.booking import (
+    HoldController,
+    InventoryController,
+    OrderController,
+    PaymentWebhookController,
+    TicketController,
+)
+from api.routes.catalog import EventController, PerformanceController, VenueController
+from booking.adapters.payments.simulated_gateway import http_sender
+from booking.bootstrap import LocalRuntime
+from workers.local import background
+
+WEBHOOK_PATH = "/api/v1/payments/webhook"
+
+
+@get("/healthz", tags=["health"], sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(runtime: LocalRuntime, run_background: bool = True) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime.open()
+        async with contextlib.AsyncExitStack() as stack:
+            if runtime.settings.public_url:
+                runtime.gateway.attach(http_sender(runtime.settings.public_url + WEBHOOK_PATH))
+            else:
+                # No public URL: the gateway posts to this app in-process, still through HTTP
+                # semantics (headers, status codes, the whole middleware stack).
+                client = httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://gateway.local"
+                )
+                await stack.enter_async_context(client)
+
+                async def send(body: bytes, headers: dict[str, str]) -> int:
+                    return (await client.post(WEBHOOK_PATH, content=body, headers=headers)).status_code
+
+                runtime.gateway.attach(send)
+            if run_background:
+                await stack.enter_async_context(background(runtime))
+            yield
+        runtime.close()
+
+    state: dict[str, Any] = {"services": runtime.services, "clock": runtime.clock}
+    return Litestar(
+        route_handlers=[
+            healthz,
+            list_problem_types,
+            describe_problem_type,
+            AccountController,
+            VenueController,
+            EventController,
+            PerformanceController,
+            InventoryController,
+            HoldController,
+            OrderController,
+            PaymentWebhookController,
+            TicketController,
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        state=State(state),
+        request_max_body_size=runtime.settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="K-ConcertBook API",
+            version="1",
+            description="Seats and standing places through holds, orders, payment and signed tickets.",
+        ),
+    )

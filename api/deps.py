@@ -1,0 +1,77 @@
+"""Dependencies shared by the routes: services, the caller's account, Idempotency-Key."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from booking.bootstrap import Services
+from booking.domain.accounts import Account
+from booking.domain.errors import AuthenticationRequired, IdempotencyKeyRequired, InvalidRequest
+from booking.domain.ports import Clock, Idempotency
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def provide_clock(state: State) -> Clock:
+    clock: Clock = state.clock
+    return clock
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationRequired("use 'Authorization: Bearer <token>' from POST /api/v1/sessions")
+    return token.strip()
+
+
+async def provide_account(request: Request[Any, Any, Any], services: Services) -> Account:
+    token = bearer_token(request)
+    if token is None:
+        raise AuthenticationRequired("this endpoint needs 'Authorization: Bearer <token>'")
+    return await services.accounts.authenticate(token)
+
+
+async def provide_viewer(request: Request[Any, Any, Any], services: Services) -> Account | None:
+    """The caller if a token was sent; anonymous callers may browse published events."""
+    token = bearer_token(request)
+    return None if token is None else await services.accounts.authenticate(token)
+
+
+def idempotency(
+    request: Request[Any, Any, Any], account: Account, operation: str, data: object, required: bool
+) -> Idempotency | None:
+    """Key scoped to account and operation; fingerprint of the decoded body and path."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        if required:
+            raise IdempotencyKeyRequired(f"{operation} needs an Idempotency-Key header")
+        return None
+    if not _KEY.match(key):
+        raise InvalidRequest("Idempotency-Key must be 1–255 printable ASCII characters")
+    digest = hashlib.sha256(request.url.path.encode() + b"\n" + msgspec.json.encode(data))
+    return Idempotency(
+        scope=f"{account.id}:{operation}", key=key, fingerprint=digest.hexdigest()
+    )
+
+
+DEPENDENCIES = {
+    "services": Provide(provide_services, sync_to_thread=False),
+    "clock": Provide(provide_clock, sync_to_thread=False),
+    "account": Provide(provide_account),
+    "viewer": Provide(provide_viewer),
+}

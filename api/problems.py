@@ -1,0 +1,141 @@
+"""RFC 9457 problem+json for every error: one table from error to status, one handler.
+
+`type` is `/problems/<code>`: stable, and served by this API as a description.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response, get
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from booking.domain import errors as e
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS: dict[type[e.DomainError], int] = {
+    e.InvalidRequest: 422,
+    e.NotFound: 404,
+    e.AuthenticationRequired: 401,
+    e.InvalidCredentials: 401,
+    e.Forbidden: 403,
+    e.EmailTaken: 409,
+    e.Conflict: 409,
+    e.SeatsUnavailable: 409,
+    e.SaleNotOpen: 409,
+    e.LimitExceeded: 409,
+    e.HoldExpired: 410,
+    e.HoldNotActive: 409,
+    e.OrderExpired: 410,
+    e.OrderNotPayable: 409,
+    e.PaymentInProgress: 409,
+    e.IdempotencyKeyReused: 422,
+    e.IdempotencyKeyRequired: 400,
+    e.InvalidSignature: 401,
+    e.PaymentGatewayUnavailable: 503,
+}
+
+# Errors raised by the HTTP layer itself, with their own stable codes.
+HTTP_PROBLEMS: dict[str, tuple[int, str]] = {
+    "invalid-body": (400, "The request body or parameters are malformed or do not fit the schema"),
+    "body-too-large": (413, "The request body is larger than this endpoint accepts"),
+    "route-not-found": (404, "No such endpoint"),
+    "method-not-allowed": (405, "This endpoint does not support the method"),
+    "internal-error": (500, "Something failed on our side; it has been logged"),
+}
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+) -> Response[dict[str, Any]]:
+    body = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _status_of(error: e.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: e.DomainError) -> Response[Any]:
+    return problem(_status_of(exc), exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+
+
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    status, title = HTTP_PROBLEMS["invalid-body"]
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    detail = exc.detail
+    if errors and isinstance(errors[0], dict) and errors[0].get("message"):
+        detail = f"{exc.detail}: {errors[0]['message']}"
+    return problem(status, "invalid-body", title, detail, request.url.path, errors=errors)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code = {
+        400: "invalid-body",
+        404: "route-not-found",
+        405: "method-not-allowed",
+        413: "body-too-large",
+    }.get(
+        exc.status_code, f"http-{exc.status_code}"
+    )
+    title = HTTP_PROBLEMS.get(code, (exc.status_code, exc.detail))[1]
+    headers = dict(exc.headers or {})
+    response = problem(exc.status_code, code, title, exc.detail, request.url.path)
+    response.headers.update(headers)
+    return response
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    status, title = HTTP_PROBLEMS["internal-error"]
+    return problem(status, "internal-error", title, "internal error", request.url.path)
+
+
+EXCEPTION_HANDLERS = {
+    e.DomainError: domain_error_handler,
+    ValidationException: validation_handler,
+    NotFoundException: http_error_handler,
+    HTTPException: http_error_handler,
+    HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
+    Exception: internal_error_handler,
+}
+
+
+def _catalogue() -> dict[str, dict[str, Any]]:
+    entries = {cls.code: {"title": cls.title, "status": s} for cls, s in STATUS.items()}
+    entries.update({code: {"title": t, "status": s} for code, (s, t) in HTTP_PROBLEMS.items()})
+    return entries
+
+
+@get("/problems", media_type=MediaType.JSON, tags=["problems"], sync_to_thread=False)
+def list_problem_types() -> dict[str, dict[str, Any]]:
+    """Every problem `type` this API returns, with its title and HTTP status."""
+    return _catalogue()
+
+
+@get("/problems/{code:str}", media_type=MediaType.JSON, tags=["problems"], sync_to_thread=False)
+def describe_problem_type(code: str) -> dict[str, Any]:
+    entry = _catalogue().get(code)
+    if entry is None:
+        raise e.NotFound("problem type", code)
+    return {"type": f"/problems/{code}", **entry}

@@ -1,0 +1,171 @@
+"""Availability, holds, orders, payments and tickets: the fan's path to a seat."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from api.deps import idempotency
+from api.schemas import (
+    HoldIn,
+    HoldOut,
+    OrderIn,
+    OrderOut,
+    PaymentIn,
+    PaymentOut,
+    PublicKeyOut,
+    TicketCheckIn,
+    TicketCheckOut,
+    TicketOut,
+)
+from booking.bootstrap import Services
+from booking.domain.accounts import Account
+from booking.domain.ports import Availability, Clock, PlaceStatus
+
+Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size")]
+After = Annotated[str | None, Parameter(max_length=64, description="Cursor: last id seen")]
+Zone = Annotated[str | None, Parameter(max_length=16, description="Only this section")]
+
+
+class InventoryController(Controller):
+    path = "/api/v1/performances/{performance_id:str}"
+    tags = ["inventory"]
+
+    @get("/availability", summary="Counts per zone and grade; they always add up to capacity")
+    async def availability(
+        self, performance_id: str, viewer: Account | None, services: Services
+    ) -> Availability:
+        return await services.holds.availability(viewer, performance_id)
+
+    @get("/seats", summary="The state of every numbered seat, for drawing the seat map")
+    async def seats(
+        self, performance_id: str, viewer: Account | None, services: Services, section: Zone = None
+    ) -> list[PlaceStatus]:
+        return await services.holds.places(viewer, performance_id, section)
+
+    @post("/holds", summary="Hold seats and standing places, all or nothing (Idempotency-Key)")
+    async def place_hold(
+        self, request: Request[Any, Any, Any], performance_id: str, data: HoldIn,
+        account: Account, services: Services, clock: Clock,
+    ) -> HoldOut:
+        idem = idempotency(request, account, "place-hold", data, required=True)
+        assert idem is not None
+        hold = await services.holds.place(account, performance_id, data.seats, data.ga, idem)
+        return HoldOut.of(hold, clock.now())
+
+
+class HoldController(Controller):
+    path = "/api/v1/holds"
+    tags = ["holds"]
+
+    @get("/{hold_id:str}", summary="One of your holds")
+    async def get_hold(
+        self, hold_id: str, account: Account, services: Services, clock: Clock
+    ) -> HoldOut:
+        return HoldOut.of(await services.holds.get(account, hold_id), clock.now())
+
+    @post("/{hold_id:str}/release", summary="Give the held places back", status_code=200)
+    async def release(
+        self, hold_id: str, account: Account, services: Services, clock: Clock
+    ) -> HoldOut:
+        return HoldOut.of(await services.holds.release(account, hold_id), clock.now())
+
+
+class OrderController(Controller):
+    path = "/api/v1/orders"
+    tags = ["orders"]
+
+    @post("/", summary="Turn an active hold into an order awaiting payment (Idempotency-Key)")
+    async def place(
+        self, request: Request[Any, Any, Any], data: OrderIn, account: Account,
+        services: Services, clock: Clock,
+    ) -> OrderOut:
+        idem = idempotency(request, account, "place-order", data, required=True)
+        assert idem is not None
+        return OrderOut.of(await services.orders.place(account, data.hold_id, idem), clock.now())
+
+    @get("/", summary="Your orders")
+    async def list_orders(
+        self, account: Account, services: Services, clock: Clock,
+        limit: Limit = 50, after: After = None,
+    ) -> list[OrderOut]:
+        now = clock.now()
+        return [OrderOut.of(o, now) for o in await services.orders.list(account, limit, after)]
+
+    @get("/{order_id:str}", summary="One of your orders")
+    async def get_order(
+        self, order_id: str, account: Account, services: Services, clock: Clock
+    ) -> OrderOut:
+        return OrderOut.of(await services.orders.get(account, order_id), clock.now())
+
+    @post("/{order_id:str}/cancel", summary="Cancel an unpaid order or refund a paid one",
+          status_code=200)
+    async def cancel(
+        self, order_id: str, account: Account, services: Services, clock: Clock
+    ) -> OrderOut:
+        return OrderOut.of(await services.orders.cancel(account, order_id), clock.now())
+
+    @post("/{order_id:str}/payments", status_code=HTTP_202_ACCEPTED,
+          summary="Pay with a card token; the outcome arrives by webhook (Idempotency-Key)")
+    async def pay(
+        self, request: Request[Any, Any, Any], order_id: str, data: PaymentIn,
+        account: Account, services: Services,
+    ) -> PaymentOut:
+        idem = idempotency(request, account, "pay-order", data, required=True)
+        assert idem is not None
+        return PaymentOut.of(await services.payments.pay(account, order_id, data.method, idem))
+
+    @get("/{order_id:str}/payments", summary="Payments tried for one of your orders")
+    async def payments(
+        self, order_id: str, account: Account, services: Services
+    ) -> list[PaymentOut]:
+        return [
+            PaymentOut.of(p) for p in await services.payments.payments_for_order(account, order_id)
+        ]
+
+    @get("/{order_id:str}/tickets", summary="Tickets of a paid order")
+    async def tickets(
+        self, order_id: str, account: Account, services: Services
+    ) -> list[TicketOut]:
+        return [TicketOut.of(t) for t in await services.tickets.for_order(account, order_id)]
+
+
+class PaymentWebhookController(Controller):
+    path = "/api/v1/payments"
+    tags = ["payments"]
+
+    @post("/webhook", status_code=HTTP_204_NO_CONTENT, request_max_body_size=16_384,
+          summary="Payment gateway events, signed with HMAC-SHA256 (Webhook-Signature)")
+    async def webhook(self, request: Request[Any, Any, Any], services: Services) -> None:
+        body = await request.body()
+        await services.payments.handle_webhook(request.headers.get("webhook-signature"), body)
+
+
+class TicketController(Controller):
+    path = "/api/v1/tickets"
+    tags = ["tickets"]
+
+    @get("/", summary="Your tickets")
+    async def list_tickets(
+        self, account: Account, services: Services, limit: Limit = 50, after: After = None
+    ) -> list[TicketOut]:
+        return [TicketOut.of(t) for t in await services.tickets.list(account, limit, after)]
+
+    @get("/public-key", summary="The Ed25519 key that verifies ticket codes offline")
+    async def public_key(self, services: Services) -> PublicKeyOut:
+        return PublicKeyOut("Ed25519", services.tickets.public_key_pem())
+
+    @post("/verify", status_code=200, summary="Check a ticket code's signature")
+    async def verify(self, data: TicketCheckIn, services: Services) -> TicketCheckOut:
+        claims = services.tickets.verify_code(data.code)
+        return TicketCheckOut(
+            True, claims.ticket_id, claims.performance_id, claims.unit_id, claims.order_id,
+            claims.issued_at,
+        )
+
+    @get("/{ticket_id:str}", summary="One of your tickets")
+    async def get_ticket(self, ticket_id: str, account: Account, services: Services) -> TicketOut:
+        return TicketOut.of(await services.tickets.get(account, ticket_id))

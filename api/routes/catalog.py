@@ -1,0 +1,158 @@
+"""Venues (organizer-private), events and performances (public once published)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+
+from api.deps import idempotency
+from api.schemas import (
+    EventIn,
+    EventPatch,
+    PerformanceIn,
+    PerformancePatch,
+    VenueIn,
+    VenueOut,
+    VenuePatch,
+    VenueSummary,
+)
+from booking.bootstrap import Services
+from booking.domain.accounts import Account
+from booking.domain.catalog import Event, Performance
+from booking.domain.errors import InvalidRequest
+from booking.domain.venues import Venue, seat_map_from_blocks
+from booking.services.catalog import PerformancePlan
+
+Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size")]
+After = Annotated[str | None, Parameter(max_length=64, description="Cursor: last id seen")]
+VENUE_BODY_LIMIT = 8 * 1024 * 1024  # a 100,000-seat map as a full JSON document
+
+
+def _venue_out(venue: Venue) -> VenueOut:
+    return VenueOut(
+        venue.id, venue.name, venue.city, venue.timezone, venue.capacity, venue.seat_map,
+        venue.created_at,
+    )
+
+
+def _changes(patch_body: msgspec.Struct) -> dict[str, Any]:
+    return {k: v for k, v in msgspec.structs.asdict(patch_body).items() if v is not None}
+
+
+class VenueController(Controller):
+    path = "/api/v1/venues"
+    tags = ["venues"]
+
+    @post("/", summary="Create a venue from a seat-map document or from blocks",
+          request_max_body_size=VENUE_BODY_LIMIT)
+    async def create(
+        self, request: Request[Any, Any, Any], data: VenueIn, account: Account, services: Services
+    ) -> VenueOut:
+        if (data.seat_map is None) == (data.layout is None):
+            raise InvalidRequest("give exactly one of 'seat_map' or 'layout'")
+        if data.layout is not None:
+            seat_map = seat_map_from_blocks(data.layout.blocks, data.layout.ga_zones)
+        else:
+            assert data.seat_map is not None
+            seat_map = data.seat_map
+        idem = idempotency(request, account, "create-venue", data, required=False)
+        venue = await services.catalog.create_venue(
+            account, data.name, data.city, data.timezone, seat_map, idem
+        )
+        return _venue_out(venue)
+
+    @get("/", summary="Your venues")
+    async def list_venues(self, account: Account, services: Services) -> list[VenueSummary]:
+        return [
+            VenueSummary(v.id, v.name, v.city, v.timezone, v.capacity, v.created_at)
+            for v in await services.catalog.venues(account)
+        ]
+
+    @get("/{venue_id:str}", summary="One of your venues with its seat map")
+    async def get_venue(self, venue_id: str, account: Account, services: Services) -> VenueOut:
+        return _venue_out(await services.catalog.venue(account, venue_id))
+
+    @patch("/{venue_id:str}", summary="Rename or move a venue (the seat map is fixed)")
+    async def update(
+        self, venue_id: str, data: VenuePatch, account: Account, services: Services
+    ) -> VenueOut:
+        return _venue_out(await services.catalog.update_venue(account, venue_id, _changes(data)))
+
+    @delete("/{venue_id:str}", summary="Delete a venue that has no performances")
+    async def remove(self, venue_id: str, account: Account, services: Services) -> None:
+        await services.catalog.delete_venue(account, venue_id)
+
+
+class EventController(Controller):
+    path = "/api/v1/events"
+    tags = ["events"]
+
+    @post("/", summary="Create an event (draft until published)")
+    async def create(
+        self, request: Request[Any, Any, Any], data: EventIn, account: Account, services: Services
+    ) -> Event:
+        idem = idempotency(request, account, "create-event", data, required=False)
+        return await services.catalog.create_event(
+            account, data.title, data.artists, data.genre, data.description, data.poster_ref,
+            data.status, idem,
+        )
+
+    @get("/", summary="Published events, or with mine=true the organizer's own")
+    async def list_events(
+        self, viewer: Account | None, services: Services, mine: bool = False,
+        limit: Limit = 50, after: After = None,
+    ) -> list[Event]:
+        return await services.catalog.events(viewer, mine, limit, after)
+
+    @get("/{event_id:str}", summary="One event")
+    async def get_event(self, event_id: str, viewer: Account | None, services: Services) -> Event:
+        return await services.catalog.event(viewer, event_id)
+
+    @patch("/{event_id:str}", summary="Change or publish an event")
+    async def update(
+        self, event_id: str, data: EventPatch, account: Account, services: Services
+    ) -> Event:
+        return await services.catalog.update_event(account, event_id, _changes(data))
+
+    @delete("/{event_id:str}", summary="Delete an event that has no performances")
+    async def remove(self, event_id: str, account: Account, services: Services) -> None:
+        await services.catalog.delete_event(account, event_id)
+
+    @post("/{event_id:str}/performances", summary="Add a performance; its inventory is created")
+    async def create_performance(
+        self, request: Request[Any, Any, Any], event_id: str, data: PerformanceIn,
+        account: Account, services: Services,
+    ) -> Performance:
+        idem = idempotency(request, account, "create-performance", data, required=False)
+        plan = PerformancePlan(**msgspec.structs.asdict(data))
+        return await services.catalog.create_performance(account, event_id, plan, idem)
+
+    @get("/{event_id:str}/performances", summary="Performances of an event")
+    async def list_performances(
+        self, event_id: str, viewer: Account | None, services: Services
+    ) -> list[Performance]:
+        return await services.catalog.performances(viewer, event_id)
+
+
+class PerformanceController(Controller):
+    path = "/api/v1/performances"
+    tags = ["performances"]
+
+    @get("/{performance_id:str}", summary="One performance with its prices")
+    async def get_performance(
+        self, performance_id: str, viewer: Account | None, services: Services
+    ) -> Performance:
+        return await services.catalog.performance(viewer, performance_id)
+
+    @patch("/{performance_id:str}", summary="Move the sale window or change limits")
+    async def update(
+        self, performance_id: str, data: PerformancePatch, account: Account, services: Services
+    ) -> Performance:
+        return await services.catalog.update_performance(account, performance_id, _changes(data))
+
+    @delete("/{performance_id:str}", summary="Delete a performance nobody has held or bought")
+    async def remove(self, performance_id: str, account: Account, services: Services) -> None:
+        await services.catalog.delete_performance(account, performance_id)

@@ -1,0 +1,102 @@
+"""The local stand-in for SQS and DynamoDB Streams: in-process consumers of the outbox.
+
+Rows are handed to every handler of their topic, in id order; a row whose
+handler fails is retried with backoff and, after `max_attempts`, parked as
+`dead` with its reason (the local dead-letter queue). Handlers are idempotent,
+so a retry after a partial success is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from booking.adapters.local.sqlite_db import SqliteDatabase, Tx, to_ms
+from booking.domain.messages import OutboxMessage, decode_message
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[OutboxMessage], Awaitable[None]]
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        handlers: Mapping[str, Sequence[Handler]],
+        max_attempts: int = 5,
+        batch_size: int = 100,
+        idle_poll_seconds: float = 0.5,
+    ) -> None:
+        self._db = db
+        self._handlers = handlers
+        self._max_attempts = max_attempts
+        self._batch_size = batch_size
+        self._idle_poll = idle_poll_seconds
+        self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        db.on_commit_with_messages(lambda: loop.call_soon_threadsafe(self._wake.set))
+
+    async def run(self) -> None:
+        while True:
+            if not await self.drain_once():
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                except TimeoutError:
+                    pass
+
+    async def drain_once(self) -> bool:
+        """Process one batch of due rows; False when there was nothing to do."""
+
+        now_ms = to_ms(self._db.now())
+
+        def due(conn: sqlite3.Connection) -> list[tuple[int, str, bytes, int]]:
+            return conn.execute(
+                "SELECT id, topic, payload, attempts FROM outbox"
+                " WHERE status='pending' AND available_at_ms <= ? ORDER BY id LIMIT ?",
+                (now_ms, self._batch_size),
+            ).fetchall()
+
+        batch = await self._db.read(due)
+        if not batch:
+            return False
+        outcomes = [await self._dispatch(topic, payload) for _, topic, payload, _ in batch]
+        await self._db.write(lambda tx: self._settle(tx, batch, outcomes))
+        return True
+
+    async def _dispatch(self, topic: str, payload: bytes) -> str | None:
+        try:
+            message = decode_message(payload)
+            for handler in self._handlers.get(topic, ()):
+                await handler(message)
+        except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the relay
+            log.warning("outbox handler failed", extra={"topic": topic, "error": repr(exc)})
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _settle(
+        self, tx: Tx, batch: list[tuple[int, str, bytes, int]], outcomes: list[str | None]
+    ) -> None:
+        for (row_id, topic, _, attempts), error in zip(batch, outcomes, strict=True):
+            if error is None:
+                tx.execute(
+                    "UPDATE outbox SET status='done', attempts=? WHERE id=?", (attempts + 1, row_id)
+                )
+            elif attempts + 1 >= self._max_attempts:
+                log.error(
+                    "outbox message dead-lettered",
+                    extra={"outbox_id": row_id, "topic": topic, "reason": error},
+                )
+                tx.execute(
+                    "UPDATE outbox SET status='dead', attempts=?, last_error=? WHERE id=?",
+                    (attempts + 1, error, row_id),
+                )
+            else:
+                backoff_ms = 200 * 2**attempts
+                tx.execute(
+                    "UPDATE outbox SET attempts=?, last_error=?, available_at_ms=? WHERE id=?",
+                    (attempts + 1, error, tx.now_ms + backoff_ms, row_id),
+                )

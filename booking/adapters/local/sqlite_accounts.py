@@ -1,0 +1,69 @@
+"""Accounts and sessions in SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from booking.adapters.local.sqlite_db import SqliteDatabase, Tx, from_ms, to_ms
+from booking.domain.accounts import Account, Session, StoredAccount
+from booking.domain.errors import EmailTaken
+
+_encode = msgspec.json.Encoder().encode
+_decode_account = msgspec.json.Decoder(Account).decode
+
+
+class SqliteAccountStore:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def add_account(self, account: Account, password_hash: str) -> None:
+        def insert(tx: Tx) -> None:
+            try:
+                tx.execute(
+                    "INSERT INTO accounts(id, email, password_hash, doc) VALUES (?,?,?,?)",
+                    (account.id, account.email, password_hash, _encode(account)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise EmailTaken(f"{account.email} already has an account") from exc
+
+        await self._db.write(insert)
+
+    async def account_by_email(self, email: str) -> StoredAccount | None:
+        def find(conn: sqlite3.Connection) -> StoredAccount | None:
+            row = conn.execute(
+                "SELECT doc, password_hash FROM accounts WHERE email=?", (email,)
+            ).fetchone()
+            return None if row is None else StoredAccount(_decode_account(row[0]), row[1])
+
+        return await self._db.read(find)
+
+    async def get_account(self, account_id: str) -> Account | None:
+        def find(conn: sqlite3.Connection) -> Account | None:
+            row = conn.execute("SELECT doc FROM accounts WHERE id=?", (account_id,)).fetchone()
+            return None if row is None else _decode_account(row[0])
+
+        return await self._db.read(find)
+
+    async def add_session(self, session: Session) -> None:
+        await self._db.write(
+            lambda tx: tx.execute(
+                "INSERT INTO sessions(token_hash, account_id, expires_at_ms) VALUES (?,?,?)",
+                (session.token_hash, session.account_id, to_ms(session.expires_at)),
+            )
+        )
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        def find(conn: sqlite3.Connection) -> Session | None:
+            row = conn.execute(
+                "SELECT account_id, expires_at_ms FROM sessions WHERE token_hash=?", (token_hash,)
+            ).fetchone()
+            return None if row is None else Session(token_hash, row[0], from_ms(row[1]))
+
+        return await self._db.read(find)
+
+    async def delete_session(self, token_hash: str) -> None:
+        await self._db.write(
+            lambda tx: tx.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+        )

@@ -1,0 +1,74 @@
+"""Ticket codes signed with Ed25519: `<base64url claims>.<base64url signature>`.
+
+A gate needs only the public key to check a code offline.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import msgspec
+from cryptography.exceptions import InvalidSignature as _BadSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from booking.domain.errors import InvalidRequest
+from booking.domain.tickets import TicketClaims
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(TicketClaims).decode
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Ed25519TicketSigner:
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._private = private_key
+        self._public = private_key.public_key()
+
+    @classmethod
+    def from_file(cls, path: Path) -> Ed25519TicketSigner:
+        """Load the key, creating it (readable by the owner only) on first start."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            path.touch(mode=0o600)
+            path.write_bytes(pem)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise TypeError(f"{path} does not hold an Ed25519 private key")
+        return cls(key)
+
+    def sign(self, claims: TicketClaims) -> str:
+        payload = _encode(claims)
+        return f"{_b64(payload)}.{_b64(self._private.sign(payload))}"
+
+    def verify(self, code: str) -> TicketClaims:
+        return verify_ticket_code(self._public, code)
+
+    def public_key_pem(self) -> str:
+        return self._public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+
+def verify_ticket_code(public_key: Ed25519PublicKey, code: str) -> TicketClaims:
+    """Check a code with only the public key, as an offline gate scanner does."""
+    try:
+        payload_text, signature_text = code.split(".")
+        payload = _unb64(payload_text)
+        public_key.verify(_unb64(signature_text), payload)
+        return _decode(payload)
+    except (ValueError, _BadSignature, msgspec.DecodeError) as exc:
+        raise InvalidRequest("the ticket code is not one this system signed") from exc

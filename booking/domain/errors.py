@@ -1,0 +1,129 @@
+"""Everything that can go wrong in the booking domain, as typed errors.
+
+Each error carries a stable `code` (the slug of its problem+json `type`) and a
+human `detail`; the API maps them to HTTP statuses in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "domain-error"
+    title: ClassVar[str] = "Request cannot be processed"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidRequest(DomainError):
+    code = "invalid-request"
+    title = "The request is not valid"
+
+
+class NotFound(DomainError):
+    """Also raised for another account's object: its existence is not revealed."""
+
+    code = "not-found"
+    title = "Not found"
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident!r} does not exist", resource=kind)
+
+
+class AuthenticationRequired(DomainError):
+    code = "authentication-required"
+    title = "Authentication required"
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid-credentials"
+    title = "Email or password is wrong"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    title = "Not allowed for this account"
+
+
+class EmailTaken(DomainError):
+    code = "email-taken"
+    title = "An account with this email exists"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    title = "The resource is in a state that does not allow this"
+
+
+class SeatsUnavailable(DomainError):
+    code = "seats-unavailable"
+    title = "Some requested seats are no longer available"
+
+    def __init__(self, taken: Sequence[str], ga_short: dict[str, int] | None = None) -> None:
+        parts = []
+        if taken:
+            parts.append(f"seats already taken: {', '.join(taken)}")
+        for zone, short in (ga_short or {}).items():
+            parts.append(f"zone {zone} has {short} fewer places than requested")
+        super().__init__("; ".join(parts), taken=list(taken), ga_short=ga_short or {})
+        self.taken = list(taken)
+
+
+class SaleNotOpen(DomainError):
+    code = "sale-not-open"
+    title = "Tickets for this performance are not on sale now"
+
+
+class LimitExceeded(DomainError):
+    code = "ticket-limit-exceeded"
+    title = "Per-account ticket limit reached"
+
+
+class HoldExpired(DomainError):
+    code = "hold-expired"
+    title = "The hold has expired"
+
+
+class HoldNotActive(DomainError):
+    code = "hold-not-active"
+    title = "The hold was already released or used"
+
+
+class OrderExpired(DomainError):
+    code = "order-expired"
+    title = "The payment deadline of the order has passed"
+
+
+class OrderNotPayable(DomainError):
+    code = "order-not-payable"
+    title = "The order cannot be paid in its current state"
+
+
+class PaymentInProgress(DomainError):
+    code = "payment-in-progress"
+    title = "A payment for this order is already being processed"
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency-key-reused"
+    title = "Idempotency-Key was already used with another request"
+
+
+class IdempotencyKeyRequired(DomainError):
+    code = "idempotency-key-required"
+    title = "This request needs an Idempotency-Key header"
+
+
+class InvalidSignature(DomainError):
+    code = "invalid-signature"
+    title = "Webhook signature is missing, stale or wrong"
+
+
+class PaymentGatewayUnavailable(DomainError):
+    code = "payment-gateway-unavailable"
+    title = "The payment provider did not answer"

@@ -1,0 +1,19 @@
+"""Identifiers: a readable prefix plus a time-ordered random part."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(prefix: str) -> str:
+    """`<prefix>_<10 chars of ms time><12 random chars>`: sortable by creation, unguessable."""
+    millis = time.time_ns() // 1_000_000
+    stamp = ""
+    for _ in range(10):
+        millis, rem = divmod(millis, 32)
+        stamp = _ALPHABET[rem] + stamp
+    rand = "".join(secrets.choice(_ALPHABET) for _ in range(12))
+    return f"{prefix}_{stamp}{rand}"

@@ -1,0 +1,170 @@
+"""The ports: what the booking services need from the world, as Protocols they own.
+
+Adapters (SQLite locally, DynamoDB/Redis on AWS) implement them. Every store
+method that changes inventory is one atomic, conditional write: the store, not
+a lock in front of it, guarantees that a place is sold at most once.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from booking.domain.accounts import Account, Session, StoredAccount
+from booking.domain.catalog import Event, InventoryUnit, Performance
+from booking.domain.holds import Hold, HoldRequest
+from booking.domain.orders import Order
+from booking.domain.payments import GatewayPayment, Payment, PaymentStatus
+from booking.domain.tickets import Ticket, TicketClaims
+from booking.domain.venues import Venue
+
+
+class Idempotency(msgspec.Struct, frozen=True):
+    """A client's Idempotency-Key, scoped to its account and operation.
+
+    The store saves the result with the change in one transaction; the same key
+    with the same fingerprint returns that result, with another fingerprint it
+    raises IdempotencyKeyReused.
+    """
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class TicketSigner(Protocol):
+    def sign(self, claims: TicketClaims) -> str: ...
+    def verify(self, code: str) -> TicketClaims: ...
+    def public_key_pem(self) -> str: ...
+
+
+class PaymentGateway(Protocol):
+    async def create_payment(
+        self, reference: str, amount_krw: int, method: str, idempotency_key: str
+    ) -> GatewayPayment: ...
+    async def capture(self, gateway_payment_id: str) -> GatewayPayment: ...
+    async def void(self, gateway_payment_id: str) -> GatewayPayment: ...
+    async def refund(self, gateway_payment_id: str) -> GatewayPayment: ...
+
+
+class AccountStore(Protocol):
+    async def add_account(self, account: Account, password_hash: str) -> None: ...
+    async def account_by_email(self, email: str) -> StoredAccount | None: ...
+    async def get_account(self, account_id: str) -> Account | None: ...
+    async def add_session(self, session: Session) -> None: ...
+    async def get_session(self, token_hash: str) -> Session | None: ...
+    async def delete_session(self, token_hash: str) -> None: ...
+
+
+class CatalogStore(Protocol):
+    async def add_venue(self, venue: Venue, idem: Idempotency | None) -> Venue: ...
+    async def get_venue(self, venue_id: str) -> Venue | None: ...
+    async def list_venues(self, organizer_id: str) -> list[Venue]: ...
+    async def update_venue(self, venue: Venue) -> None: ...
+    async def delete_venue(self, venue_id: str) -> None: ...
+    async def add_event(self, event: Event, idem: Idempotency | None) -> Event: ...
+    async def get_event(self, event_id: str) -> Event | None: ...
+    async def list_events(
+        self, organizer_id: str | None, published_only: bool, limit: int, after: str | None
+    ) -> list[Event]: ...
+    async def update_event(self, event: Event) -> None: ...
+    async def delete_event(self, event_id: str) -> None: ...
+    async def add_performance(
+        self, performance: Performance, units: list[InventoryUnit], idem: Idempotency | None
+    ) -> Performance: ...
+    async def get_performance(self, performance_id: str) -> Performance | None: ...
+    async def list_performances(self, event_id: str) -> list[Performance]: ...
+    async def update_performance(self, performance: Performance) -> None: ...
+    async def delete_performance(self, performance_id: str) -> None: ...
+
+
+class PlaceState(enum.StrEnum):
+    AVAILABLE = "available"
+    HELD = "held"
+    SOLD = "sold"
+    BLOCKED = "blocked"
+
+
+class ZoneAvailability(msgspec.Struct, frozen=True):
+    zone_id: str
+    kind: str
+    grade: str
+    price_krw: int
+    capacity: int
+    available: int
+    held: int
+    sold: int
+    blocked: int
+
+
+class Availability(msgspec.Struct, frozen=True):
+    """Counts as of one consistent read: available + held + sold + blocked = capacity."""
+
+    performance_id: str
+    as_of: datetime
+    capacity: int
+    available: int
+    held: int
+    sold: int
+    blocked: int
+    zones: list[ZoneAvailability]
+
+
+class PlaceStatus(msgspec.Struct, frozen=True):
+    unit_id: str
+    zone_id: str
+    grade: str
+    state: PlaceState
+
+
+class ConfirmOutcome(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_PAID = "already_paid"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+class BookingStore(Protocol):
+    """Holds, orders, payments and tickets: they change together, so one port."""
+
+    async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold: ...
+    async def get_hold(self, hold_id: str) -> Hold | None: ...
+    async def release_hold(self, hold_id: str) -> Hold: ...
+    async def availability(self, performance_id: str) -> Availability: ...
+    async def place_states(self, performance_id: str, zone_id: str | None) -> list[PlaceStatus]: ...
+
+    async def place_order(
+        self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
+    ) -> Order: ...
+    async def get_order(self, order_id: str) -> Order | None: ...
+    async def list_orders(self, account_id: str, limit: int, after: str | None) -> list[Order]: ...
+    async def close_order(self, order_id: str, refund: bool) -> Order: ...
+
+    async def add_payment(self, payment: Payment, idem: Idempotency) -> Payment: ...
+    async def get_payment(self, payment_id: str) -> Payment | None: ...
+    async def payment_by_gateway_id(self, gateway_payment_id: str) -> Payment | None: ...
+    async def payments_for_order(self, order_id: str) -> list[Payment]: ...
+    async def advance_payment(
+        self, payment_id: str, status: PaymentStatus, decline_reason: str | None
+    ) -> bool: ...
+    async def confirm_order(self, payment_id: str, status: PaymentStatus) -> ConfirmOutcome: ...
+
+    async def issue_tickets(self, order_id: str, tickets: list[Ticket]) -> None: ...
+    async def tickets_for_order(self, order_id: str) -> list[Ticket]: ...
+    async def list_tickets(self, account_id: str, limit: int, after: str | None) -> list[Ticket]: ...
+    async def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+    async def expire_due(self, limit: int) -> int: ...

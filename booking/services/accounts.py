@@ -1,0 +1,65 @@
+"""Sign-up, log-in and bearer-token sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from booking.domain.accounts import Account, Role, Session
+from booking.domain.errors import AuthenticationRequired, EmailTaken, InvalidCredentials
+from booking.domain.ids import new_id
+from booking.domain.ports import AccountStore, Clock, PasswordHasher
+
+SESSION_TTL = timedelta(days=7)
+
+
+def token_hash(token: str) -> str:
+    """Only a hash of the bearer token is stored, so a leaked database grants no sessions."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(self, store: AccountStore, hasher: PasswordHasher, clock: Clock) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._clock = clock
+
+    async def sign_up(self, email: str, password: str, display_name: str, role: Role) -> Account:
+        email = email.strip().lower()
+        if await self._store.account_by_email(email) is not None:
+            raise EmailTaken(f"{email} already has an account")
+        account = Account(
+            id=new_id("acc"),
+            email=email,
+            display_name=display_name,
+            role=role,
+            created_at=self._clock.now(),
+        )
+        await self._store.add_account(account, self._hasher.hash(password))
+        return account
+
+    async def log_in(self, email: str, password: str) -> tuple[str, Session]:
+        stored = await self._store.account_by_email(email.strip().lower())
+        if stored is None or not self._hasher.verify(stored.password_hash, password):
+            raise InvalidCredentials("email or password is wrong")
+        token = secrets.token_urlsafe(32)
+        session = Session(
+            token_hash=token_hash(token),
+            account_id=stored.account.id,
+            expires_at=self._clock.now() + SESSION_TTL,
+        )
+        await self._store.add_session(session)
+        return token, session
+
+    async def authenticate(self, token: str) -> Account:
+        session = await self._store.get_session(token_hash(token))
+        if session is None or session.expires_at <= self._clock.now():
+            raise AuthenticationRequired("the bearer token is unknown or expired")
+        account = await self._store.get_account(session.account_id)
+        if account is None:
+            raise AuthenticationRequired("the account of this token no longer exists")
+        return account
+
+    async def log_out(self, token: str) -> None:
+        await self._store.delete_session(token_hash(token))

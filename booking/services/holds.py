@@ -1,0 +1,75 @@
+"""Holding places: the fan's all-or-nothing claim, kept for the performance's hold TTL."""
+
+from __future__ import annotations
+
+from booking.domain.accounts import Account, Role
+from booking.domain.errors import Forbidden, HoldNotActive, InvalidRequest, NotFound, SaleNotOpen
+from booking.domain.holds import MAX_SEATS_PER_HOLD, GaRequest, Hold, HoldRequest, HoldStatus
+from booking.domain.ids import new_id
+from booking.domain.ports import Availability, BookingStore, Clock, Idempotency, PlaceStatus
+from booking.services.catalog import CatalogService
+
+
+class HoldService:
+    def __init__(self, store: BookingStore, catalog: CatalogService, clock: Clock) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._clock = clock
+
+    async def place(
+        self,
+        fan: Account,
+        performance_id: str,
+        seat_ids: list[str],
+        ga: list[GaRequest],
+        idem: Idempotency,
+    ) -> Hold:
+        if fan.role is not Role.FAN:
+            raise Forbidden("only fan accounts hold and buy tickets")
+        performance = await self._catalog.performance(fan, performance_id)
+        if len(set(seat_ids)) != len(seat_ids):
+            raise InvalidRequest("a seat is listed twice")
+        zones = [g.zone for g in ga]
+        if len(set(zones)) != len(zones):
+            raise InvalidRequest("a GA zone is listed twice; ask for its total quantity once")
+        request = HoldRequest(
+            hold_id=new_id("hld"),
+            performance_id=performance.id,
+            account_id=fan.id,
+            seat_ids=seat_ids,
+            ga=ga,
+            ticket_limit=performance.ticket_limit,
+            ttl_seconds=performance.hold_ttl_seconds,
+        )
+        if request.quantity == 0:
+            raise InvalidRequest("ask for at least one seat or standing place")
+        if request.quantity > MAX_SEATS_PER_HOLD:
+            raise InvalidRequest(f"a hold takes at most {MAX_SEATS_PER_HOLD} places")
+        if not performance.on_sale(self._clock.now()):
+            raise SaleNotOpen(
+                f"sale runs from {performance.sale_opens_at.isoformat()} "
+                f"to {performance.sale_closes_at.isoformat()}"
+            )
+        return await self._store.place_hold(request, idem)
+
+    async def get(self, fan: Account, hold_id: str) -> Hold:
+        hold = await self._store.get_hold(hold_id)
+        if hold is None or hold.account_id != fan.id:
+            raise NotFound("hold", hold_id)
+        return hold
+
+    async def release(self, fan: Account, hold_id: str) -> Hold:
+        hold = await self.get(fan, hold_id)
+        if hold.effective_status(self._clock.now()) is not HoldStatus.ACTIVE:
+            raise HoldNotActive(f"hold {hold_id} is {hold.effective_status(self._clock.now())}")
+        return await self._store.release_hold(hold_id)
+
+    async def availability(self, viewer: Account | None, performance_id: str) -> Availability:
+        performance = await self._catalog.performance(viewer, performance_id)
+        return await self._store.availability(performance.id)
+
+    async def places(
+        self, viewer: Account | None, performance_id: str, zone_id: str | None
+    ) -> list[PlaceStatus]:
+        performance = await self._catalog.performance(viewer, performance_id)
+        return await self._store.place_states(performance.id, zone_id)

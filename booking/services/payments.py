@@ -1,0 +1,123 @@
+"""Paying an order through the gateway, and acting on the gateway's webhooks.
+
+Seats are sold when the gateway has authorized the money and the store's
+conditional write finds the order still inside its payment deadline; only
+then is the money captured. Late or duplicated webhooks change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import msgspec
+
+from booking.domain.accounts import Account
+from booking.domain.errors import InvalidRequest, NotFound, OrderExpired, OrderNotPayable
+from booking.domain.messages import OrderClosed, OrderPaid
+from booking.domain.orders import OrderStatus
+from booking.domain.payments import (
+    Payment,
+    PaymentStatus,
+    WebhookEvent,
+    verify_webhook_signature,
+)
+from booking.domain.ports import BookingStore, Clock, ConfirmOutcome, Idempotency, PaymentGateway
+from booking.services.orders import OrderService
+from booking.services.tickets import TicketService
+
+log = logging.getLogger(__name__)
+
+_webhook_decoder = msgspec.json.Decoder(WebhookEvent)
+
+
+class PaymentService:
+    def __init__(
+        self,
+        store: BookingStore,
+        orders: OrderService,
+        tickets: TicketService,
+        gateway: PaymentGateway,
+        clock: Clock,
+        webhook_secret: bytes,
+    ) -> None:
+        self._store = store
+        self._orders = orders
+        self._tickets = tickets
+        self._gateway = gateway
+        self._clock = clock
+        self._secret = webhook_secret
+
+    async def pay(self, fan: Account, order_id: str, method: str, idem: Idempotency) -> Payment:
+        order = await self._orders.get(fan, order_id)
+        # The payment id follows from the key, so a retry finds what the first try made.
+        payment_id = "pay_" + hashlib.sha256(f"{idem.scope}|{idem.key}".encode()).hexdigest()[:24]
+        existing = await self._store.get_payment(payment_id)
+        if existing is not None:
+            return await self._store.add_payment(existing, idem)
+        status = order.effective_status(self._clock.now())
+        if status is OrderStatus.EXPIRED:
+            raise OrderExpired(f"order {order_id} passed its payment deadline")
+        if status is not OrderStatus.PENDING_PAYMENT:
+            raise OrderNotPayable(f"order {order_id} is {status}")
+        charge = await self._gateway.create_payment(
+            reference=order.id, amount_krw=order.total_krw, method=method, idempotency_key=payment_id
+        )
+        now = self._clock.now()
+        payment = Payment(
+            id=payment_id,
+            order_id=order.id,
+            account_id=fan.id,
+            gateway_payment_id=charge.id,
+            amount_krw=order.total_krw,
+            status=PaymentStatus.PROCESSING,
+            decline_reason=None,
+            created_at=now,
+            updated_at=now,
+        )
+        return await self._store.add_payment(payment, idem)
+
+    async def payment(self, fan: Account, payment_id: str) -> Payment:
+        payment = await self._store.get_payment(payment_id)
+        if payment is None or payment.account_id != fan.id:
+            raise NotFound("payment", payment_id)
+        return payment
+
+    async def payments_for_order(self, fan: Account, order_id: str) -> list[Payment]:
+        order = await self._orders.get(fan, order_id)
+        return await self._store.payments_for_order(order.id)
+
+    async def handle_webhook(self, signature: str | None, body: bytes) -> None:
+        verify_webhook_signature(self._secret, signature, body, int(self._clock.now().timestamp()))
+        try:
+            event = _webhook_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise InvalidRequest(f"webhook body is not a payment event: {exc}") from exc
+        payment = await self._store.payment_by_gateway_id(event.data.payment_id)
+        if payment is None:
+            # Not ours yet (the webhook can beat our own write); the gateway retries.
+            raise NotFound("payment", event.data.payment_id)
+        if event.status in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
+            outcome = await self._store.confirm_order(payment.id, event.status)
+            log.info(
+                "payment event applied",
+                extra={"event_id": event.id, "payment_id": payment.id, "outcome": outcome},
+            )
+            if outcome is ConfirmOutcome.ALREADY_PAID:
+                await self._store.advance_payment(payment.id, event.status, None)
+            return
+        await self._store.advance_payment(payment.id, event.status, event.data.decline_reason)
+
+    async def on_order_paid(self, message: OrderPaid) -> None:
+        """Seats are sold: take the money, then hand out the tickets."""
+        await self._gateway.capture(message.gateway_payment_id)
+        await self._tickets.issue(message.order_id)
+
+    async def on_order_closed(self, message: OrderClosed) -> None:
+        """Give back money held or taken for an order that will not be fulfilled."""
+        if message.gateway_payment_id is None:
+            return
+        if message.refund:
+            await self._gateway.refund(message.gateway_payment_id)
+        else:
+            await self._gateway.void(message.gateway_payment_id)

@@ -1,0 +1,65 @@
+"""The background work of the local runtime, as asyncio tasks beside the API.
+
+On AWS the same handlers run as SQS-triggered Lambdas; here the outbox relay
+feeds them, a sweeper marks lapsed holds and orders, and the simulated
+payment gateway delivers its webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from booking.adapters.local.outbox_relay import Handler, OutboxRelay
+from booking.bootstrap import LocalRuntime
+from booking.domain.messages import OrderClosed, OrderPaid, OutboxMessage
+from booking.domain.ports import BookingStore
+
+log = logging.getLogger(__name__)
+
+
+def handlers(runtime: LocalRuntime) -> dict[str, list[Handler]]:
+    payments = runtime.services.payments
+
+    async def order_paid(message: OutboxMessage) -> None:
+        assert isinstance(message, OrderPaid)
+        await payments.on_order_paid(message)
+
+    async def order_closed(message: OutboxMessage) -> None:
+        assert isinstance(message, OrderClosed)
+        await payments.on_order_closed(message)
+
+    return {"OrderPaid": [order_paid], "OrderClosed": [order_closed]}
+
+
+async def sweep_expired(store: BookingStore, interval_seconds: float) -> None:
+    while True:
+        try:
+            swept = await store.expire_due(limit=500)
+            if swept:
+                log.info("expired holds and orders", extra={"count": swept})
+        except Exception:
+            log.exception("expiry sweep failed; retrying")
+        await asyncio.sleep(interval_seconds)
+
+
+@contextlib.asynccontextmanager
+async def background(runtime: LocalRuntime) -> AsyncIterator[OutboxRelay]:
+    """Run relay, sweeper and webhook delivery for the lifetime of the block."""
+    relay = OutboxRelay(runtime.db, handlers(runtime))
+    tasks = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(
+            sweep_expired(runtime.booking_store, runtime.settings.sweep_interval_seconds),
+            name="expiry-sweeper",
+        ),
+        asyncio.create_task(runtime.gateway.run_deliveries(), name="webhook-delivery"),
+    ]
+    try:
+        yield relay
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
