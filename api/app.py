@@ -49,12 +49,15 @@ def create_app(runtime: LocalRuntime, run_background: bool = True) -> Litestar:
                 # No public URL: the gateway posts to this app in-process, still through HTTP
                 # semantics (headers, status codes, the whole middleware stack).
                 client = httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://gateway.local"
+                    transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                    base_url="http://gateway.local",
                 )
                 await stack.enter_async_context(client)
 
                 async def send(body: bytes, headers: dict[str, str]) -> int:
-                    return (await client.post(WEBHOOK_PATH, content=body, headers=headers)).status_code
+                    return (
+                        await client.post(WEBHOOK_PATH, content=body, headers=headers)
+                    ).status_code
 
                 runtime.gateway.attach(send)
             if run_background:
@@ -86,6 +89,6 @@ def create_app(runtime: LocalRuntime, run_background: bool = True) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="K-ConcertBook API",
             version="1",
-            description="Seats and standing places through holds, orders, payment and signed tickets.",
+            description="Seats and standing places: holds, orders, payment, signed tickets.",
         ),
     )

@@ -9,12 +9,17 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from booking.bootstrap import Services
 from booking.domain.accounts import Account
 from booking.domain.errors import AuthenticationRequired, IdempotencyKeyRequired, InvalidRequest
 from booking.domain.ports import Clock, Idempotency
+
+ServicesDep = NamedDependency[Services]
+ClockDep = NamedDependency[Clock]
+AccountDep = NamedDependency[Account]
+ViewerDep = NamedDependency[Account | None]
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -35,18 +40,20 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationRequired("use 'Authorization: Bearer <token>' from POST /api/v1/sessions")
+        raise AuthenticationRequired(
+            "use 'Authorization: Bearer <token>' from POST /api/v1/sessions"
+        )
     return token.strip()
 
 
-async def provide_account(request: Request[Any, Any, Any], services: Services) -> Account:
+async def provide_account(request: Request[Any, Any, Any], services: ServicesDep) -> Account:
     token = bearer_token(request)
     if token is None:
         raise AuthenticationRequired("this endpoint needs 'Authorization: Bearer <token>'")
     return await services.accounts.authenticate(token)
 
 
-async def provide_viewer(request: Request[Any, Any, Any], services: Services) -> Account | None:
+async def provide_viewer(request: Request[Any, Any, Any], services: ServicesDep) -> Account | None:
     """The caller if a token was sent; anonymous callers may browse published events."""
     token = bearer_token(request)
     return None if token is None else await services.accounts.authenticate(token)
@@ -64,9 +71,7 @@ def idempotency(
     if not _KEY.match(key):
         raise InvalidRequest("Idempotency-Key must be 1–255 printable ASCII characters")
     digest = hashlib.sha256(request.url.path.encode() + b"\n" + msgspec.json.encode(data))
-    return Idempotency(
-        scope=f"{account.id}:{operation}", key=key, fingerprint=digest.hexdigest()
-    )
+    return Idempotency(scope=f"{account.id}:{operation}", key=key, fingerprint=digest.hexdigest())
 
 
 DEPENDENCIES = {

@@ -14,6 +14,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from litestar.params import FromPath
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from booking.domain import errors as e
@@ -72,7 +73,7 @@ def problem(
 def _status_of(error: e.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 
@@ -95,9 +96,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         404: "route-not-found",
         405: "method-not-allowed",
         413: "body-too-large",
-    }.get(
-        exc.status_code, f"http-{exc.status_code}"
-    )
+    }.get(exc.status_code, f"http-{exc.status_code}")
     title = HTTP_PROBLEMS.get(code, (exc.status_code, exc.detail))[1]
     headers = dict(exc.headers or {})
     response = problem(exc.status_code, code, title, exc.detail, request.url.path)
@@ -134,7 +133,7 @@ def list_problem_types() -> dict[str, dict[str, Any]]:
 
 
 @get("/problems/{code:str}", media_type=MediaType.JSON, tags=["problems"], sync_to_thread=False)
-def describe_problem_type(code: str) -> dict[str, Any]:
+def describe_problem_type(code: FromPath[str]) -> dict[str, Any]:
     entry = _catalogue().get(code)
     if entry is None:
         raise e.NotFound("problem type", code)

@@ -30,14 +30,14 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 # -- accounts ---------------------------------------------------------------------------
-class SignUp(Strict):
+class SignUp(Strict, frozen=True):
     email: Email
     password: Password
     display_name: Text
     role: Role = Role.FAN
 
 
-class LogIn(Strict):
+class LogIn(Strict, frozen=True):
     email: Email
     password: Annotated[str, msgspec.Meta(max_length=256)]
 
@@ -58,12 +58,12 @@ class SessionOut(msgspec.Struct, frozen=True):
 
 
 # -- catalog ----------------------------------------------------------------------------
-class SeatBlocks(Strict):
+class SeatBlocks(Strict, frozen=True):
     blocks: Annotated[list[SeatBlock], msgspec.Meta(min_length=0, max_length=500)] = []
     ga_zones: Annotated[list[GaZone], msgspec.Meta(max_length=100)] = []
 
 
-class VenueIn(Strict):
+class VenueIn(Strict, frozen=True):
     """Give either `seat_map` (a full document) or `layout` (blocks of rows × seats)."""
 
     name: Text
@@ -73,7 +73,7 @@ class VenueIn(Strict):
     layout: SeatBlocks | None = None
 
 
-class VenuePatch(Strict):
+class VenuePatch(Strict, frozen=True):
     name: Text | None = None
     city: Text | None = None
     timezone: TimeZone | None = None
@@ -98,7 +98,7 @@ class VenueOut(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-class EventIn(Strict):
+class EventIn(Strict, frozen=True):
     title: Text
     artists: Annotated[list[Artist], msgspec.Meta(min_length=1, max_length=20)]
     genre: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] = "k-pop"
@@ -107,7 +107,7 @@ class EventIn(Strict):
     status: EventStatus = EventStatus.DRAFT
 
 
-class EventPatch(Strict):
+class EventPatch(Strict, frozen=True):
     title: Text | None = None
     artists: Annotated[list[Artist], msgspec.Meta(min_length=1, max_length=20)] | None = None
     genre: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | None = None
@@ -116,7 +116,7 @@ class EventPatch(Strict):
     status: EventStatus | None = None
 
 
-class PerformanceIn(Strict):
+class PerformanceIn(Strict, frozen=True):
     venue_id: Text
     starts_at: datetime
     sale_opens_at: datetime
@@ -130,7 +130,7 @@ class PerformanceIn(Strict):
     payment_window_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 900
 
 
-class PerformancePatch(Strict):
+class PerformancePatch(Strict, frozen=True):
     starts_at: datetime | None = None
     sale_opens_at: datetime | None = None
     sale_closes_at: datetime | None = None
@@ -140,7 +140,7 @@ class PerformancePatch(Strict):
 
 
 # -- holds, orders, payments, tickets ---------------------------------------------------
-class HoldIn(Strict):
+class HoldIn(Strict, frozen=True):
     seats: Annotated[list[SeatId], msgspec.Meta(max_length=MAX_SEATS_PER_HOLD)] = []
     ga: Annotated[list[GaRequest], msgspec.Meta(max_length=10)] = []
 
@@ -169,7 +169,7 @@ class HoldOut(msgspec.Struct, frozen=True):
         )
 
 
-class OrderIn(Strict):
+class OrderIn(Strict, frozen=True):
     hold_id: Text
 
 
@@ -201,7 +201,7 @@ class OrderOut(msgspec.Struct, frozen=True):
         )
 
 
-class PaymentIn(Strict):
+class PaymentIn(Strict, frozen=True):
     method: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -255,7 +255,7 @@ class TicketOut(msgspec.Struct, frozen=True):
         )
 
 
-class TicketCheckIn(Strict):
+class TicketCheckIn(Strict, frozen=True):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 

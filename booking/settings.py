@@ -26,7 +26,7 @@ class Settings:
     webhook_secret: bytes = field(default=b"", repr=False)
     """HMAC secret shared with the payment gateway; unset: generated once into the data folder."""
     sweep_interval_seconds: float = 1.0
-    """How often lapsed holds and unpaid orders are marked expired (correctness never waits on it)."""
+    """How often lapsed holds and unpaid orders are marked expired (claims never wait on it)."""
     gateway_duplicate_rate: float = 0.0
     """Chance that the simulated gateway sends a webhook twice."""
     gateway_late_rate: float = 0.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from api.deps import idempotency
+from api.deps import AccountDep, ClockDep, ServicesDep, ViewerDep, idempotency
 from api.schemas import (
     HoldIn,
     HoldOut,
@@ -21,13 +21,11 @@ from api.schemas import (
     TicketCheckOut,
     TicketOut,
 )
-from booking.bootstrap import Services
-from booking.domain.accounts import Account
-from booking.domain.ports import Availability, Clock, PlaceStatus
+from booking.domain.ports import Availability, PlaceStatus
 
-Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size")]
-After = Annotated[str | None, Parameter(max_length=64, description="Cursor: last id seen")]
-Zone = Annotated[str | None, Parameter(max_length=16, description="Only this section")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
+After = Annotated[str | None, QueryParameter(max_length=64, description="Cursor: last id seen")]
+Zone = Annotated[str | None, QueryParameter(max_length=16, description="Only this section")]
 
 
 class InventoryController(Controller):
@@ -36,20 +34,29 @@ class InventoryController(Controller):
 
     @get("/availability", summary="Counts per zone and grade; they always add up to capacity")
     async def availability(
-        self, performance_id: str, viewer: Account | None, services: Services
+        self, performance_id: FromPath[str], viewer: ViewerDep, services: ServicesDep
     ) -> Availability:
         return await services.holds.availability(viewer, performance_id)
 
     @get("/seats", summary="The state of every numbered seat, for drawing the seat map")
     async def seats(
-        self, performance_id: str, viewer: Account | None, services: Services, section: Zone = None
+        self,
+        performance_id: FromPath[str],
+        viewer: ViewerDep,
+        services: ServicesDep,
+        section: Zone = None,
     ) -> list[PlaceStatus]:
         return await services.holds.places(viewer, performance_id, section)
 
     @post("/holds", summary="Hold seats and standing places, all or nothing (Idempotency-Key)")
     async def place_hold(
-        self, request: Request[Any, Any, Any], performance_id: str, data: HoldIn,
-        account: Account, services: Services, clock: Clock,
+        self,
+        request: Request[Any, Any, Any],
+        performance_id: FromPath[str],
+        data: JSONBody[HoldIn],
+        account: AccountDep,
+        services: ServicesDep,
+        clock: ClockDep,
     ) -> HoldOut:
         idem = idempotency(request, account, "place-hold", data, required=True)
         assert idem is not None
@@ -63,13 +70,13 @@ class HoldController(Controller):
 
     @get("/{hold_id:str}", summary="One of your holds")
     async def get_hold(
-        self, hold_id: str, account: Account, services: Services, clock: Clock
+        self, hold_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
     ) -> HoldOut:
         return HoldOut.of(await services.holds.get(account, hold_id), clock.now())
 
     @post("/{hold_id:str}/release", summary="Give the held places back", status_code=200)
     async def release(
-        self, hold_id: str, account: Account, services: Services, clock: Clock
+        self, hold_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
     ) -> HoldOut:
         return HoldOut.of(await services.holds.release(account, hold_id), clock.now())
 
@@ -80,8 +87,12 @@ class OrderController(Controller):
 
     @post("/", summary="Turn an active hold into an order awaiting payment (Idempotency-Key)")
     async def place(
-        self, request: Request[Any, Any, Any], data: OrderIn, account: Account,
-        services: Services, clock: Clock,
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[OrderIn],
+        account: AccountDep,
+        services: ServicesDep,
+        clock: ClockDep,
     ) -> OrderOut:
         idem = idempotency(request, account, "place-order", data, required=True)
         assert idem is not None
@@ -89,30 +100,44 @@ class OrderController(Controller):
 
     @get("/", summary="Your orders")
     async def list_orders(
-        self, account: Account, services: Services, clock: Clock,
-        limit: Limit = 50, after: After = None,
+        self,
+        account: AccountDep,
+        services: ServicesDep,
+        clock: ClockDep,
+        limit: Limit = 50,
+        after: After = None,
     ) -> list[OrderOut]:
         now = clock.now()
         return [OrderOut.of(o, now) for o in await services.orders.list(account, limit, after)]
 
     @get("/{order_id:str}", summary="One of your orders")
     async def get_order(
-        self, order_id: str, account: Account, services: Services, clock: Clock
+        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
     ) -> OrderOut:
         return OrderOut.of(await services.orders.get(account, order_id), clock.now())
 
-    @post("/{order_id:str}/cancel", summary="Cancel an unpaid order or refund a paid one",
-          status_code=200)
+    @post(
+        "/{order_id:str}/cancel",
+        summary="Cancel an unpaid order or refund a paid one",
+        status_code=200,
+    )
     async def cancel(
-        self, order_id: str, account: Account, services: Services, clock: Clock
+        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
     ) -> OrderOut:
         return OrderOut.of(await services.orders.cancel(account, order_id), clock.now())
 
-    @post("/{order_id:str}/payments", status_code=HTTP_202_ACCEPTED,
-          summary="Pay with a card token; the outcome arrives by webhook (Idempotency-Key)")
+    @post(
+        "/{order_id:str}/payments",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Pay with a card token; the outcome arrives by webhook (Idempotency-Key)",
+    )
     async def pay(
-        self, request: Request[Any, Any, Any], order_id: str, data: PaymentIn,
-        account: Account, services: Services,
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[str],
+        data: JSONBody[PaymentIn],
+        account: AccountDep,
+        services: ServicesDep,
     ) -> PaymentOut:
         idem = idempotency(request, account, "pay-order", data, required=True)
         assert idem is not None
@@ -120,7 +145,7 @@ class OrderController(Controller):
 
     @get("/{order_id:str}/payments", summary="Payments tried for one of your orders")
     async def payments(
-        self, order_id: str, account: Account, services: Services
+        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep
     ) -> list[PaymentOut]:
         return [
             PaymentOut.of(p) for p in await services.payments.payments_for_order(account, order_id)
@@ -128,7 +153,7 @@ class OrderController(Controller):
 
     @get("/{order_id:str}/tickets", summary="Tickets of a paid order")
     async def tickets(
-        self, order_id: str, account: Account, services: Services
+        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep
     ) -> list[TicketOut]:
         return [TicketOut.of(t) for t in await services.tickets.for_order(account, order_id)]
 
@@ -137,9 +162,13 @@ class PaymentWebhookController(Controller):
     path = "/api/v1/payments"
     tags = ["payments"]
 
-    @post("/webhook", status_code=HTTP_204_NO_CONTENT, request_max_body_size=16_384,
-          summary="Payment gateway events, signed with HMAC-SHA256 (Webhook-Signature)")
-    async def webhook(self, request: Request[Any, Any, Any], services: Services) -> None:
+    @post(
+        "/webhook",
+        status_code=HTTP_204_NO_CONTENT,
+        request_max_body_size=16_384,
+        summary="Payment gateway events, signed with HMAC-SHA256 (Webhook-Signature)",
+    )
+    async def webhook(self, request: Request[Any, Any, Any], services: ServicesDep) -> None:
         body = await request.body()
         await services.payments.handle_webhook(request.headers.get("webhook-signature"), body)
 
@@ -150,22 +179,28 @@ class TicketController(Controller):
 
     @get("/", summary="Your tickets")
     async def list_tickets(
-        self, account: Account, services: Services, limit: Limit = 50, after: After = None
+        self, account: AccountDep, services: ServicesDep, limit: Limit = 50, after: After = None
     ) -> list[TicketOut]:
         return [TicketOut.of(t) for t in await services.tickets.list(account, limit, after)]
 
     @get("/public-key", summary="The Ed25519 key that verifies ticket codes offline")
-    async def public_key(self, services: Services) -> PublicKeyOut:
+    async def public_key(self, services: ServicesDep) -> PublicKeyOut:
         return PublicKeyOut("Ed25519", services.tickets.public_key_pem())
 
     @post("/verify", status_code=200, summary="Check a ticket code's signature")
-    async def verify(self, data: TicketCheckIn, services: Services) -> TicketCheckOut:
+    async def verify(self, data: JSONBody[TicketCheckIn], services: ServicesDep) -> TicketCheckOut:
         claims = services.tickets.verify_code(data.code)
         return TicketCheckOut(
-            True, claims.ticket_id, claims.performance_id, claims.unit_id, claims.order_id,
+            True,
+            claims.ticket_id,
+            claims.performance_id,
+            claims.unit_id,
+            claims.order_id,
             claims.issued_at,
         )
 
     @get("/{ticket_id:str}", summary="One of your tickets")
-    async def get_ticket(self, ticket_id: str, account: Account, services: Services) -> TicketOut:
+    async def get_ticket(
+        self, ticket_id: FromPath[str], account: AccountDep, services: ServicesDep
+    ) -> TicketOut:
         return TicketOut.of(await services.tickets.get(account, ticket_id))

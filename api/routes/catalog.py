@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.deps import idempotency
+from api.deps import AccountDep, ServicesDep, ViewerDep, idempotency
 from api.schemas import (
     EventIn,
     EventPatch,
@@ -19,21 +19,24 @@ from api.schemas import (
     VenuePatch,
     VenueSummary,
 )
-from booking.bootstrap import Services
-from booking.domain.accounts import Account
 from booking.domain.catalog import Event, Performance
 from booking.domain.errors import InvalidRequest
 from booking.domain.venues import Venue, seat_map_from_blocks
 from booking.services.catalog import PerformancePlan
 
-Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size")]
-After = Annotated[str | None, Parameter(max_length=64, description="Cursor: last id seen")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
+After = Annotated[str | None, QueryParameter(max_length=64, description="Cursor: last id seen")]
 VENUE_BODY_LIMIT = 8 * 1024 * 1024  # a 100,000-seat map as a full JSON document
 
 
 def _venue_out(venue: Venue) -> VenueOut:
     return VenueOut(
-        venue.id, venue.name, venue.city, venue.timezone, venue.capacity, venue.seat_map,
+        venue.id,
+        venue.name,
+        venue.city,
+        venue.timezone,
+        venue.capacity,
+        venue.seat_map,
         venue.created_at,
     )
 
@@ -46,10 +49,17 @@ class VenueController(Controller):
     path = "/api/v1/venues"
     tags = ["venues"]
 
-    @post("/", summary="Create a venue from a seat-map document or from blocks",
-          request_max_body_size=VENUE_BODY_LIMIT)
+    @post(
+        "/",
+        summary="Create a venue from a seat-map document or from blocks",
+        request_max_body_size=VENUE_BODY_LIMIT,
+    )
     async def create(
-        self, request: Request[Any, Any, Any], data: VenueIn, account: Account, services: Services
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[VenueIn],
+        account: AccountDep,
+        services: ServicesDep,
     ) -> VenueOut:
         if (data.seat_map is None) == (data.layout is None):
             raise InvalidRequest("give exactly one of 'seat_map' or 'layout'")
@@ -65,24 +75,32 @@ class VenueController(Controller):
         return _venue_out(venue)
 
     @get("/", summary="Your venues")
-    async def list_venues(self, account: Account, services: Services) -> list[VenueSummary]:
+    async def list_venues(self, account: AccountDep, services: ServicesDep) -> list[VenueSummary]:
         return [
             VenueSummary(v.id, v.name, v.city, v.timezone, v.capacity, v.created_at)
             for v in await services.catalog.venues(account)
         ]
 
     @get("/{venue_id:str}", summary="One of your venues with its seat map")
-    async def get_venue(self, venue_id: str, account: Account, services: Services) -> VenueOut:
+    async def get_venue(
+        self, venue_id: FromPath[str], account: AccountDep, services: ServicesDep
+    ) -> VenueOut:
         return _venue_out(await services.catalog.venue(account, venue_id))
 
     @patch("/{venue_id:str}", summary="Rename or move a venue (the seat map is fixed)")
     async def update(
-        self, venue_id: str, data: VenuePatch, account: Account, services: Services
+        self,
+        venue_id: FromPath[str],
+        data: JSONBody[VenuePatch],
+        account: AccountDep,
+        services: ServicesDep,
     ) -> VenueOut:
         return _venue_out(await services.catalog.update_venue(account, venue_id, _changes(data)))
 
     @delete("/{venue_id:str}", summary="Delete a venue that has no performances")
-    async def remove(self, venue_id: str, account: Account, services: Services) -> None:
+    async def remove(
+        self, venue_id: FromPath[str], account: AccountDep, services: ServicesDep
+    ) -> None:
         await services.catalog.delete_venue(account, venue_id)
 
 
@@ -92,39 +110,65 @@ class EventController(Controller):
 
     @post("/", summary="Create an event (draft until published)")
     async def create(
-        self, request: Request[Any, Any, Any], data: EventIn, account: Account, services: Services
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[EventIn],
+        account: AccountDep,
+        services: ServicesDep,
     ) -> Event:
         idem = idempotency(request, account, "create-event", data, required=False)
         return await services.catalog.create_event(
-            account, data.title, data.artists, data.genre, data.description, data.poster_ref,
-            data.status, idem,
+            account,
+            data.title,
+            data.artists,
+            data.genre,
+            data.description,
+            data.poster_ref,
+            data.status,
+            idem,
         )
 
     @get("/", summary="Published events, or with mine=true the organizer's own")
     async def list_events(
-        self, viewer: Account | None, services: Services, mine: bool = False,
-        limit: Limit = 50, after: After = None,
+        self,
+        viewer: ViewerDep,
+        services: ServicesDep,
+        mine: FromQuery[bool] = False,
+        limit: Limit = 50,
+        after: After = None,
     ) -> list[Event]:
         return await services.catalog.events(viewer, mine, limit, after)
 
     @get("/{event_id:str}", summary="One event")
-    async def get_event(self, event_id: str, viewer: Account | None, services: Services) -> Event:
+    async def get_event(
+        self, event_id: FromPath[str], viewer: ViewerDep, services: ServicesDep
+    ) -> Event:
         return await services.catalog.event(viewer, event_id)
 
     @patch("/{event_id:str}", summary="Change or publish an event")
     async def update(
-        self, event_id: str, data: EventPatch, account: Account, services: Services
+        self,
+        event_id: FromPath[str],
+        data: JSONBody[EventPatch],
+        account: AccountDep,
+        services: ServicesDep,
     ) -> Event:
         return await services.catalog.update_event(account, event_id, _changes(data))
 
     @delete("/{event_id:str}", summary="Delete an event that has no performances")
-    async def remove(self, event_id: str, account: Account, services: Services) -> None:
+    async def remove(
+        self, event_id: FromPath[str], account: AccountDep, services: ServicesDep
+    ) -> None:
         await services.catalog.delete_event(account, event_id)
 
     @post("/{event_id:str}/performances", summary="Add a performance; its inventory is created")
     async def create_performance(
-        self, request: Request[Any, Any, Any], event_id: str, data: PerformanceIn,
-        account: Account, services: Services,
+        self,
+        request: Request[Any, Any, Any],
+        event_id: FromPath[str],
+        data: JSONBody[PerformanceIn],
+        account: AccountDep,
+        services: ServicesDep,
     ) -> Performance:
         idem = idempotency(request, account, "create-performance", data, required=False)
         plan = PerformancePlan(**msgspec.structs.asdict(data))
@@ -132,7 +176,7 @@ class EventController(Controller):
 
     @get("/{event_id:str}/performances", summary="Performances of an event")
     async def list_performances(
-        self, event_id: str, viewer: Account | None, services: Services
+        self, event_id: FromPath[str], viewer: ViewerDep, services: ServicesDep
     ) -> list[Performance]:
         return await services.catalog.performances(viewer, event_id)
 
@@ -143,16 +187,22 @@ class PerformanceController(Controller):
 
     @get("/{performance_id:str}", summary="One performance with its prices")
     async def get_performance(
-        self, performance_id: str, viewer: Account | None, services: Services
+        self, performance_id: FromPath[str], viewer: ViewerDep, services: ServicesDep
     ) -> Performance:
         return await services.catalog.performance(viewer, performance_id)
 
     @patch("/{performance_id:str}", summary="Move the sale window or change limits")
     async def update(
-        self, performance_id: str, data: PerformancePatch, account: Account, services: Services
+        self,
+        performance_id: FromPath[str],
+        data: JSONBody[PerformancePatch],
+        account: AccountDep,
+        services: ServicesDep,
     ) -> Performance:
         return await services.catalog.update_performance(account, performance_id, _changes(data))
 
     @delete("/{performance_id:str}", summary="Delete a performance nobody has held or bought")
-    async def remove(self, performance_id: str, account: Account, services: Services) -> None:
+    async def remove(
+        self, performance_id: FromPath[str], account: AccountDep, services: ServicesDep
+    ) -> None:
         await services.catalog.delete_performance(account, performance_id)

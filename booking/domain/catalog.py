@@ -18,7 +18,9 @@ PriceKrw = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 class Artist(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name_ko: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     name_en: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    aliases: Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=20)] = []
+    aliases: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=20)
+    ] = []
 
 
 class EventStatus(enum.StrEnum):
@@ -159,9 +161,10 @@ def inventory_units(performance: Performance, venue: Venue) -> Iterator[Inventor
     prices = {g.code: g.price_krw for g in performance.grades}
     blocked = set(performance.blocked_seats)
     for seat in iter_seats(venue.seat_map):
-        grade = performance.assignment.seats.get(seat.id) or performance.assignment.sections[
-            seat.section_id
-        ]
+        grade = (
+            performance.assignment.seats.get(seat.id)
+            or performance.assignment.sections[seat.section_id]
+        )
         yield InventoryUnit(
             unit_id=seat.id,
             zone_id=seat.section_id,

@@ -61,7 +61,8 @@ def encode_message(message: OutboxMessage) -> bytes:
 
 
 def decode_message(raw: bytes) -> OutboxMessage:
-    return _decoder.decode(raw)
+    message: OutboxMessage = _decoder.decode(raw)
+    return message
 
 
 def topic_of(message: OutboxMessage) -> str:

@@ -80,7 +80,9 @@ class CatalogService:
         require_organizer(organizer)
         return await self._store.list_venues(organizer.id)
 
-    async def update_venue(self, organizer: Account, venue_id: str, changes: dict[str, Any]) -> Venue:
+    async def update_venue(
+        self, organizer: Account, venue_id: str, changes: dict[str, Any]
+    ) -> Venue:
         venue = msgspec.structs.replace(await self.venue(organizer, venue_id), **changes)
         await self._store.update_venue(venue)
         return venue
@@ -139,7 +141,9 @@ class CatalogService:
             return await self._store.list_events(viewer.id, False, limit, after)
         return await self._store.list_events(None, True, limit, after)
 
-    async def update_event(self, organizer: Account, event_id: str, changes: dict[str, Any]) -> Event:
+    async def update_event(
+        self, organizer: Account, event_id: str, changes: dict[str, Any]
+    ) -> Event:
         event = await self.own_event(organizer, event_id)
         event = msgspec.structs.replace(event, **changes, updated_at=self._clock.now())
         await self._store.update_event(event)
@@ -194,7 +198,10 @@ class CatalogService:
         if performance is None or performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
         updated = msgspec.structs.replace(performance, **changes)
-        if updated.sale_opens_at >= updated.sale_closes_at or updated.sale_closes_at > updated.starts_at:
+        if (
+            updated.sale_opens_at >= updated.sale_closes_at
+            or updated.sale_closes_at > updated.starts_at
+        ):
             raise InvalidRequest("sale window must open before it closes, and close by the start")
         await self._store.update_performance(updated)
         return updated

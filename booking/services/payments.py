@@ -61,7 +61,10 @@ class PaymentService:
         if status is not OrderStatus.PENDING_PAYMENT:
             raise OrderNotPayable(f"order {order_id} is {status}")
         charge = await self._gateway.create_payment(
-            reference=order.id, amount_krw=order.total_krw, method=method, idempotency_key=payment_id
+            reference=order.id,
+            amount_krw=order.total_krw,
+            method=method,
+            idempotency_key=payment_id,
         )
         now = self._clock.now()
         payment = Payment(

@@ -9,6 +9,7 @@ so a retry after a partial success is harmless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,16 +38,18 @@ class OutboxRelay:
         self._idle_poll = idle_poll_seconds
         self._wake = asyncio.Event()
         loop = asyncio.get_running_loop()
-        db.on_commit_with_messages(lambda: loop.call_soon_threadsafe(self._wake.set))
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        db.on_commit_with_messages(wake)
 
     async def run(self) -> None:
         while True:
             if not await self.drain_once():
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll)
-                except TimeoutError:
-                    pass
 
     async def drain_once(self) -> bool:
         """Process one batch of due rows; False when there was nothing to do."""
@@ -72,7 +75,7 @@ class OutboxRelay:
             message = decode_message(payload)
             for handler in self._handlers.get(topic, ()):
                 await handler(message)
-        except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the relay
+        except Exception as exc:
             log.warning("outbox handler failed", extra={"topic": topic, "error": repr(exc)})
             return f"{type(exc).__name__}: {exc}"
         return None

@@ -266,9 +266,7 @@ class SqliteBookingStore:
 
     async def payments_for_order(self, order_id: str) -> list[Payment]:
         def rows(conn: sqlite3.Connection) -> list[Payment]:
-            cursor = conn.execute(
-                _PAYMENT_SELECT + " WHERE order_id=? ORDER BY id", (order_id,)
-            )
+            cursor = conn.execute(_PAYMENT_SELECT + " WHERE order_id=? ORDER BY id", (order_id,))
             return [_payment_from_row(row) for row in cursor]
 
         return await self._db.read(rows)
@@ -276,7 +274,9 @@ class SqliteBookingStore:
     async def advance_payment(
         self, payment_id: str, status: PaymentStatus, decline_reason: str | None
     ) -> bool:
-        return await self._db.write(lambda tx: _advance_payment(tx, payment_id, status, decline_reason))
+        return await self._db.write(
+            lambda tx: _advance_payment(tx, payment_id, status, decline_reason)
+        )
 
     async def confirm_order(self, payment_id: str, status: PaymentStatus) -> ConfirmOutcome:
         def confirm(tx: Tx) -> ConfirmOutcome:
@@ -322,7 +322,15 @@ class SqliteBookingStore:
                 "INSERT INTO tickets(id, order_id, account_id, performance_id, unit_id, status,"
                 " doc) VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
                 (
-                    (t.id, t.order_id, t.account_id, t.performance_id, t.unit_id, t.status, _encode(t))
+                    (
+                        t.id,
+                        t.order_id,
+                        t.account_id,
+                        t.performance_id,
+                        t.unit_id,
+                        t.status,
+                        _encode(t),
+                    )
                     for t in tickets
                 ),
             )
@@ -330,9 +338,7 @@ class SqliteBookingStore:
         await self._db.write(issue)
 
     async def tickets_for_order(self, order_id: str) -> list[Ticket]:
-        return await self._db.read(
-            lambda c: _tickets(c, "order_id=? ORDER BY id", (order_id,))
-        )
+        return await self._db.read(lambda c: _tickets(c, "order_id=? ORDER BY id", (order_id,)))
 
     async def list_tickets(self, account_id: str, limit: int, after: str | None) -> list[Ticket]:
         return await self._db.read(
@@ -463,7 +469,9 @@ def _place_hold(tx: Tx, request: HoldRequest) -> Hold:
     return hold
 
 
-def _reject_unknown_places(tx: Tx, request: HoldRequest, seats: list[str], zones: list[str]) -> None:
+def _reject_unknown_places(
+    tx: Tx, request: HoldRequest, seats: list[str], zones: list[str]
+) -> None:
     """A seat or zone that does not exist is a bad request, not a lost race."""
     unknown = [
         s
@@ -511,9 +519,7 @@ def _close(tx: Tx, order: Order, status: OrderStatus, refund: bool) -> Order:
     tx.execute(
         "UPDATE orders SET status=?, closed_at_ms=? WHERE id=?", (status, tx.now_ms, order.id)
     )
-    tx.execute(
-        "UPDATE tickets SET status='void' WHERE order_id=? AND status='valid'", (order.id,)
-    )
+    tx.execute("UPDATE tickets SET status='void' WHERE order_id=? AND status='valid'", (order.id,))
     _give_back_limit(tx, order.performance_id, order.account_id, len(order.items))
     payment = tx.execute(
         "SELECT gateway_payment_id FROM payments WHERE order_id=? AND status IN (?,?,?)"
@@ -540,7 +546,7 @@ def _advance_payment(
     marks = ",".join("?" * len(lower))
     return (
         tx.execute(
-            f"UPDATE payments SET status=?, decline_reason=COALESCE(?, decline_reason),"  # noqa: S608
+            f"UPDATE payments SET status=?, decline_reason=COALESCE(?, decline_reason),"
             f" updated_at_ms=? WHERE id=? AND status IN ({marks})",
             (status, decline_reason, tx.now_ms, payment_id, *lower),
         ).rowcount
@@ -558,7 +564,8 @@ _PAID_PAYMENT = 4
 
 def _order_from_row(row: tuple[object, ...]) -> Order:
     doc, status, paid_ms, closed_ms = row[0], row[1], row[2], row[3]
-    assert isinstance(doc, bytes) and isinstance(status, str)
+    assert isinstance(doc, bytes)
+    assert isinstance(status, str)
     return msgspec.structs.replace(
         _decode_order(doc),
         status=OrderStatus(status),
@@ -580,12 +587,12 @@ def _payment_from_row(row: tuple[bytes, str, str | None, int]) -> Payment:
 
 
 def _payment_where(conn: sqlite3.Connection, column: str, value: str) -> Payment | None:
-    row = conn.execute(f"{_PAYMENT_SELECT} WHERE {column}=?", (value,)).fetchone()  # noqa: S608
+    row = conn.execute(f"{_PAYMENT_SELECT} WHERE {column}=?", (value,)).fetchone()
     return None if row is None else _payment_from_row(row)
 
 
 def _tickets(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> list[Ticket]:
-    cursor = conn.execute(f"SELECT doc, status FROM tickets WHERE {where}", params)  # noqa: S608
+    cursor = conn.execute(f"SELECT doc, status FROM tickets WHERE {where}", params)
     return [
         msgspec.structs.replace(_decode_ticket(doc), status=TicketStatus(status))
         for doc, status in cursor

@@ -90,7 +90,7 @@ class SqliteCatalogStore:
             params.append(organizer_id)
         if published_only:
             clauses.append("status = 'published'")
-        sql = f"SELECT doc FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?"  # noqa: S608 - fixed clauses
+        sql = f"SELECT doc FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?"
 
         def rows(conn: sqlite3.Connection) -> list[Event]:
             return [_decode_event(doc) for (doc,) in conn.execute(sql, (*params, limit))]
@@ -185,5 +185,5 @@ class SqliteCatalogStore:
 def _one(
     conn: sqlite3.Connection, table: str, ident: str, decode: Callable[[bytes], T]
 ) -> T | None:
-    row = conn.execute(f"SELECT doc FROM {table} WHERE id=?", (ident,)).fetchone()  # noqa: S608
+    row = conn.execute(f"SELECT doc FROM {table} WHERE id=?", (ident,)).fetchone()
     return None if row is None else decode(row[0])

@@ -10,11 +10,11 @@ so it outlives a restart of our process like a remote service would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sqlite3
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 import msgspec
 
@@ -63,8 +63,8 @@ _encode = msgspec.json.Encoder().encode
 _decode_payment = msgspec.json.Decoder(GatewayPayment).decode
 
 
-class WebhookSender(Protocol):
-    def __call__(self, body: bytes, headers: dict[str, str]) -> Awaitable[int]: ...
+WebhookSender = Callable[[bytes, dict[str, str]], Awaitable[int]]
+"""Posts one webhook body with its headers; returns the HTTP status received."""
 
 
 class GatewayBehaviour(msgspec.Struct, frozen=True):
@@ -185,9 +185,7 @@ class SimulatedGateway:
             if payment.status not in allowed_from:
                 raise Conflict(f"cannot {target} a {payment.status} payment")
             payment = msgspec.structs.replace(payment, status=target)
-            tx.execute(
-                "UPDATE gw_payments SET doc=? WHERE id=?", (_encode(payment), payment.id)
-            )
+            tx.execute("UPDATE gw_payments SET doc=? WHERE id=?", (_encode(payment), payment.id))
             self._schedule(tx, kind, payment)
             return payment
 
@@ -224,10 +222,8 @@ class SimulatedGateway:
             delivered_any = await self.deliver_due()
             if not delivered_any:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def deliver_due(self, limit: int = 50) -> bool:
         send = self._send
@@ -256,7 +252,7 @@ class SimulatedGateway:
         }
         try:
             return await send(body, headers)
-        except Exception as exc:  # noqa: BLE001 - any transport failure means "retry later"
+        except Exception as exc:
             log.warning("webhook delivery failed", extra={"error": repr(exc)})
             return 0
 
@@ -276,7 +272,7 @@ class SimulatedGateway:
                 )
 
 
-def http_sender(url: str) -> Callable[[bytes, dict[str, str]], Awaitable[int]]:
+def http_sender(url: str) -> WebhookSender:
     """Deliver to our webhook endpoint over HTTP, as a remote gateway would."""
     import httpx  # noqa: PLC0415 - only the serving process needs it
 

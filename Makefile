@@ -1,0 +1,38 @@
+# K-ConcertBook: `make run` serves the API on the embedded runtime, `make test` checks everything.
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.8
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DATA ?= ./data
+DEMO ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck pytest format clean
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
+	$(VENV)/bin/uv sync --frozen --quiet
+	@touch $@
+
+run: $(VENV)/.synced  ## serve API + workers on 127.0.0.1:8000 with ./data (DEMO=1 loads a concert)
+	$(VENV)/bin/concertbook serve --host $(HOST) --port $(PORT) --data $(DATA) $(if $(DEMO),--demo)
+
+test: lint typecheck pytest  ## ruff, mypy and the whole pytest suite
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.synced
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+format: $(VENV)/.synced
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

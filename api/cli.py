@@ -1,0 +1,86 @@
+"""`concertbook`: serve the API with its workers on the embedded runtime, and small tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from api.app import create_app
+from booking.adapters.security.ed25519_signer import verify_ticket_code
+from booking.bootstrap import build_local
+from booking.demo import DEMO_PASSWORD, FAN_EMAIL, ORGANIZER_EMAIL, load_demo
+from booking.domain.errors import InvalidRequest
+from booking.settings import Settings
+
+log = logging.getLogger("concertbook")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="concertbook", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API and its workers in one process")
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
+    serve.add_argument("--demo", action="store_true", help="load a demo concert on first start")
+    verify = commands.add_parser("verify-ticket", help="check a ticket code offline")
+    verify.add_argument("code")
+    verify.add_argument("--public-key", type=Path, required=True, help="PEM file of the key")
+    return parser
+
+
+async def _serve(settings: Settings, demo: bool) -> None:
+    runtime = build_local(settings)
+    app = create_app(runtime)
+    if demo:
+        runtime.open()
+        try:
+            loaded = await load_demo(runtime.services, runtime.clock.now())
+        finally:
+            runtime.close()
+        runtime = build_local(settings)
+        app = create_app(runtime)
+        if loaded:
+            ids = ", ".join(p.id for p in loaded.performances)
+            log.info("demo loaded: performances %s", ids)
+        log.info("demo accounts: %s and %s, password %s", ORGANIZER_EMAIL, FAN_EMAIL, DEMO_PASSWORD)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        access_log=False,
+        log_level="info",
+    )
+    await uvicorn.Server(config).serve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "serve":
+        settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data)
+        asyncio.run(_serve(settings, args.demo))
+        return 0
+    key = serialization.load_pem_public_key(args.public_key.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        print("the key is not an Ed25519 public key", file=sys.stderr)
+        return 2
+    try:
+        claims = verify_ticket_code(key, args.code)
+    except InvalidRequest as exc:
+        print(f"INVALID: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"VALID ticket {claims.ticket_id}: {claims.unit_id} of {claims.performance_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
