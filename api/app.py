@@ -7,7 +7,8 @@ points); the lifespan opens the databases and runs the background workers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -25,9 +26,14 @@ from api.routes.booking import (
     PaymentWebhookController,
     TicketController,
 )
-from api.routes.catalog import EventController, PerformanceController, VenueController
+from api.routes.catalog import (
+    EventController,
+    MediaController,
+    PerformanceController,
+    VenueController,
+)
 from booking.adapters.payments.simulated_gateway import http_sender
-from booking.bootstrap import LocalRuntime
+from booking.bootstrap import LocalRuntime, Services
 from workers.local import background
 
 WEBHOOK_PATH = "/api/v1/payments/webhook"
@@ -38,10 +44,19 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(runtime: LocalRuntime, run_background: bool = True) -> Litestar:
+Seeder = Callable[[Services, datetime], Awaitable[object]]
+
+
+def create_app(
+    runtime: LocalRuntime, run_background: bool = True, seed: Seeder | None = None
+) -> Litestar:
+    """The app on `runtime`; `seed` runs once the databases are open (demo data)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime.open()
+        if seed is not None:
+            await seed(runtime.services, runtime.clock.now())
         async with contextlib.AsyncExitStack() as stack:
             if runtime.settings.public_url:
                 runtime.gateway.attach(http_sender(runtime.settings.public_url + WEBHOOK_PATH))
@@ -75,6 +90,7 @@ def create_app(runtime: LocalRuntime, run_background: bool = True) -> Litestar:
             VenueController,
             EventController,
             PerformanceController,
+            MediaController,
             InventoryController,
             HoldController,
             OrderController,

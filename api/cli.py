@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import uvicorn
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api.app import create_app
 from booking.adapters.security.ed25519_signer import verify_ticket_code
-from booking.bootstrap import build_local
+from booking.bootstrap import Services, build_local
 from booking.demo import DEMO_PASSWORD, FAN_EMAIL, ORGANIZER_EMAIL, load_demo
 from booking.domain.errors import InvalidRequest
 from booking.settings import Settings
@@ -36,21 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _seed_demo(services: Services, now: datetime) -> None:
+    loaded = await load_demo(services, now)
+    if loaded:
+        log.info("demo loaded: performances %s", ", ".join(p.id for p in loaded.performances))
+    log.info("demo accounts: %s and %s, password %s", ORGANIZER_EMAIL, FAN_EMAIL, DEMO_PASSWORD)
+
+
 async def _serve(settings: Settings, demo: bool) -> None:
-    runtime = build_local(settings)
-    app = create_app(runtime)
-    if demo:
-        runtime.open()
-        try:
-            loaded = await load_demo(runtime.services, runtime.clock.now())
-        finally:
-            runtime.close()
-        runtime = build_local(settings)
-        app = create_app(runtime)
-        if loaded:
-            ids = ", ".join(p.id for p in loaded.performances)
-            log.info("demo loaded: performances %s", ids)
-        log.info("demo accounts: %s and %s, password %s", ORGANIZER_EMAIL, FAN_EMAIL, DEMO_PASSWORD)
+    app = create_app(build_local(settings), seed=_seed_demo if demo else None)
     config = uvicorn.Config(
         app,
         host=settings.host,

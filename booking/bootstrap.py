@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
 from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
@@ -74,7 +75,9 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
         ),
     )
     booking_store = SqliteBookingStore(db)
-    catalog = CatalogService(SqliteCatalogStore(db), clock)
+    catalog = CatalogService(
+        SqliteCatalogStore(db), DiskMediaStore(settings.data_dir / "media"), clock
+    )
     orders = OrderService(booking_store, catalog, clock)
     tickets = TicketService(
         booking_store,

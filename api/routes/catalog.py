@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.deps import AccountDep, ServicesDep, ViewerDep, idempotency
@@ -21,11 +21,13 @@ from api.schemas import (
 )
 from booking.domain.catalog import Event, Performance
 from booking.domain.errors import InvalidRequest
+from booking.domain.media import MAX_POSTER_BYTES
 from booking.domain.venues import Venue, seat_map_from_blocks
 from booking.services.catalog import PerformancePlan
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
 After = Annotated[str | None, QueryParameter(max_length=64, description="Cursor: last id seen")]
+IMMUTABLE = "public, max-age=31536000, immutable"
 VENUE_BODY_LIMIT = 8 * 1024 * 1024  # a 100,000-seat map as a full JSON document
 
 
@@ -179,6 +181,40 @@ class EventController(Controller):
         self, event_id: FromPath[str], viewer: ViewerDep, services: ServicesDep
     ) -> list[Performance]:
         return await services.catalog.performances(viewer, event_id)
+
+
+class MediaController(Controller):
+    path = "/"
+    tags = ["media"]
+
+    @put(
+        "/api/v1/events/{event_id:str}/poster",
+        summary="Upload the event's poster (raw JPEG, PNG or WebP body, at most 5 MiB)",
+        request_max_body_size=MAX_POSTER_BYTES + 1,
+    )
+    async def upload_poster(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: FromPath[str],
+        account: AccountDep,
+        services: ServicesDep,
+    ) -> Event:
+        return await services.catalog.set_poster(account, event_id, await request.body())
+
+    @get(
+        "/media/{key:path}",
+        summary="Media by content-hashed key: immutable, cacheable forever by a CDN",
+        media_type="application/octet-stream",
+    )
+    async def media(
+        self, request: Request[Any, Any, Any], key: FromPath[str], services: ServicesDep
+    ) -> Response[bytes]:
+        stored = await services.catalog.media(key.lstrip("/"))
+        etag = f'"{stored.key.rsplit("/", 1)[-1].split(".")[0]}"'
+        headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Response(b"", status_code=304, headers=headers)
+        return Response(stored.data, media_type=stored.content_type, headers=headers)
 
 
 class PerformanceController(Controller):

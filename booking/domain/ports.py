@@ -170,3 +170,16 @@ class BookingStore(Protocol):
     async def get_ticket(self, ticket_id: str) -> Ticket | None: ...
 
     async def expire_due(self, limit: int) -> int: ...
+
+
+class StoredMedia(msgspec.Struct, frozen=True):
+    key: str
+    content_type: str
+    data: bytes
+
+
+class MediaStore(Protocol):
+    """Immutable blobs under content-hashed keys (S3 behind a CDN on AWS, a folder locally)."""
+
+    async def put(self, key: str, content_type: str, data: bytes) -> None: ...
+    async def get(self, key: str) -> StoredMedia | None: ...

@@ -20,7 +20,8 @@ from booking.domain.catalog import (
 )
 from booking.domain.errors import Forbidden, InvalidRequest, NotFound
 from booking.domain.ids import new_id
-from booking.domain.ports import CatalogStore, Clock, Idempotency
+from booking.domain.media import poster_key, sniff_image
+from booking.domain.ports import CatalogStore, Clock, Idempotency, MediaStore, StoredMedia
 from booking.domain.venues import SeatMap, Venue, validate_seat_map
 
 
@@ -44,8 +45,9 @@ class PerformancePlan(msgspec.Struct, frozen=True):
 
 
 class CatalogService:
-    def __init__(self, store: CatalogStore, clock: Clock) -> None:
+    def __init__(self, store: CatalogStore, media: MediaStore, clock: Clock) -> None:
         self._store = store
+        self._media = media
         self._clock = clock
 
     # -- venues: private to their organizer ---------------------------------------------
@@ -148,6 +150,20 @@ class CatalogService:
         event = msgspec.structs.replace(event, **changes, updated_at=self._clock.now())
         await self._store.update_event(event)
         return event
+
+    async def set_poster(self, organizer: Account, event_id: str, image: bytes) -> Event:
+        """Store the poster under its content hash and point the event at it."""
+        event = await self.own_event(organizer, event_id)
+        content_type, extension = sniff_image(image)
+        key = poster_key(image, extension)
+        await self._media.put(key, content_type, image)
+        return await self.update_event(organizer, event.id, {"poster_ref": key})
+
+    async def media(self, key: str) -> StoredMedia:
+        stored = await self._media.get(key)
+        if stored is None:
+            raise NotFound("media", key)
+        return stored
 
     async def delete_event(self, organizer: Account, event_id: str) -> None:
         await self.own_event(organizer, event_id)
