@@ -134,3 +134,222 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+# -- helpers for the HTTP scenario and bad-input tests ------------------------------------
+PROBLEM_JSON = "application/problem+json"
+
+
+def new_key() -> str:
+    """A fresh Idempotency-Key."""
+    return f"key-{next(_counter)}-{time.time_ns()}"
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response is an RFC 9457 problem of this status and `type` /problems/<code>."""
+    assert response.status_code == status, (response.status_code, response.text)
+    media_type = response.headers["content-type"].split(";")[0].strip()
+    assert media_type == PROBLEM_JSON, media_type
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"/problems/{code}", body
+    assert body["status"] == status, body
+    return body
+
+
+def availability(client: httpx.Client, performance_id: str) -> dict[str, Any]:
+    r = client.get(f"/api/v1/performances/{performance_id}/availability")
+    assert r.status_code == 200, r.text
+    counts: dict[str, Any] = r.json()
+    assert (
+        counts["available"] + counts["held"] + counts["sold"] + counts["blocked"]
+        == counts["capacity"]
+    ), counts
+    return counts
+
+
+def counts(client: httpx.Client, performance_id: str) -> tuple[int, int, int, int]:
+    """(available, held, sold, blocked) of a performance, for before/after comparisons."""
+    a = availability(client, performance_id)
+    return a["available"], a["held"], a["sold"], a["blocked"]
+
+
+def seat_states(client: httpx.Client, performance_id: str) -> dict[str, str]:
+    r = client.get(f"/api/v1/performances/{performance_id}/seats")
+    assert r.status_code == 200, r.text
+    return {p["unit_id"]: p["state"] for p in r.json()}
+
+
+def post_hold(
+    client: httpx.Client,
+    fan: dict[str, str],
+    performance_id: str,
+    seats: list[str] | None = None,
+    ga: list[dict[str, Any]] | None = None,
+    key: str | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {}
+    if seats is not None:
+        body["seats"] = seats
+    if ga is not None:
+        body["ga"] = ga
+    return client.post(
+        f"/api/v1/performances/{performance_id}/holds",
+        headers={**fan, "Idempotency-Key": key or new_key()},
+        json=body,
+    )
+
+
+def hold(
+    client: httpx.Client,
+    fan: dict[str, str],
+    performance_id: str,
+    seats: list[str] | None = None,
+    ga: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    r = post_hold(client, fan, performance_id, seats, ga)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def post_order(
+    client: httpx.Client, fan: dict[str, str], hold_id: str, key: str | None = None
+) -> httpx.Response:
+    return client.post(
+        "/api/v1/orders",
+        headers={**fan, "Idempotency-Key": key or new_key()},
+        json={"hold_id": hold_id},
+    )
+
+
+def order(client: httpx.Client, fan: dict[str, str], hold_id: str) -> dict[str, Any]:
+    r = post_order(client, fan, hold_id)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def post_payment(
+    client: httpx.Client,
+    fan: dict[str, str],
+    order_id: str,
+    method: str = "tok_visa",
+    key: str | None = None,
+) -> httpx.Response:
+    return client.post(
+        f"/api/v1/orders/{order_id}/payments",
+        headers={**fan, "Idempotency-Key": key or new_key()},
+        json={"method": method},
+    )
+
+
+def get_order(client: httpx.Client, fan: dict[str, str], order_id: str) -> dict[str, Any]:
+    r = client.get(f"/api/v1/orders/{order_id}", headers=fan)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def payments_of(client: httpx.Client, fan: dict[str, str], order_id: str) -> list[dict[str, Any]]:
+    r = client.get(f"/api/v1/orders/{order_id}/payments", headers=fan)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def tickets_of(client: httpx.Client, fan: dict[str, str], order_id: str) -> list[dict[str, Any]]:
+    r = client.get(f"/api/v1/orders/{order_id}/tickets", headers=fan)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def query(db_path: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Read rows straight from a SQLite file of the runtime (never to change it)."""
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def gateway_payment(runtime: Any, gateway_payment_id: str) -> dict[str, Any]:
+    """The simulated gateway's own record of a payment (its SQLite file)."""
+    import json
+
+    rows = query(
+        runtime.gateway_db.path, "SELECT doc FROM gw_payments WHERE id=?", (gateway_payment_id,)
+    )
+    assert rows, gateway_payment_id
+    doc: dict[str, Any] = json.loads(rows[0][0])
+    return doc
+
+
+class WebhookTap:
+    """Takes the simulated gateway's webhook deliveries (answering 204) instead of the app.
+
+    Attach it after the app has started (`runtime.gateway.attach(tap)`); a test then
+    decides itself when, how often and in which order the events reach the webhook.
+    """
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, body: bytes, headers: dict[str, str]) -> int:
+        self.bodies.append(body)
+        return 204
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        import json
+
+        found = [json.loads(b) for b in list(self.bodies)]
+        return [e for e in found if event_type is None or e["type"] == event_type]
+
+    def wait_event(self, event_type: str, reference: str, timeout: float = 10.0) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            for event in self.events(event_type):
+                if event["data"]["reference"] == reference:
+                    return event
+            return None
+
+        event: dict[str, Any] = wait_for(find, timeout=timeout)
+        return event
+
+
+def webhook_event(
+    event_type: str,
+    gateway_payment_id: str,
+    reference: str,
+    amount_krw: int,
+    decline_reason: str | None = None,
+) -> bytes:
+    """A gateway event body as the gateway would send it."""
+    import json
+
+    data: dict[str, Any] = {
+        "payment_id": gateway_payment_id,
+        "reference": reference,
+        "amount_krw": amount_krw,
+    }
+    if decline_reason is not None:
+        data["decline_reason"] = decline_reason
+    return json.dumps(
+        {
+            "id": f"whe_test{next(_counter)}",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": data,
+        }
+    ).encode()
+
+
+def send_webhook(
+    client: httpx.Client, secret: bytes, body: bytes, timestamp: int | None = None
+) -> httpx.Response:
+    """POST a webhook body signed with `secret` (at `timestamp`, default now)."""
+    from booking.domain.payments import webhook_signature
+
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return client.post(
+        "/api/v1/payments/webhook",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "webhook-signature": webhook_signature(secret, stamp, body),
+        },
+    )

@@ -1,0 +1,1 @@
+"""Background work: handlers of outbox/SQS messages, expiry sweeping, webhook delivery."""

@@ -1,0 +1,23 @@
+# The embedded runtime in a container: API + workers on SQLite, data in a volume.
+#   docker build -f docker/local.Dockerfile -t concertbook-local .
+#   docker run -p 8000:8000 -v concertbook-data:/data concertbook-local
+FROM python:3.11.14-slim-bookworm AS build
+COPY --from=ghcr.io/astral-sh/uv:0.13.8 /uv /usr/local/bin/uv
+WORKDIR /app
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY booking ./booking
+COPY api ./api
+COPY workers ./workers
+COPY indexer ./indexer
+RUN uv sync --frozen --no-dev
+
+FROM python:3.11.14-slim-bookworm
+RUN useradd --system --uid 10001 concertbook && mkdir /data && chown concertbook /data
+COPY --from=build /app /app
+ENV PATH="/app/.venv/bin:$PATH" CONCERTBOOK_DATA_DIR=/data
+USER concertbook
+EXPOSE 8000
+VOLUME ["/data"]
+CMD ["concertbook", "serve", "--host", "0.0.0.0", "--port", "8000"]
