@@ -13,7 +13,14 @@ import logging
 import msgspec
 
 from booking.domain.accounts import Account
-from booking.domain.errors import InvalidRequest, NotFound, OrderExpired, OrderNotPayable
+from booking.domain.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    OrderExpired,
+    OrderNotPayable,
+    PaymentInProgress,
+)
 from booking.domain.messages import OrderClosed, OrderPaid
 from booking.domain.orders import OrderStatus
 from booking.domain.payments import (
@@ -78,7 +85,12 @@ class PaymentService:
             created_at=now,
             updated_at=now,
         )
-        return await self._store.add_payment(payment, idem)
+        try:
+            return await self._store.add_payment(payment, idem)
+        except (PaymentInProgress, OrderExpired, OrderNotPayable):
+            # Lost a race with another payment or the deadline: release the authorization.
+            await self._give_back(charge.id, refund=False)
+            raise
 
     async def payment(self, fan: Account, payment_id: str) -> Payment:
         payment = await self._store.get_payment(payment_id)
@@ -113,14 +125,26 @@ class PaymentService:
 
     async def on_order_paid(self, message: OrderPaid) -> None:
         """Seats are sold: take the money, then hand out the tickets."""
+        order = await self._store.get_order(message.order_id)
+        if order is None or order.status is not OrderStatus.PAID:
+            return  # refunded before we got here; OrderClosed gives the money back
         await self._gateway.capture(message.gateway_payment_id)
         await self._tickets.issue(message.order_id)
 
     async def on_order_closed(self, message: OrderClosed) -> None:
         """Give back money held or taken for an order that will not be fulfilled."""
-        if message.gateway_payment_id is None:
-            return
-        if message.refund:
-            await self._gateway.refund(message.gateway_payment_id)
-        else:
-            await self._gateway.void(message.gateway_payment_id)
+        if message.gateway_payment_id is not None:
+            await self._give_back(message.gateway_payment_id, message.refund)
+
+    async def _give_back(self, gateway_payment_id: str, refund: bool) -> None:
+        try:
+            if refund:
+                await self._gateway.refund(gateway_payment_id)
+            else:
+                await self._gateway.void(gateway_payment_id)
+        except Conflict as exc:
+            # Declined or already returned: there is no money to give back.
+            log.info(
+                "nothing to give back",
+                extra={"gateway_payment_id": gateway_payment_id, "reason": exc.detail},
+            )
