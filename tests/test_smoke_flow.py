@@ -44,3 +44,30 @@ def test_hold_order_pay_ticket(api: ApiDriver) -> None:
         + availability["sold"]
         + availability["blocked"]
     ) == availability["capacity"]
+
+
+def test_organizer_sees_live_sales_of_own_performance_only(api: ApiDriver) -> None:
+    organizer, performance = api.on_sale()
+    fan = api.account()
+    c = api.client
+    hold = c.post(
+        f"/api/v1/performances/{performance['id']}/holds",
+        headers={**fan, "Idempotency-Key": "h"},
+        json={"seats": ["S1-A-1"]},
+    ).json()
+    order = c.post(
+        "/api/v1/orders", headers={**fan, "Idempotency-Key": "o"}, json={"hold_id": hold["id"]}
+    ).json()
+    c.post(
+        f"/api/v1/orders/{order['id']}/payments",
+        headers={**fan, "Idempotency-Key": "p"},
+        json={"method": "tok_visa"},
+    )
+    url = f"/api/v1/performances/{performance['id']}/sales"
+    sales = wait_for(lambda: (s := c.get(url, headers=organizer).json())["sold"] and s)
+    assert sales["revenue_krw"] == 198_000
+    assert sales["paid_orders"] == 1
+    assert sales["grades"] == [{"grade": "VIP", "sold": 1, "revenue_krw": 198_000}]
+    other_organizer = api.account("organizer")
+    assert c.get(url, headers=other_organizer).status_code == 404
+    assert c.get(url, headers=fan).status_code == 404

@@ -21,7 +21,7 @@ from api.schemas import (
     TicketCheckOut,
     TicketOut,
 )
-from booking.domain.ports import Availability, PlaceStatus
+from booking.domain.ports import Availability, PlaceStatus, Sales
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
 After = Annotated[str | None, QueryParameter(max_length=64, description="Cursor: last id seen")]
@@ -37,6 +37,12 @@ class InventoryController(Controller):
         self, performance_id: FromPath[str], viewer: ViewerDep, services: ServicesDep
     ) -> Availability:
         return await services.holds.availability(viewer, performance_id)
+
+    @get("/sales", summary="Live sales figures for the organizer: sold, revenue, per grade")
+    async def sales(
+        self, performance_id: FromPath[str], account: AccountDep, services: ServicesDep
+    ) -> Sales:
+        return await services.holds.sales(account, performance_id)
 
     @get("/seats", summary="The state of every numbered seat, for drawing the seat map")
     async def seats(

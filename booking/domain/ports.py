@@ -123,6 +123,23 @@ class Availability(msgspec.Struct, frozen=True):
     zones: list[ZoneAvailability]
 
 
+class GradeSales(msgspec.Struct, frozen=True):
+    grade: str
+    sold: int
+    revenue_krw: int
+
+
+class Sales(msgspec.Struct, frozen=True):
+    """What an organizer watches during an onsale: places sold and money taken."""
+
+    performance_id: str
+    as_of: datetime
+    sold: int
+    revenue_krw: int
+    paid_orders: int
+    grades: list[GradeSales]
+
+
 class PlaceStatus(msgspec.Struct, frozen=True):
     unit_id: str
     zone_id: str
@@ -145,6 +162,7 @@ class BookingStore(Protocol):
     async def release_hold(self, hold_id: str) -> Hold: ...
     async def availability(self, performance_id: str) -> Availability: ...
     async def place_states(self, performance_id: str, zone_id: str | None) -> list[PlaceStatus]: ...
+    async def sales(self, performance_id: str) -> Sales: ...
 
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency

@@ -6,7 +6,14 @@ from booking.domain.accounts import Account, Role
 from booking.domain.errors import Forbidden, HoldNotActive, InvalidRequest, NotFound, SaleNotOpen
 from booking.domain.holds import MAX_SEATS_PER_HOLD, GaRequest, Hold, HoldRequest, HoldStatus
 from booking.domain.ids import new_id
-from booking.domain.ports import Availability, BookingStore, Clock, Idempotency, PlaceStatus
+from booking.domain.ports import (
+    Availability,
+    BookingStore,
+    Clock,
+    Idempotency,
+    PlaceStatus,
+    Sales,
+)
 from booking.services.catalog import CatalogService
 
 
@@ -67,6 +74,13 @@ class HoldService:
     async def availability(self, viewer: Account | None, performance_id: str) -> Availability:
         performance = await self._catalog.performance(viewer, performance_id)
         return await self._store.availability(performance.id)
+
+    async def sales(self, organizer: Account, performance_id: str) -> Sales:
+        """Live sales figures, for the organizer who owns the performance only."""
+        performance = await self._catalog.performance(organizer, performance_id)
+        if performance.organizer_id != organizer.id:
+            raise NotFound("performance", performance_id)
+        return await self._store.sales(performance.id)
 
     async def places(
         self, viewer: Account | None, performance_id: str, zone_id: str | None

@@ -34,9 +34,11 @@ from booking.domain.payments import PAYMENT_RANK, Payment, PaymentStatus
 from booking.domain.ports import (
     Availability,
     ConfirmOutcome,
+    GradeSales,
     Idempotency,
     PlaceState,
     PlaceStatus,
+    Sales,
     ZoneAvailability,
 )
 from booking.domain.tickets import Ticket, TicketStatus
@@ -132,6 +134,31 @@ class SqliteBookingStore:
             return [PlaceStatus(u, z, g, PlaceState(s)) for u, z, g, s in rows]
 
         return await self._db.read(states)
+
+    async def sales(self, performance_id: str) -> Sales:
+        def total(conn: sqlite3.Connection) -> Sales:
+            grades = [
+                GradeSales(*row)
+                for row in conn.execute(
+                    "SELECT grade, COUNT(*), SUM(price_krw) FROM units"
+                    " WHERE performance_id=? AND state='sold' GROUP BY grade ORDER BY grade",
+                    (performance_id,),
+                )
+            ]
+            (orders,) = conn.execute(
+                "SELECT COUNT(*) FROM orders WHERE performance_id=? AND status='paid'",
+                (performance_id,),
+            ).fetchone()
+            return Sales(
+                performance_id=performance_id,
+                as_of=self._db.now(),
+                sold=sum(g.sold for g in grades),
+                revenue_krw=sum(g.revenue_krw for g in grades),
+                paid_orders=orders,
+                grades=grades,
+            )
+
+        return await self._db.read(total)
 
     # -- orders ------------------------------------------------------------------------
     async def place_order(
