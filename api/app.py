@@ -32,6 +32,7 @@ from api.routes.catalog import (
     PerformanceController,
     VenueController,
 )
+from api.strict_body import decode_body_strictly
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.bootstrap import LocalRuntime, Services
 from workers.local import background
@@ -98,6 +99,7 @@ def create_app(
             TicketController,
         ],
         dependencies=DEPENDENCIES,
+        before_request=decode_body_strictly,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         state=State(state),

@@ -171,7 +171,7 @@ def test_password_is_stored_as_argon2id_with_owasp_cost(
 
 # -- ownership: nobody sees or touches what is not theirs ---------------------------------
 def test_organizer_sees_only_its_own_venues(api: ApiDriver) -> None:
-    """GIVEN two organizers with a venue each WHEN one lists/reads/changes THEN the other's is 404."""
+    """GIVEN two organizers WHEN one lists, reads or changes venues THEN the other's are 404."""
     c = api.client
     org_a = api.account("organizer")
     org_b = api.account("organizer")
@@ -327,3 +327,21 @@ def test_fan_gets_404_for_another_fans_hold_order_ticket_and_payments(api: ApiDr
     assert c.get(f"/api/v1/holds/{spare['id']}", headers=fan_a).json()["status"] == "active"
     assert c.get(f"/api/v1/orders/{bought['id']}", headers=fan_a).json()["status"] == "paid"
     assert c.get(f"/api/v1/tickets/{ticket['id']}", headers=fan_a).json()["status"] == "valid"
+
+
+def test_sales_figures_are_only_for_the_performances_organizer(api: ApiDriver) -> None:
+    """GIVEN a paid order WHEN the owner reads /sales THEN the figures; WHEN another organizer
+    or a fan reads them THEN 404; anonymous THEN 401."""
+    c = api.client
+    owner, performance = api.on_sale()
+    path = f"/api/v1/performances/{performance['id']}/sales"
+    fan = api.account()
+    paid = order(c, fan, hold(c, fan, performance["id"], ["S1-A-1"])["id"])
+    assert post_payment(c, fan, paid["id"]).status_code == 202
+    wait_for(lambda: c.get(path, headers=owner).json().get("sold") == 1)
+    figures = c.get(path, headers=owner).json()
+    assert (figures["revenue_krw"], figures["paid_orders"]) == (198_000, 1)
+
+    assert_problem(c.get(path, headers=api.account("organizer")), 404, "not-found")
+    assert_problem(c.get(path, headers=fan), 404, "not-found")
+    assert_problem(c.get(path), 401, "authentication-required")

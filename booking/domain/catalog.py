@@ -104,6 +104,16 @@ def ga_unit_id(zone_id: str, n: int) -> str:
     return f"{zone_id}#{n:05d}"
 
 
+def check_schedule(sale_opens_at: datetime, sale_closes_at: datetime, starts_at: datetime) -> None:
+    for stamp in (sale_opens_at, sale_closes_at, starts_at):
+        if stamp.tzinfo is None:
+            raise InvalidRequest("times need a UTC offset, e.g. 2026-12-24T20:00:00+09:00")
+    if sale_opens_at >= sale_closes_at:
+        raise InvalidRequest("sale_opens_at must be before sale_closes_at")
+    if sale_closes_at > starts_at:
+        raise InvalidRequest("the sale must close no later than the performance starts")
+
+
 def check_performance_plan(
     venue: Venue,
     grades: list[PriceGrade],
@@ -114,13 +124,7 @@ def check_performance_plan(
     starts_at: datetime,
 ) -> None:
     """Refuse a performance whose prices do not cover every place or whose dates are absurd."""
-    for stamp in (sale_opens_at, sale_closes_at, starts_at):
-        if stamp.tzinfo is None:
-            raise InvalidRequest("times need a UTC offset, e.g. 2026-12-24T20:00:00+09:00")
-    if sale_opens_at >= sale_closes_at:
-        raise InvalidRequest("sale_opens_at must be before sale_closes_at")
-    if sale_closes_at > starts_at:
-        raise InvalidRequest("the sale must close no later than the performance starts")
+    check_schedule(sale_opens_at, sale_closes_at, starts_at)
     codes = [g.code for g in grades]
     if len(codes) != len(set(codes)):
         raise InvalidRequest("price grade codes must be unique")

@@ -16,9 +16,10 @@ from booking.domain.catalog import (
     Performance,
     PriceGrade,
     check_performance_plan,
+    check_schedule,
     inventory_units,
 )
-from booking.domain.errors import Forbidden, InvalidRequest, NotFound
+from booking.domain.errors import Forbidden, NotFound
 from booking.domain.ids import new_id
 from booking.domain.media import poster_key, sniff_image
 from booking.domain.ports import CatalogStore, Clock, Idempotency, MediaStore, StoredMedia
@@ -214,11 +215,7 @@ class CatalogService:
         if performance is None or performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
         updated = msgspec.structs.replace(performance, **changes)
-        if (
-            updated.sale_opens_at >= updated.sale_closes_at
-            or updated.sale_closes_at > updated.starts_at
-        ):
-            raise InvalidRequest("sale window must open before it closes, and close by the start")
+        check_schedule(updated.sale_opens_at, updated.sale_closes_at, updated.starts_at)
         await self._store.update_performance(updated)
         return updated
 
