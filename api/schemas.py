@@ -156,11 +156,12 @@ class HoldOut(msgspec.Struct, frozen=True):
     expires_at: datetime
 
     @classmethod
-    def of(cls, hold: Hold, now: datetime) -> HoldOut:
+    def of(cls, hold: Hold, now: datetime | None = None) -> HoldOut:
+        """`now` given: the live status; omitted: as stored (what a replay must repeat)."""
         return cls(
             id=hold.id,
             performance_id=hold.performance_id,
-            status=hold.effective_status(now),
+            status=hold.status if now is None else hold.effective_status(now),
             items=hold.items,
             quantity=hold.quantity,
             total_krw=hold.total_krw,
@@ -186,12 +187,13 @@ class OrderOut(msgspec.Struct, frozen=True):
     closed_at: datetime | None
 
     @classmethod
-    def of(cls, order: Order, now: datetime) -> OrderOut:
+    def of(cls, order: Order, now: datetime | None = None) -> OrderOut:
+        """`now` given: the live status; omitted: as stored (what a replay must repeat)."""
         return cls(
             id=order.id,
             performance_id=order.performance_id,
             hold_id=order.hold_id,
-            status=order.effective_status(now),
+            status=order.status if now is None else order.effective_status(now),
             items=order.items,
             total_krw=order.total_krw,
             created_at=order.created_at,

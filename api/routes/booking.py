@@ -62,12 +62,13 @@ class InventoryController(Controller):
         data: JSONBody[HoldIn],
         account: AccountDep,
         services: ServicesDep,
-        clock: ClockDep,
     ) -> HoldOut:
         idem = idempotency(request, account, "place-hold", data, required=True)
         assert idem is not None
-        hold = await services.holds.place(account, performance_id, data.seats, data.ga, idem)
-        return HoldOut.of(hold, clock.now())
+        # The stored result, not a live view: a replay must get exactly the same body.
+        return HoldOut.of(
+            await services.holds.place(account, performance_id, data.seats, data.ga, idem)
+        )
 
 
 class HoldController(Controller):
@@ -98,11 +99,10 @@ class OrderController(Controller):
         data: JSONBody[OrderIn],
         account: AccountDep,
         services: ServicesDep,
-        clock: ClockDep,
     ) -> OrderOut:
         idem = idempotency(request, account, "place-order", data, required=True)
         assert idem is not None
-        return OrderOut.of(await services.orders.place(account, data.hold_id, idem), clock.now())
+        return OrderOut.of(await services.orders.place(account, data.hold_id, idem))
 
     @get("/", summary="Your orders")
     async def list_orders(
