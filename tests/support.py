@@ -353,3 +353,16 @@ def send_webhook(
             "webhook-signature": webhook_signature(secret, stamp, body),
         },
     )
+
+
+def skip_unless_available(available: bool, reason: str) -> None:
+    """Skip a test whose service or tool is absent, except in CI, where it must fail."""
+    import os
+
+    import pytest
+
+    if available:
+        return
+    if os.environ.get("CONCERTBOOK_REQUIRE_SERVICES"):
+        pytest.fail(f"required in CI but missing: {reason}")
+    pytest.skip(reason)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.live_server import LiveServer, _serve_command, free_port, wait_healthy
+from tests.support import skip_unless_available
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,8 +30,7 @@ def _tour_script() -> str:
 
 @pytest.mark.slow
 def test_readme_tour_works_end_to_end(tmp_path: Path) -> None:
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+    skip_unless_available(shutil.which("curl") is not None, "curl is not installed")
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
