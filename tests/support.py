@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 PASSWORD = "correct-horse-battery"
 _counter = itertools.count()
@@ -357,10 +359,6 @@ def send_webhook(
 
 def skip_unless_available(available: bool, reason: str) -> None:
     """Skip a test whose service or tool is absent, except in CI, where it must fail."""
-    import os
-
-    import pytest
-
     if available:
         return
     if os.environ.get("CONCERTBOOK_REQUIRE_SERVICES"):
