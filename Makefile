@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
-	$(VENV)/bin/uv sync --frozen --quiet
+	$(VENV)/bin/uv sync --frozen --all-extras --quiet
 	@touch $@
 
 run: $(VENV)/.synced  ## serve API + workers on 127.0.0.1:8000 with ./data (DEMO=1 loads a concert)

@@ -34,7 +34,7 @@ from api.routes.catalog import (
 )
 from api.strict_body import decode_body_strictly
 from booking.adapters.payments.simulated_gateway import http_sender
-from booking.bootstrap import LocalRuntime, Services
+from booking.bootstrap import Runtime, Services
 from workers.local import background
 
 WEBHOOK_PATH = "/api/v1/payments/webhook"
@@ -49,13 +49,13 @@ Seeder = Callable[[Services, datetime], Awaitable[object]]
 
 
 def create_app(
-    runtime: LocalRuntime, run_background: bool = True, seed: Seeder | None = None
+    runtime: Runtime, run_background: bool = True, seed: Seeder | None = None
 ) -> Litestar:
     """The app on `runtime`; `seed` runs once the databases are open (demo data)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime.open()
+        await runtime.start()
         if seed is not None:
             await seed(runtime.services, runtime.clock.now())
         async with contextlib.AsyncExitStack() as stack:
@@ -79,7 +79,7 @@ def create_app(
             if run_background:
                 await stack.enter_async_context(background(runtime))
             yield
-        runtime.close()
+        await runtime.stop()
 
     state: dict[str, Any] = {"services": runtime.services, "clock": runtime.clock}
     return Litestar(

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api.app import create_app
 from booking.adapters.security.ed25519_signer import verify_ticket_code
-from booking.bootstrap import Services, build_local
+from booking.bootstrap import Services, build_runtime
 from booking.demo import DEMO_PASSWORD, FAN_EMAIL, ORGANIZER_EMAIL, load_demo
 from booking.domain.errors import InvalidRequest
 from booking.settings import Settings
@@ -45,7 +45,7 @@ async def _seed_demo(services: Services, now: datetime) -> None:
 
 
 async def _serve(settings: Settings, demo: bool) -> None:
-    app = create_app(build_local(settings), seed=_seed_demo if demo else None)
+    app = create_app(build_runtime(settings), seed=_seed_demo if demo else None)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -6,9 +6,12 @@ result's lifetime (`open` before serving, `close` after).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from booking.adapters.local.disk_media import DiskMediaStore
+from booking.adapters.local.outbox_relay import Handler, OutboxRelay
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
 from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
@@ -21,7 +24,7 @@ from booking.adapters.payments.simulated_gateway import (
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
 from booking.adapters.security.ed25519_signer import Ed25519TicketSigner
 from booking.adapters.system_clock import SystemClock
-from booking.domain.ports import Clock
+from booking.domain.ports import BookingStore, Clock
 from booking.services.accounts import AccountService
 from booking.services.catalog import CatalogService
 from booking.services.holds import HoldService
@@ -41,6 +44,31 @@ class Services:
     tickets: TicketService
 
 
+class Relay(Protocol):
+    async def run(self) -> None: ...
+
+
+class Runtime(Protocol):
+    """What entry points need of a runtime, whichever adapters it is built on."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def gateway(self) -> SimulatedGateway: ...
+    @property
+    def booking_store(self) -> BookingStore: ...
+    @property
+    def services(self) -> Services: ...
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def relay(self, handlers: Mapping[str, Sequence[Handler]]) -> Relay:
+        """The consumer of this runtime's outbox, feeding `handlers` by topic."""
+        ...
+
+
 @dataclass
 class LocalRuntime:
     settings: Settings
@@ -58,6 +86,25 @@ class LocalRuntime:
     def close(self) -> None:
         self.db.close()
         self.gateway_db.close()
+
+    async def start(self) -> None:
+        self.open()
+
+    async def stop(self) -> None:
+        self.close()
+
+    def relay(self, handlers: Mapping[str, Sequence[Handler]]) -> Relay:
+        return OutboxRelay(self.db, handlers)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The runtime `settings.runtime` names; adapters are imported only when chosen."""
+    if settings.runtime == "aws":
+        from booking.bootstrap_aws import build_aws  # noqa: PLC0415 - optional dependencies
+
+        runtime: Runtime = build_aws(settings)
+        return runtime
+    return build_local(settings)
 
 
 def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:

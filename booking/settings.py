@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -15,6 +15,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    runtime: str = "local"
+    """`local` (SQLite, embedded) or `aws` (DynamoDB, Redis)."""
     data_dir: Path = Path("data")
     """Folder of the SQLite databases, the ticket signing key and media (local runtime)."""
     host: str = "127.0.0.1"
@@ -33,38 +35,35 @@ class Settings:
     """Chance that the simulated gateway sends a webhook seconds late (reordering it)."""
     max_body_bytes: int = 65_536
     """Largest accepted request body (venue seat maps have their own, larger cap)."""
+    table_name: str | None = None
+    """DynamoDB table of the aws runtime (required there)."""
+    aws_region: str = "ap-northeast-2"
+    """AWS region of the aws runtime."""
+    aws_endpoint_url: str | None = None
+    """DynamoDB endpoint override (DynamoDB Local, moto); unset: the region's endpoint."""
+    redis_url: str | None = None
+    """Redis for the seat pre-claim and availability cache; unset: no Redis (only slower)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Fields from `CONCERTBOOK_<FIELD>`; keyword overrides (command-line flags) win."""
         env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            return env.get(f"CONCERTBOOK_{name}")
-
         values: dict[str, object] = {}
-        try:
-            if (v := get("DATA_DIR")) is not None:
-                values["data_dir"] = Path(v)
-            if (v := get("HOST")) is not None:
-                values["host"] = v
-            if (v := get("PORT")) is not None:
-                values["port"] = int(v)
-            if (v := get("PUBLIC_URL")) is not None:
-                values["public_url"] = v.rstrip("/")
-            if (v := get("WEBHOOK_SECRET")) is not None:
-                values["webhook_secret"] = v.encode()
-            if (v := get("SWEEP_INTERVAL_SECONDS")) is not None:
-                values["sweep_interval_seconds"] = float(v)
-            if (v := get("GATEWAY_DUPLICATE_RATE")) is not None:
-                values["gateway_duplicate_rate"] = float(v)
-            if (v := get("GATEWAY_LATE_RATE")) is not None:
-                values["gateway_late_rate"] = float(v)
-            if (v := get("MAX_BODY_BYTES")) is not None:
-                values["max_body_bytes"] = int(v)
-        except ValueError as exc:
-            raise ConfigError(f"bad CONCERTBOOK_* value: {exc}") from exc
+        for spec in fields(cls):
+            raw = env.get(f"CONCERTBOOK_{spec.name.upper()}")
+            if raw is None:
+                continue
+            try:
+                values[spec.name] = _PARSERS.get(spec.name, str)(raw)
+            except ValueError as exc:
+                raise ConfigError(f"CONCERTBOOK_{spec.name.upper()}={raw!r}: {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.runtime not in {"local", "aws"}:
+            raise ConfigError(f"CONCERTBOOK_RUNTIME must be local or aws, not {settings.runtime!r}")
+        if settings.runtime == "aws" and not settings.table_name:
+            raise ConfigError("the aws runtime needs CONCERTBOOK_TABLE_NAME")
+        return settings
 
     def resolved_webhook_secret(self) -> bytes:
         """The configured secret, or one generated on first start and kept in the data folder."""
@@ -76,3 +75,15 @@ class Settings:
             path.touch(mode=0o600)
             path.write_text(secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "data_dir": Path,
+    "port": int,
+    "public_url": lambda v: v.rstrip("/"),
+    "webhook_secret": str.encode,
+    "sweep_interval_seconds": float,
+    "gateway_duplicate_rate": float,
+    "gateway_late_rate": float,
+    "max_body_bytes": int,
+}

@@ -12,15 +12,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from booking.adapters.local.outbox_relay import Handler, OutboxRelay
-from booking.bootstrap import LocalRuntime
+from booking.adapters.local.outbox_relay import Handler
+from booking.bootstrap import Relay, Runtime
 from booking.domain.messages import OrderClosed, OrderPaid, OutboxMessage
 from booking.domain.ports import BookingStore
 
 log = logging.getLogger(__name__)
 
 
-def handlers(runtime: LocalRuntime) -> dict[str, list[Handler]]:
+def handlers(runtime: Runtime) -> dict[str, list[Handler]]:
     payments = runtime.services.payments
 
     async def order_paid(message: OutboxMessage) -> None:
@@ -46,9 +46,9 @@ async def sweep_expired(store: BookingStore, interval_seconds: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def background(runtime: LocalRuntime) -> AsyncIterator[OutboxRelay]:
+async def background(runtime: Runtime) -> AsyncIterator[Relay]:
     """Run relay, sweeper and webhook delivery for the lifetime of the block."""
-    relay = OutboxRelay(runtime.db, handlers(runtime))
+    relay = runtime.relay(handlers(runtime))
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(

@@ -120,6 +120,12 @@ class PaymentService:
             )
             if outcome is ConfirmOutcome.ALREADY_PAID:
                 await self._store.advance_payment(payment.id, event.status, None)
+            if outcome is ConfirmOutcome.CONFIRMED:
+                # Fast path: capture and issue now. The OrderPaid message written with the
+                # confirmation repeats both (idempotently) if this is cut short.
+                await self.on_order_paid(
+                    OrderPaid(payment.order_id, payment.id, payment.gateway_payment_id)
+                )
             return
         await self._store.advance_payment(payment.id, event.status, event.data.decline_reason)
 
