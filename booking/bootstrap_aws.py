@@ -1,10 +1,99 @@
-"""Wiring of the aws runtime: DynamoDB stores, Redis pre-claim and cache."""
+"""Wiring of the aws runtime: DynamoDB stores, the Redis pre-claim, the payment gateway.
+
+The DynamoDB client is created in `start()` (inside the event loop that will
+use it) and reused for the life of the process, as a Lambda container does.
+"""
 
 from __future__ import annotations
 
-from booking.bootstrap import Runtime
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from booking.adapters.aws.dynamodb_accounts import DynamoAccountStore
+from booking.adapters.aws.dynamodb_booking import DynamoBookingStore
+from booking.adapters.aws.dynamodb_catalog import DynamoCatalogStore
+from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
+from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
+from booking.adapters.local.disk_media import DiskMediaStore
+from booking.adapters.local.outbox_relay import Handler
+from booking.adapters.local.sqlite_db import SqliteDatabase
+from booking.adapters.payments.simulated_gateway import (
+    GATEWAY_MIGRATIONS,
+    GatewayBehaviour,
+    SimulatedGateway,
+)
+from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
+from booking.adapters.security.ed25519_signer import Ed25519TicketSigner
+from booking.adapters.system_clock import SystemClock
+from booking.bootstrap import Relay, Services
+from booking.domain.ports import BookingStore, Clock
+from booking.services.accounts import AccountService
+from booking.services.catalog import CatalogService
+from booking.services.holds import HoldService
+from booking.services.orders import OrderService
+from booking.services.payments import PaymentService
+from booking.services.tickets import TicketService
 from booking.settings import Settings
 
 
-def build_aws(settings: Settings) -> Runtime:
-    raise NotImplementedError("the aws runtime is being built")
+@dataclass
+class AwsRuntime:
+    settings: Settings
+    clock: Clock
+    dynamo: Dynamo
+    gateway_db: SqliteDatabase
+    gateway: SimulatedGateway
+    booking_store: BookingStore
+    services: Services
+    _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def start(self) -> None:
+        self.gateway_db.open()
+        self.dynamo.client = await self._exit.enter_async_context(
+            dynamodb_client(self.settings.aws_region, self.settings.aws_endpoint_url)
+        )
+
+    async def stop(self) -> None:
+        await self._exit.aclose()
+        self.gateway_db.close()
+
+    def relay(self, handlers: Mapping[str, Sequence[Handler]]) -> Relay:
+        return DynamoOutboxRelay(self.dynamo, self.clock, handlers)
+
+
+def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
+    clock = clock or SystemClock()
+    assert settings.table_name, "Settings.from_env refuses the aws runtime without a table"
+    dynamo = Dynamo(client=None, table=settings.table_name)
+    # The gateway simulator keeps its own state on local disk, as in the embedded runtime.
+    gateway_db = SqliteDatabase(
+        settings.data_dir / "payment-gateway.sqlite3", clock, migrations=GATEWAY_MIGRATIONS
+    )
+    secret = settings.resolved_webhook_secret()
+    gateway = SimulatedGateway(
+        gateway_db,
+        secret,
+        GatewayBehaviour(
+            duplicate_rate=settings.gateway_duplicate_rate, late_rate=settings.gateway_late_rate
+        ),
+    )
+    booking_store: BookingStore = DynamoBookingStore(dynamo, clock)
+    catalog = CatalogService(
+        DynamoCatalogStore(dynamo), DiskMediaStore(settings.data_dir / "media"), clock
+    )
+    orders = OrderService(booking_store, catalog, clock)
+    tickets = TicketService(
+        booking_store,
+        Ed25519TicketSigner.from_file(settings.data_dir / "ticket-signing-key.pem"),
+        clock,
+    )
+    services = Services(
+        accounts=AccountService(DynamoAccountStore(dynamo), Argon2PasswordHasher(), clock),
+        catalog=catalog,
+        holds=HoldService(booking_store, catalog, clock),
+        orders=orders,
+        payments=PaymentService(booking_store, orders, tickets, gateway, clock, secret),
+        tickets=tickets,
+    )
+    return AwsRuntime(settings, clock, dynamo, gateway_db, gateway, booking_store, services)

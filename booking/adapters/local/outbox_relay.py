@@ -14,7 +14,8 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from booking.adapters.local.sqlite_db import SqliteDatabase, Tx, to_ms
+from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
+from booking.adapters.timestamps import to_ms
 from booking.domain.messages import OutboxMessage, decode_message
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ import sqlite3
 
 import msgspec
 
-from booking.adapters.local.sqlite_db import SqliteDatabase, Tx, from_ms, to_ms
+from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
+from booking.adapters.timestamps import from_ms, to_ms
 from booking.domain.accounts import Account, Session, StoredAccount
 from booking.domain.errors import EmailTaken
 

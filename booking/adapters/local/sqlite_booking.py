@@ -13,7 +13,8 @@ from datetime import timedelta
 
 import msgspec
 
-from booking.adapters.local.sqlite_db import SqliteDatabase, Tx, from_ms, to_ms
+from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
+from booking.adapters.timestamps import from_ms, to_ms
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import (
     Conflict,

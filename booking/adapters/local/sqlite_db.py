@@ -14,13 +14,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
 from booking.adapters.local.migrations import MIGRATIONS
+from booking.adapters.timestamps import to_ms
 from booking.domain.errors import IdempotencyKeyReused
 from booking.domain.messages import OutboxMessage, encode_message, topic_of
 from booking.domain.ports import Clock, Idempotency
@@ -28,14 +29,6 @@ from booking.domain.ports import Clock, Idempotency
 T = TypeVar("T")
 
 _json = msgspec.json.Encoder()
-
-
-def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def from_ms(millis: int) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
 class Tx:

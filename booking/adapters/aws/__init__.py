@@ -1,0 +1,1 @@
+"""Adapters of the aws runtime: DynamoDB, Redis."""

@@ -1,0 +1,91 @@
+"""moto's server, single-threaded: the DynamoDB stand-in for tests on this machine.
+
+moto's default threaded server is not linearizable (two transactions can both
+pass the same condition); serving one request at a time makes its conditional
+writes apply one at a time, as DynamoDB's do. Run: python -m tests.moto_server PORT
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "ap-northeast-2",
+}
+
+
+def serve(port: int) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    make_server("127.0.0.1", port, app, threaded=False).serve_forever()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def moto_server(log_dir: Path) -> Iterator[str]:
+    """Start the server on a free port; yield its endpoint URL; stop it by PID."""
+    port = _free_port()
+    log = (log_dir / f"moto-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.moto_server", str(port)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, **AWS_TEST_ENV},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(endpoint + "/moto-api/", timeout=1).status_code < 500:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not start (exit {process.poll()})")
+            time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        log.close()
+
+
+async def create_table(endpoint: str, name: str | None = None) -> str:
+    """A fresh table (small and private to one test: moto copies tables per transaction)."""
+    from booking.adapters.aws.dynamodb_table import dynamodb_client, table_definition
+
+    name = name or f"concertbook-{uuid.uuid4().hex[:12]}"
+    async with dynamodb_client(AWS_TEST_ENV["AWS_DEFAULT_REGION"], endpoint) as client:
+        await client.create_table(**table_definition(name))
+        await client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+        )
+    return name
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
