@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,8 +9,10 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from booking.bootstrap import LocalRuntime, build_local
+from booking.bootstrap import LocalRuntime, Runtime, build_local
+from booking.bootstrap_aws import build_aws
 from booking.settings import Settings
+from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
 from tests.support import ApiDriver
 
 
@@ -26,3 +30,34 @@ def client(runtime: LocalRuntime) -> Iterator[TestClient]:  # type: ignore[type-
 @pytest.fixture
 def api(client: TestClient) -> ApiDriver:  # type: ignore[type-arg]
     return ApiDriver(client)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One single-threaded moto server for the session; each test gets its own table."""
+    os.environ.update(AWS_TEST_ENV)
+    with moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+def build_family(family: str, data_dir: Path, request: pytest.FixtureRequest) -> Runtime:
+    """A runtime of the named adapter family: `local` (SQLite) or `aws` (DynamoDB on moto)."""
+    settings = {"data_dir": data_dir, "sweep_interval_seconds": 0.2}
+    if family == "local":
+        return build_local(Settings(**settings))  # type: ignore[arg-type]
+    endpoint: str = request.getfixturevalue("moto_endpoint")
+    table = asyncio.run(create_table(endpoint))
+    return build_aws(
+        Settings(runtime="aws", table_name=table, aws_endpoint_url=endpoint, **settings)  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(params=["local", "aws"])
+def family_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
+    return build_family(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def family_api(family_runtime: Runtime) -> Iterator[ApiDriver]:
+    with TestClient(create_app(family_runtime)) as test_client:
+        yield ApiDriver(test_client)

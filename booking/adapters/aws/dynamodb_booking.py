@@ -21,6 +21,7 @@ import msgspec
 
 from booking.adapters.aws.dynamodb_catalog import inventory_pk
 from booking.adapters.aws.dynamodb_table import (
+    FIRST_KEY,
     INDEX_SHARDS,
     INVENTORY_SHARDS,
     Dynamo,
@@ -556,7 +557,7 @@ class DynamoBookingStore:
     async def list_orders(self, account_id: str, limit: int, after: str | None) -> list[Order]:
         items = await self._db.query(
             "gsi1pk = :a AND gsi1sk > :after",
-            {":a": f"ORDERS#{account_id}", ":after": after or ""},
+            {":a": f"ORDERS#{account_id}", ":after": after or FIRST_KEY},
             index="gsi1",
             limit=limit,
         )
@@ -903,7 +904,7 @@ class DynamoBookingStore:
     async def list_tickets(self, account_id: str, limit: int, after: str | None) -> list[Ticket]:
         items = await self._db.query(
             "gsi2pk = :a AND gsi2sk > :after",
-            {":a": f"ACCTICKETS#{account_id}", ":after": after or ""},
+            {":a": f"ACCTICKETS#{account_id}", ":after": after or FIRST_KEY},
             index="gsi2",
             limit=limit,
         )

@@ -8,6 +8,7 @@ from typing import TypeVar
 import msgspec
 
 from booking.adapters.aws.dynamodb_table import (
+    FIRST_KEY,
     INVENTORY_SHARDS,
     Dynamo,
     Item,
@@ -120,7 +121,7 @@ class DynamoCatalogStore:
             return events[:limit]
         items = await self._db.query(
             "gsi2pk = :p AND gsi2sk > :a",
-            {":p": "EVENTS#published", ":a": after or ""},
+            {":p": "EVENTS#published", ":a": after or FIRST_KEY},
             index="gsi2",
             limit=limit,
         )

@@ -26,6 +26,8 @@ INVENTORY_SHARDS = 16
 """Partitions a performance's places are spread over (hash of the place id)."""
 INDEX_SHARDS = 8
 """Partitions of the expiry and outbox indexes, so no one key is hot."""
+FIRST_KEY = "!"
+"""Sorts before every id: `sk > FIRST_KEY` means "from the start" (keys cannot be empty)."""
 
 
 def table_definition(name: str) -> dict[str, Any]:
