@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from booking.adapters.aws.dynamodb_accounts import DynamoAccountStore
 from booking.adapters.aws.dynamodb_booking import DynamoBookingStore
 from booking.adapters.aws.dynamodb_catalog import DynamoCatalogStore
 from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
+from booking.adapters.aws.redis_availability import CachedAvailabilityStore
+from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.outbox_relay import Handler
 from booking.adapters.local.sqlite_db import SqliteDatabase
@@ -36,6 +39,9 @@ from booking.services.payments import PaymentService
 from booking.services.tickets import TicketService
 from booking.settings import Settings
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 
 @dataclass
 class AwsRuntime:
@@ -46,6 +52,8 @@ class AwsRuntime:
     gateway: SimulatedGateway
     booking_store: BookingStore
     services: Services
+    redis: Redis | None = None
+    guard: RedisGuard | None = None
     _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def start(self) -> None:
@@ -55,11 +63,15 @@ class AwsRuntime:
         )
 
     async def stop(self) -> None:
+        if self.guard is not None:
+            await self.guard.drain()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self._exit.aclose()
         self.gateway_db.close()
 
     def relay(self, handlers: Mapping[str, Sequence[Handler]]) -> Relay:
-        return DynamoOutboxRelay(self.dynamo, self.clock, handlers)
+        return DynamoOutboxRelay(self.dynamo, self.clock, handlers, poll_seconds=1.0)
 
 
 def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
@@ -79,6 +91,15 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         ),
     )
     booking_store: BookingStore = DynamoBookingStore(dynamo, clock)
+    redis: Redis | None = None
+    guard: RedisGuard | None = None
+    if settings.redis_url:
+        # Redis turns losers away before they spend a transaction; the table stays the fence.
+        redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+        guard = RedisGuard()
+        booking_store = CachedAvailabilityStore(
+            PreclaimingBookingStore(booking_store, redis, guard), redis, guard
+        )
     catalog = CatalogService(
         DynamoCatalogStore(dynamo), DiskMediaStore(settings.data_dir / "media"), clock
     )
@@ -96,4 +117,6 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         payments=PaymentService(booking_store, orders, tickets, gateway, clock, secret),
         tickets=tickets,
     )
-    return AwsRuntime(settings, clock, dynamo, gateway_db, gateway, booking_store, services)
+    return AwsRuntime(
+        settings, clock, dynamo, gateway_db, gateway, booking_store, services, redis, guard
+    )

@@ -43,6 +43,8 @@ class Settings:
     """DynamoDB endpoint override (DynamoDB Local, moto); unset: the region's endpoint."""
     redis_url: str | None = None
     """Redis for the seat pre-claim and availability cache; unset: no Redis (only slower)."""
+    redis_timeout_seconds: float = 0.5
+    """Longest wait for Redis before a request goes straight to the table instead."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -86,4 +88,5 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "gateway_duplicate_rate": float,
     "gateway_late_rate": float,
     "max_body_bytes": int,
+    "redis_timeout_seconds": float,
 }

@@ -119,7 +119,7 @@ class DynamoBookingStore:
     # -- holds -------------------------------------------------------------------------
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         self._db.operation = "place_hold"
-        await self._expire_own_holds(request)
+        tidied = False
         for attempt in range(GA_ATTEMPTS):
             now_ms = self._now_ms()
             ga_units = await self._pick_ga(request, now_ms)
@@ -130,6 +130,12 @@ class DynamoBookingStore:
                     self._only_ga_failed(request, exc) and attempt + 1 < GA_ATTEMPTS
                 ):
                     continue  # lost a race for standing places: pick others
+                limit_index = len(request.seat_ids) + len(ga_units)
+                if limit_index in exc.failed() and not tidied:
+                    # Only now look for this fan's lapsed holds: they still count until ended.
+                    await self._expire_own_holds(request)
+                    tidied = True
+                    continue
                 await self._explain_refusal(request, exc, ga_units)
         raise SeatsUnavailable([], {g.zone: g.quantity for g in request.ga})
 

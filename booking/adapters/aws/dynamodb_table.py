@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -234,8 +235,11 @@ class Dynamo:
 
     async def transact(self, items: list[dict[str, Any]]) -> None:
         try:
+            # The token makes the SDK's own retries of this call idempotent for 10 minutes.
             response = await self.client.transact_write_items(
-                TransactItems=items, ReturnConsumedCapacity="TOTAL"
+                TransactItems=items,
+                ReturnConsumedCapacity="TOTAL",
+                ClientRequestToken=uuid.uuid4().hex,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
@@ -320,7 +324,12 @@ def _written(transact_item: Mapping[str, Any]) -> int:
 @contextlib.asynccontextmanager
 async def dynamodb_client(region: str, endpoint_url: str | None) -> AsyncIterator[Any]:
     """One client per process, reused: retries in standard mode, keep-alive pool."""
-    config = AioConfig(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=64)
+    config = AioConfig(
+        retries={"max_attempts": 5, "mode": "standard"},
+        max_pool_connections=64,
+        connect_timeout=5,
+        read_timeout=120,  # generous for emulators that queue; DynamoDB answers in ms
+    )
     session = get_session()
     async with session.create_client(
         "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config

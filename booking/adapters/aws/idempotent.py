@@ -44,9 +44,6 @@ async def run_idempotent(
     if idem is None:
         await dynamo.transact(items)
         return result
-    earlier = await stored_result(dynamo, idem, result_type)
-    if earlier is not None:
-        return earlier
     record = dynamo.put(
         {
             "pk": _pk(idem),
@@ -58,10 +55,10 @@ async def run_idempotent(
         "attribute_not_exists(pk)",
     )
     try:
+        # No read first: a new key costs one call; a repeated key is told by the refusal.
         await dynamo.transact([*items, record])
     except TransactionCancelled as exc:
         if exc.reasons[-1] == "ConditionalCheckFailed":
-            # The same key won a race a moment ago: answer with its result.
             earlier = await stored_result(dynamo, idem, result_type)
             if earlier is not None:
                 return earlier

@@ -87,14 +87,19 @@ class SqliteDatabase:
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection, migrations: list[str]) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(migrations[version:], start=version + 1):
+        # The version is read inside the write lock: processes opening one file together
+        # (several servers, or a server and a tool) apply each migration exactly once.
+        while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in script.split(";\n"):
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version >= len(migrations):
+                    conn.execute("COMMIT")
+                    return
+                for statement in migrations[version].split(";\n"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
+                conn.execute(f"PRAGMA user_version={version + 1}")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -1,0 +1,338 @@
+"""Seat pre-claims in Redis: losers of a seat race are turned away before a store transaction.
+
+Redis is a lock against races here, never the fence: the store's conditional
+write still decides every claim, so a lost, flushed, restarted or slow Redis
+only makes the losers cost a store transaction again. Every Redis call goes
+through a `RedisGuard` (a time budget and a circuit breaker), so Redis can never
+fail a booking, nor delay it by more than the guard's budget.
+
+Keys (`{performance_id}` is a Redis Cluster hash tag, so one script may touch
+all keys of a performance on a cluster too):
+  pc:{performance_id}:<unit_id>            hold id of the pre-claim, or "taken"
+  pc:{performance_id}:idem:<scope>:<key>   an Idempotency-Key seen with this performance
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import TypeVar
+
+from redis import exceptions as redis_errors
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from booking.domain.catalog import UnitKind
+from booking.domain.errors import SeatsUnavailable
+from booking.domain.holds import Hold, HoldItem, HoldRequest
+from booking.domain.orders import Order
+from booking.domain.payments import Payment, PaymentStatus
+from booking.domain.ports import (
+    Availability,
+    BookingStore,
+    ConfirmOutcome,
+    Idempotency,
+    PlaceStatus,
+    Sales,
+)
+from booking.domain.tickets import Ticket
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TAKEN = "taken"
+"""Value of a short mark for a seat the store reported taken (no hold of ours owns it)."""
+
+# All-or-nothing: a seat key held by another value means no key is written.
+# Returns {0} claimed, {1, i...} taken (1-based seat indexes), {2} a known Idempotency-Key.
+# Re-running it for the same hold id is harmless, so a client retry cannot hurt.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {2} end
+local taken = {1}
+for i = 2, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if owner and owner ~= ARGV[1] then taken[#taken + 1] = i - 1 end
+end
+if #taken > 1 then return taken end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
+return {0}
+"""
+_CLAIMED, _TAKEN, _REPLAY = 0, 1, 2
+
+# Compare-and-set: each key whose value is one of ARGV[3..] gets ARGV[1] for ARGV[2] ms,
+# or is deleted when ARGV[1] is empty. Keys of other holds are never touched.
+_SWAP = """
+local expected = {}
+for i = 3, #ARGV do expected[ARGV[i]] = true end
+local changed = 0
+for _, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value and expected[value] then
+    if ARGV[1] == '' then redis.call('DEL', key)
+    else redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+    changed = changed + 1
+  end
+end
+return changed
+"""
+
+# The idempotency mark outlives the seat keys written with it, so a replay that still
+# finds its own claims also finds its mark.
+_IDEM_GRACE_MS = 5_000
+
+
+def redis_client(url: str, max_connections: int = 64, timeout_seconds: float = 0.5) -> Redis:
+    """A client that gives up fast: Redis is an optimisation, a booking never waits on it.
+
+    The blocking pool waits (briefly) for a free connection where the default pool
+    raises. One retry without backoff, on connection errors only, replaces a connection
+    Redis dropped (restart, failover); the default is ten backed-off retries, also of
+    timeouts, which would only pile more load on a Redis that is already too slow.
+    `timeout_seconds` bounds the wait for a pooled connection, a connect and a reply each;
+    they run on the event loop's clock, so a process too busy to run its loop trips them.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        socket_timeout=timeout_seconds,
+        socket_keepalive=True,
+        health_check_interval=10,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis_errors.ConnectionError,)),
+    )
+    return Redis.from_pool(pool)
+
+
+class Skipped(enum.Enum):
+    """What a guarded call returns when Redis was skipped or failed."""
+
+    SKIPPED = "skipped"
+
+
+class RedisGuard:
+    """Runs Redis calls within a time budget; after a failure, skips Redis for a cooldown.
+
+    Share one guard between the Redis wrappers of a process so one failure trips all.
+    """
+
+    def __init__(self, budget_seconds: float = 1.0, cooldown_seconds: float = 1.0) -> None:
+        self._budget = budget_seconds
+        self._cooldown = cooldown_seconds
+        self._closed_at = 0.0
+        self._retries: set[asyncio.Task[None]] = set()
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._closed_at
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T | Skipped:
+        if not self.available:
+            return Skipped.SKIPPED
+        try:
+            async with asyncio.timeout(self._budget):
+                return await fn()
+        # Any failure, also an unexpected one, only costs the optimisation; cancellation
+        # (BaseException) still propagates.
+        except Exception as exc:
+            if self.available:  # one warning per trip, not one per request
+                _log.warning(
+                    "Redis skipped for %.1fs after %s failed: %s: %s",
+                    self._cooldown,
+                    what,
+                    type(exc).__name__,
+                    exc,
+                )
+            self._closed_at = time.monotonic() + self._cooldown
+            return Skipped.SKIPPED
+
+    async def call_or_retry(self, what: str, fn: Callable[[], Awaitable[object]]) -> None:
+        """A cleanup that must land: tried now, else once more in the background after the
+        cooldown. A write whose reply timed out can still land when a stalled Redis resumes
+        (a pre-claim the store then refused); its cleanup has to come after it."""
+        if isinstance(await self.call(what, fn), Skipped):
+            task = asyncio.get_running_loop().create_task(self._retry(what, fn))
+            self._retries.add(task)  # a reference, or the task may be collected mid-flight
+            task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, what: str, fn: Callable[[], Awaitable[object]]) -> None:
+        await asyncio.sleep(self._cooldown)
+        await self.call(what, fn)
+
+    async def drain(self) -> None:
+        """Wait for the cleanups still pending (a graceful shutdown; at most a cooldown)."""
+        await asyncio.gather(*self._retries, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Cancel the cleanups still waiting (at shutdown; their keys expire with the TTL)."""
+        for task in list(self._retries):
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
+
+
+def seat_key(performance_id: str, unit_id: str) -> str:
+    return f"pc:{{{performance_id}}}:{unit_id}"
+
+
+def idem_key(performance_id: str, idem: Idempotency) -> str:
+    return f"pc:{{{performance_id}}}:idem:{idem.scope}:{idem.key}"
+
+
+class DelegatingBookingStore:
+    """A BookingStore passing every call to `inner`; wrappers override what they change.
+
+    Spelled out method by method (no __getattr__) so mypy checks it against the Protocol.
+    """
+
+    def __init__(self, inner: BookingStore) -> None:
+        self._inner = inner
+
+    async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
+        return await self._inner.place_hold(request, idem)
+
+    async def get_hold(self, hold_id: str) -> Hold | None:
+        return await self._inner.get_hold(hold_id)
+
+    async def release_hold(self, hold_id: str) -> Hold:
+        return await self._inner.release_hold(hold_id)
+
+    async def availability(self, performance_id: str) -> Availability:
+        return await self._inner.availability(performance_id)
+
+    async def place_states(self, performance_id: str, zone_id: str | None) -> list[PlaceStatus]:
+        return await self._inner.place_states(performance_id, zone_id)
+
+    async def sales(self, performance_id: str) -> Sales:
+        return await self._inner.sales(performance_id)
+
+    async def place_order(
+        self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
+    ) -> Order:
+        return await self._inner.place_order(order_id, hold_id, payment_window, idem)
+
+    async def get_order(self, order_id: str) -> Order | None:
+        return await self._inner.get_order(order_id)
+
+    async def list_orders(self, account_id: str, limit: int, after: str | None) -> list[Order]:
+        return await self._inner.list_orders(account_id, limit, after)
+
+    async def close_order(self, order_id: str, refund: bool) -> Order:
+        return await self._inner.close_order(order_id, refund)
+
+    async def add_payment(self, payment: Payment, idem: Idempotency) -> Payment:
+        return await self._inner.add_payment(payment, idem)
+
+    async def get_payment(self, payment_id: str) -> Payment | None:
+        return await self._inner.get_payment(payment_id)
+
+    async def payment_by_gateway_id(self, gateway_payment_id: str) -> Payment | None:
+        return await self._inner.payment_by_gateway_id(gateway_payment_id)
+
+    async def payments_for_order(self, order_id: str) -> list[Payment]:
+        return await self._inner.payments_for_order(order_id)
+
+    async def advance_payment(
+        self, payment_id: str, status: PaymentStatus, decline_reason: str | None
+    ) -> bool:
+        return await self._inner.advance_payment(payment_id, status, decline_reason)
+
+    async def confirm_order(self, payment_id: str, status: PaymentStatus) -> ConfirmOutcome:
+        return await self._inner.confirm_order(payment_id, status)
+
+    async def issue_tickets(self, order_id: str, tickets: list[Ticket]) -> None:
+        await self._inner.issue_tickets(order_id, tickets)
+
+    async def tickets_for_order(self, order_id: str) -> list[Ticket]:
+        return await self._inner.tickets_for_order(order_id)
+
+    async def list_tickets(self, account_id: str, limit: int, after: str | None) -> list[Ticket]:
+        return await self._inner.list_tickets(account_id, limit, after)
+
+    async def get_ticket(self, ticket_id: str) -> Ticket | None:
+        return await self._inner.get_ticket(ticket_id)
+
+    async def expire_due(self, limit: int) -> int:
+        return await self._inner.expire_due(limit)
+
+
+class PreclaimingBookingStore(DelegatingBookingStore):
+    """A BookingStore that pre-claims seats in Redis before the inner store claims them."""
+
+    def __init__(
+        self,
+        inner: BookingStore,
+        redis: Redis,
+        guard: RedisGuard | None = None,
+        taken_mark_ms: int = 3_000,
+    ) -> None:
+        super().__init__(inner)
+        self._guard = guard or RedisGuard()
+        self._taken_mark_ms = taken_mark_ms
+        self._claim = redis.register_script(_CLAIM)
+        self._swap = redis.register_script(_SWAP)
+
+    async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
+        if not request.seat_ids:  # GA is a count, not places to pre-claim
+            return await self._inner.place_hold(request, idem)
+        keys = [seat_key(request.performance_id, s) for s in request.seat_ids]
+        ttl_ms = request.ttl_seconds * 1000
+        verdict = await self._guard.call(
+            "pre-claim",
+            lambda: self._claim(
+                keys=[idem_key(request.performance_id, idem), *keys],
+                args=[request.hold_id, ttl_ms, ttl_ms + _IDEM_GRACE_MS],
+            ),
+        )
+        # A replay skips the refusal: the store returns (or refuses) what the key stored.
+        if not isinstance(verdict, Skipped) and int(verdict[0]) == _TAKEN:
+            raise SeatsUnavailable(sorted(request.seat_ids[int(i) - 1] for i in verdict[1:]))
+        try:
+            hold = await self._inner.place_hold(request, idem)
+        except SeatsUnavailable as exc:
+            await self._refused(request, keys, exc.taken)
+            raise
+        except BaseException:
+            await self._release(keys, request.hold_id)
+            raise
+        if hold.id != request.hold_id:  # a replay its mark missed: the keys are not its
+            await self._release(keys, request.hold_id)
+        return hold
+
+    async def release_hold(self, hold_id: str) -> Hold:
+        hold = await self._inner.release_hold(hold_id)
+        await self._free(hold.performance_id, hold.items, hold.id)
+        return hold
+
+    async def close_order(self, order_id: str, refund: bool) -> Order:
+        order = await self._inner.close_order(order_id, refund)
+        await self._free(order.performance_id, order.items, order.hold_id)
+        return order
+
+    async def _refused(self, request: HoldRequest, keys: list[str], taken: Sequence[str]) -> None:
+        """Free what the store did not give us; mark briefly what it said is taken."""
+        lost = set(taken)
+        marks = [k for k, s in zip(keys, request.seat_ids, strict=True) if s in lost]
+        free = [k for k, s in zip(keys, request.seat_ids, strict=True) if s not in lost]
+        await self._release(free, request.hold_id)
+        if marks:
+            await self._guard.call_or_retry(
+                "mark taken",
+                lambda: self._swap(keys=marks, args=[TAKEN, self._taken_mark_ms, request.hold_id]),
+            )
+
+    async def _free(self, performance_id: str, items: list[HoldItem], hold_id: str) -> None:
+        """After the store freed the places: drop their pre-claims and stale taken marks."""
+        keys = [seat_key(performance_id, i.unit_id) for i in items if i.kind is UnitKind.SEAT]
+        await self._release(keys, hold_id, TAKEN)
+
+    async def _release(self, keys: list[str], *owners: str) -> None:
+        if keys:
+            await self._guard.call_or_retry(
+                "release", lambda: self._swap(keys=keys, args=["", 0, *owners])
+            )

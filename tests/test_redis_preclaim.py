@@ -1,0 +1,449 @@
+"""The Redis layer of the aws runtime against a real redis-server and the real SQLite store.
+
+The pre-claim turns losers of a seat race away before they cost a store
+transaction; the store's conditional write stays the only fence, so a flushed
+or dead Redis changes how fast bookings are, never whether they are right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from booking.adapters.aws.redis_availability import CachedAvailabilityStore, availability_key
+from booking.adapters.aws.redis_preclaim import (
+    TAKEN,
+    DelegatingBookingStore,
+    PreclaimingBookingStore,
+    RedisGuard,
+    redis_client,
+    seat_key,
+)
+from booking.bootstrap import LocalRuntime, build_local
+from booking.domain.accounts import Role
+from booking.domain.catalog import Artist, EventStatus, GradeAssignment, PriceGrade
+from booking.domain.errors import SeatsUnavailable
+from booking.domain.holds import GaRequest, Hold, HoldRequest
+from booking.domain.ids import new_id
+from booking.domain.ports import Availability, BookingStore, Idempotency, PlaceState
+from booking.domain.venues import GaZone, SeatBlock, seat_map_from_blocks
+from booking.services.catalog import PerformancePlan
+from booking.settings import Settings
+from tests.redis_server import RedisServer, redis_server_fixture  # noqa: F401 - the fixture
+from tests.support import PASSWORD, new_key, unique_email
+
+HOLD_TTL_SECONDS = 600
+
+
+class CountingStore(DelegatingBookingStore):
+    """The real store, counting the calls that reach it."""
+
+    def __init__(self, inner: BookingStore) -> None:
+        super().__init__(inner)
+        self.place_hold_calls = 0
+        self.availability_calls = 0
+
+    async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
+        self.place_hold_calls += 1
+        return await self._inner.place_hold(request, idem)
+
+    async def availability(self, performance_id: str) -> Availability:
+        self.availability_calls += 1
+        return await self._inner.availability(performance_id)
+
+
+@dataclass
+class Rig:
+    """One on-sale performance of 20 seats and 20 standing places, behind the Redis wrappers."""
+
+    runtime: LocalRuntime
+    server: RedisServer
+    redis: Redis
+    inner: CountingStore
+    guard: RedisGuard
+    store: PreclaimingBookingStore
+    cached: CachedAvailabilityStore
+    performance_id: str
+    seats: list[str]
+
+    async def hold(self, seats: list[str], ga: int = 0) -> Hold:
+        """A new fan's hold through the pre-claim, with a fresh Idempotency-Key."""
+        return await self.store.place_hold(*self.request(seats, ga))
+
+    def request(
+        self, seats: list[str], ga: int = 0, fan: str | None = None
+    ) -> tuple[HoldRequest, Idempotency]:
+        fan = fan or new_id("acc")
+        request = HoldRequest(
+            hold_id=new_id("hld"),
+            performance_id=self.performance_id,
+            account_id=fan,
+            seat_ids=seats,
+            ga=[GaRequest(zone="FLOOR", quantity=ga)] if ga else [],
+            ticket_limit=4,
+            ttl_seconds=HOLD_TTL_SECONDS,
+        )
+        return request, Idempotency(f"{fan}:place_hold", new_key(), "fingerprint")
+
+    async def owner(self, seat: str) -> str | None:
+        value = await self.redis.get(seat_key(self.performance_id, seat))
+        return None if value is None else value.decode()
+
+    async def held(self) -> set[str]:
+        states = await self.runtime.booking_store.place_states(self.performance_id, None)
+        return {p.unit_id for p in states if p.state is PlaceState.HELD}
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
+    """The local runtime, opened without the API: the tests call its store directly."""
+    runtime = build_local(Settings(data_dir=tmp_path / "data"))
+    runtime.open()
+    yield runtime
+    runtime.close()
+
+
+async def _on_sale(runtime: LocalRuntime) -> tuple[str, list[str]]:
+    services = runtime.services
+    organizer = await services.accounts.sign_up(
+        unique_email("organizer"), PASSWORD, "Organizer", Role.ORGANIZER
+    )
+    seat_map = seat_map_from_blocks(
+        [SeatBlock(section="S1", name="Section 1", rows=2, seats_per_row=10)],
+        [GaZone(id="FLOOR", name="Floor", capacity=20)],
+    )
+    venue = await services.catalog.create_venue(
+        organizer, "Test Arena", "Seoul", "Asia/Seoul", seat_map, None
+    )
+    event = await services.catalog.create_event(
+        organizer,
+        "Test Concert",
+        [Artist(name_ko="아이유", name_en="IU")],
+        "k-pop",
+        "",
+        None,
+        EventStatus.PUBLISHED,
+        None,
+    )
+    now = datetime.now(UTC)
+    performance = await services.catalog.create_performance(
+        organizer,
+        event.id,
+        PerformancePlan(
+            venue_id=venue.id,
+            starts_at=now + timedelta(days=30),
+            timezone="Asia/Seoul",
+            sale_opens_at=now - timedelta(minutes=1),
+            sale_closes_at=now + timedelta(days=29),
+            grades=[
+                PriceGrade(code="VIP", name="VIP", price_krw=198_000),
+                PriceGrade(code="R", name="R", price_krw=154_000),
+            ],
+            assignment=GradeAssignment(sections={"S1": "VIP"}, ga_zones={"FLOOR": "R"}),
+            blocked_seats=[],
+            ticket_limit=4,
+            hold_ttl_seconds=HOLD_TTL_SECONDS,
+            payment_window_seconds=900,
+        ),
+        None,
+    )
+    places = await runtime.booking_store.place_states(performance.id, None)
+    return performance.id, [p.unit_id for p in places]
+
+
+def run(
+    runtime: LocalRuntime,
+    server: RedisServer,
+    scenario: Callable[[Rig], Awaitable[None]],
+    guard: RedisGuard | None = None,
+    timeout_seconds: float = 0.5,
+) -> None:
+    """Build the rig in one event loop (the Redis client belongs to it) and run `scenario`."""
+
+    async def main() -> None:
+        performance_id, seats = await _on_sale(runtime)
+        client = redis_client(server.url, timeout_seconds=timeout_seconds)
+        shared = guard or RedisGuard()
+        try:
+            inner = CountingStore(runtime.booking_store)
+            store = PreclaimingBookingStore(inner, client, shared)
+            cached = CachedAvailabilityStore(store, client, shared)
+            await scenario(
+                Rig(runtime, server, client, inner, shared, store, cached, performance_id, seats)
+            )
+        finally:
+            await shared.aclose()
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_taken_seat_is_refused_by_redis_without_a_store_transaction(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN a hold on two seats placed through the pre-claim
+    WHEN another fan asks for one of them and a free one
+    THEN Redis refuses naming the taken seat, the store never sees the request,
+    and nothing of the refused request stays claimed (all or nothing)."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b, c = rig.seats[:3]
+        first = await rig.hold([a, b])
+        assert await rig.owner(a) == first.id
+        assert await rig.owner(b) == first.id
+
+        with pytest.raises(SeatsUnavailable) as refused:
+            await rig.hold([c, b])
+
+        assert refused.value.taken == [b]
+        assert rig.inner.place_hold_calls == 1
+        assert await rig.owner(c) is None
+        assert await rig.held() == {a, b}
+        third = await rig.hold([c])
+        assert await rig.owner(c) == third.id
+
+    run(runtime, redis_server, scenario)
+
+
+def test_store_refusal_frees_the_untaken_claims_and_marks_the_taken_seat(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN a seat held straight in the store, unknown to Redis
+    WHEN a fan asks the wrapper for it and a free seat
+    THEN the store refuses, the free seat's pre-claim is gone, the taken seat is
+    marked taken, and the next fan asking for it is refused by Redis."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b = rig.seats[:2]
+        await rig.runtime.booking_store.place_hold(*rig.request([a]))
+
+        with pytest.raises(SeatsUnavailable) as refused:
+            await rig.hold([a, b])
+
+        assert refused.value.taken == [a]
+        assert rig.inner.place_hold_calls == 1
+        assert await rig.owner(b) is None
+        assert await rig.owner(a) == TAKEN
+        with pytest.raises(SeatsUnavailable):
+            await rig.hold([a])
+        assert rig.inner.place_hold_calls == 1
+
+    run(runtime, redis_server, scenario)
+
+
+def test_release_and_cancelled_order_free_the_preclaims(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN two holds through the pre-claim, the second turned into an order
+    WHEN the first hold is released and the order is cancelled
+    THEN their pre-claims are gone and other fans hold those seats."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b, c = rig.seats[:3]
+        released = await rig.hold([a, b])
+        ordered = await rig.hold([c])
+        order_id = new_id("ord")
+        await rig.store.place_order(
+            order_id, ordered.id, timedelta(minutes=15), Idempotency("o", new_key(), "f")
+        )
+
+        await rig.store.release_hold(released.id)
+        await rig.store.close_order(order_id, refund=False)
+
+        assert [await rig.owner(s) for s in (a, b, c)] == [None, None, None]
+        again = await rig.hold([a, b, c])
+        assert {i.unit_id for i in again.items} == {a, b, c}
+
+    run(runtime, redis_server, scenario)
+
+
+def test_replay_returns_the_stored_hold_even_after_a_flush(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN a hold placed with an Idempotency-Key
+    WHEN the same request is replayed, then replayed again after FLUSHALL
+    THEN both replays return the stored hold, and no pre-claim is left under the
+    replays' own (unused) hold ids."""
+
+    async def scenario(rig: Rig) -> None:
+        a = rig.seats[0]
+        request, idem = rig.request([a])
+        first = await rig.store.place_hold(request, idem)
+
+        replay_request, _ = rig.request([a], fan=request.account_id)
+        replay = await rig.store.place_hold(replay_request, idem)
+        assert replay == first
+        assert await rig.owner(a) == first.id
+
+        rig.server.flushall()
+        late_request, _ = rig.request([a], fan=request.account_id)
+        late = await rig.store.place_hold(late_request, idem)
+
+        assert late == first
+        assert await rig.owner(a) is None
+        assert rig.inner.place_hold_calls == 3
+
+    run(runtime, redis_server, scenario)
+
+
+def test_flushall_keeps_bookings_right_and_the_preclaim_heals(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN a hold through the pre-claim
+    WHEN Redis loses every key (FLUSHALL) and fans keep booking
+    THEN the store refuses the held seat, Redis relearns it as taken, new holds
+    re-create their pre-claims, and the store holds each seat once."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b = rig.seats[:2]
+        first = await rig.hold([a])
+        rig.server.flushall()
+
+        with pytest.raises(SeatsUnavailable):
+            await rig.hold([a])
+        second = await rig.hold([b])
+
+        assert rig.inner.place_hold_calls == 3
+        assert await rig.owner(a) == TAKEN
+        assert await rig.owner(b) == second.id
+        assert {i.unit_id for i in first.items} == {a}
+        assert await rig.held() == {a, b}
+
+    run(runtime, redis_server, scenario)
+
+
+def test_dead_redis_only_makes_bookings_reach_the_store(
+    runtime: LocalRuntime, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN the wrappers with a warm Redis connection
+    WHEN the redis-server process is killed
+    THEN holds, refusals, releases and availability reads still work through the
+    store, nothing but SeatsUnavailable is raised, and a warning says Redis was skipped."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b = rig.seats[:2]
+        await rig.hold([rig.seats[-1]])
+        rig.server.kill()
+
+        with caplog.at_level(logging.WARNING):
+            first = await rig.hold([a, b])
+            with pytest.raises(SeatsUnavailable) as refused:
+                await rig.hold([b])
+            counts = await rig.cached.availability(rig.performance_id)
+            await rig.store.release_hold(first.id)
+            again = await rig.hold([b])
+
+        assert refused.value.taken == [b]
+        assert counts.held == 3
+        assert {i.unit_id for i in again.items} == {b}
+        assert rig.inner.place_hold_calls == 4
+        assert any("Redis skipped" in r.getMessage() for r in caplog.records)
+
+    run(runtime, redis_server, scenario)
+
+
+def test_a_frozen_redis_neither_blocks_a_booking_nor_leaves_a_late_claim(
+    runtime: LocalRuntime, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a seat held straight in the store, and a redis-server that freezes (SIGSTOP)
+    WHEN a fan asks for that seat and a free one, and Redis then resumes
+    THEN the request ends with the store's refusal within the guard's budget, and once
+    Redis has run the late pre-claim, its cleanup follows: the free seat is not claimed
+    and the taken one is marked taken."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b = rig.seats[:2]
+        await rig.runtime.booking_store.place_hold(*rig.request([a]))
+        await rig.hold([rig.seats[-1]])  # Redis knows the script: the late claim will run
+        rig.server.pause()
+
+        with caplog.at_level(logging.WARNING), pytest.raises(SeatsUnavailable) as refused:
+            await rig.hold([a, b])
+        rig.server.resume()
+
+        assert refused.value.taken == [a]
+        assert any("Redis skipped" in r.getMessage() for r in caplog.records)
+        await rig.guard.drain()  # the cleanup retries after the guard's cooldown
+        assert (await rig.owner(a), await rig.owner(b)) == (TAKEN, None)
+        assert {i.unit_id for i in (await rig.hold([b])).items} == {b}
+
+    run(runtime, redis_server, scenario, RedisGuard(cooldown_seconds=0.5))
+
+
+def test_race_of_200_holds_for_20_seats_sells_each_seat_once(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN 20 free seats
+    WHEN 200 fans ask at once for one to three random seats each
+    THEN no seat is in two holds, the store holds exactly the winners' seats, and
+    every loser was turned away by Redis: only winners cost a store transaction."""
+
+    async def scenario(rig: Rig) -> None:
+        rng = random.Random(20_240_501)
+        wanted = [rng.sample(rig.seats, rng.randint(1, 3)) for _ in range(200)]
+
+        outcomes = await asyncio.gather(*(rig.hold(s) for s in wanted), return_exceptions=True)
+
+        won = [o for o in outcomes if isinstance(o, Hold)]
+        lost = [o for o in outcomes if isinstance(o, SeatsUnavailable)]
+        assert len(won) + len(lost) == 200, [o for o in outcomes if isinstance(o, Exception)]
+        assert won
+        assert lost
+        for one, other in combinations(won, 2):
+            assert not {i.unit_id for i in one.items} & {i.unit_id for i in other.items}
+        assert await rig.held() == {i.unit_id for h in won for i in h.items}
+        assert rig.inner.place_hold_calls == len(won)
+
+    # Generous timeouts: on a busy test machine the event loop itself may lag by more
+    # than the production timeouts, and falling through to the store is not under test.
+    run(runtime, redis_server, scenario, RedisGuard(budget_seconds=30), timeout_seconds=10)
+
+
+def test_ga_requests_pass_through_without_preclaims(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN standing places (counted, not numbered)
+    WHEN a fan holds two of them
+    THEN the store is asked and Redis holds no pre-claim for them."""
+
+    async def scenario(rig: Rig) -> None:
+        hold = await rig.hold([], ga=2)
+
+        assert hold.quantity == 2
+        assert rig.inner.place_hold_calls == 1
+        assert [k async for k in rig.redis.scan_iter("pc:*")] == []
+
+    run(runtime, redis_server, scenario)
+
+
+def test_availability_is_cached_and_dropped_by_a_hold(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN availability read through the cache twice
+    WHEN a fan holds two seats through the cached store
+    THEN the second read came from Redis, and the read after the hold shows
+    the new counts at once."""
+
+    async def scenario(rig: Rig) -> None:
+        before = await rig.cached.availability(rig.performance_id)
+        assert await rig.cached.availability(rig.performance_id) == before
+        assert rig.inner.availability_calls == 1
+        assert await rig.redis.exists(availability_key(rig.performance_id))
+
+        request, idem = rig.request(rig.seats[:2])
+        await rig.cached.place_hold(request, idem)
+        after = await rig.cached.availability(rig.performance_id)
+
+        assert rig.inner.availability_calls == 2
+        assert (after.available, after.held) == (before.available - 2, before.held + 2)
+
+    run(runtime, redis_server, scenario)
