@@ -107,6 +107,13 @@ def build_runtime(settings: Settings) -> Runtime:
     return build_local(settings)
 
 
+def ticket_signer(settings: Settings) -> Ed25519TicketSigner:
+    """The configured key, or one kept in the data folder (created on first start)."""
+    if settings.ticket_signing_key:
+        return Ed25519TicketSigner.from_pem(settings.ticket_signing_key)
+    return Ed25519TicketSigner.from_file(settings.data_dir / "ticket-signing-key.pem")
+
+
 def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     clock = clock or SystemClock()
     db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock)
@@ -128,7 +135,7 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     orders = OrderService(booking_store, catalog, clock)
     tickets = TicketService(
         booking_store,
-        Ed25519TicketSigner.from_file(settings.data_dir / "ticket-signing-key.pem"),
+        ticket_signer(settings),
         clock,
     )
     services = Services(

@@ -27,9 +27,8 @@ from booking.adapters.payments.simulated_gateway import (
     SimulatedGateway,
 )
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
-from booking.adapters.security.ed25519_signer import Ed25519TicketSigner
 from booking.adapters.system_clock import SystemClock
-from booking.bootstrap import Relay, Services
+from booking.bootstrap import Relay, Services, ticket_signer
 from booking.domain.ports import BookingStore, Clock
 from booking.services.accounts import AccountService
 from booking.services.catalog import CatalogService
@@ -106,7 +105,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     orders = OrderService(booking_store, catalog, clock)
     tickets = TicketService(
         booking_store,
-        Ed25519TicketSigner.from_file(settings.data_dir / "ticket-signing-key.pem"),
+        ticket_signer(settings),
         clock,
     )
     services = Services(

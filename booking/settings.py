@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from booking.adapters.files import create_once
+
 
 class ConfigError(ValueError):
     pass
@@ -27,6 +29,9 @@ class Settings:
     """Base URL the payment gateway posts webhooks to; unset: delivered in-process to the app."""
     webhook_secret: bytes = field(default=b"", repr=False)
     """HMAC secret shared with the payment gateway; unset: generated once into the data folder."""
+    ticket_signing_key: bytes = field(default=b"", repr=False)
+    """Ed25519 private key (PEM) for ticket codes; unset: generated once into the data folder.
+    Set it (from a secret) wherever several processes or Lambdas must sign alike."""
     sweep_interval_seconds: float = 1.0
     """How often lapsed holds and unpaid orders are marked expired (claims never wait on it)."""
     gateway_duplicate_rate: float = 0.0
@@ -74,8 +79,7 @@ class Settings:
         path = self.data_dir / "webhook-secret"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
+            create_once(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
 
 
@@ -84,6 +88,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "port": int,
     "public_url": lambda v: v.rstrip("/"),
     "webhook_secret": str.encode,
+    "ticket_signing_key": str.encode,
     "sweep_interval_seconds": float,
     "gateway_duplicate_rate": float,
     "gateway_late_rate": float,

@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidSignature as _BadSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from booking.adapters.files import create_once
 from booking.domain.errors import InvalidRequest
 from booking.domain.tickets import TicketClaims
 
@@ -34,8 +35,19 @@ class Ed25519TicketSigner:
         self._public = private_key.public_key()
 
     @classmethod
+    def from_pem(cls, pem: bytes) -> Ed25519TicketSigner:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise TypeError("the ticket signing key is not an Ed25519 private key")
+        return cls(key)
+
+    @classmethod
     def from_file(cls, path: Path) -> Ed25519TicketSigner:
-        """Load the key, creating it (readable by the owner only) on first start."""
+        """Load the key, creating it (owner-readable only) on first start.
+
+        Several processes may start on one data folder at once: each writes a
+        candidate and links it into place; the first link wins and all read it.
+        """
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             pem = Ed25519PrivateKey.generate().private_bytes(
@@ -43,12 +55,8 @@ class Ed25519TicketSigner:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            path.touch(mode=0o600)
-            path.write_bytes(pem)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise TypeError(f"{path} does not hold an Ed25519 private key")
-        return cls(key)
+            create_once(path, pem)
+        return cls.from_pem(path.read_bytes())
 
     def sign(self, claims: TicketClaims) -> str:
         payload = _encode(claims)
