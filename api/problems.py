@@ -43,6 +43,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.IdempotencyKeyRequired: 400,
     e.InvalidSignature: 401,
     e.PaymentGatewayUnavailable: 503,
+    e.StoreUnavailable: 503,
 }
 
 # Errors raised by the HTTP layer itself, with their own stable codes.
@@ -67,6 +68,8 @@ def problem(
         **extra,
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status in (429, 503):
+        headers = {"Retry-After": "1"}  # shed early; clients come back in a second
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -58,7 +58,11 @@ class AwsRuntime:
     async def start(self) -> None:
         self.gateway_db.open()
         self.dynamo.client = await self._exit.enter_async_context(
-            dynamodb_client(self.settings.aws_region, self.settings.aws_endpoint_url)
+            dynamodb_client(
+                self.settings.aws_region,
+                self.settings.aws_endpoint_url,
+                self.settings.aws_max_connections,
+            )
         )
 
     async def stop(self) -> None:

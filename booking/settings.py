@@ -46,6 +46,8 @@ class Settings:
     """AWS region of the aws runtime."""
     aws_endpoint_url: str | None = None
     """DynamoDB endpoint override (DynamoDB Local, moto); unset: the region's endpoint."""
+    aws_max_connections: int = 64
+    """Connections to DynamoDB per process; a request waiting longer than 5 s for one gets 503."""
     redis_url: str | None = None
     """Redis for the seat pre-claim and availability cache; unset: no Redis (only slower)."""
     redis_timeout_seconds: float = 0.5
@@ -94,4 +96,5 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "gateway_late_rate": float,
     "max_body_bytes": int,
     "redis_timeout_seconds": float,
+    "aws_max_connections": int,
 }

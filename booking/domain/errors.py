@@ -124,6 +124,13 @@ class InvalidSignature(DomainError):
     title = "Webhook signature is missing, stale or wrong"
 
 
+class StoreUnavailable(DomainError):
+    """The database did not answer in time or is throttling: come back shortly."""
+
+    code = "store-unavailable"
+    title = "Too busy right now; retry after the given delay"
+
+
 class PaymentGatewayUnavailable(DomainError):
     code = "payment-gateway-unavailable"
     title = "The payment provider did not answer"

@@ -12,13 +12,15 @@ import contextvars
 import hashlib
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+
+from booking.domain.errors import StoreUnavailable
 
 Item = dict[str, Any]
 AttributeValue = dict[str, Any]
@@ -162,6 +164,30 @@ class CapacityMeter:
 _operation: contextvars.ContextVar[str] = contextvars.ContextVar("operation", default="other")
 
 
+OVERLOADED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+@contextlib.contextmanager
+def _shed_when_unavailable() -> Iterator[None]:
+    """Timeouts and throttling after the SDK's retries become a typed 503, never a 500."""
+    try:
+        yield
+    except HTTPClientError as exc:
+        raise StoreUnavailable(f"the table did not answer: {type(exc).__name__}") from exc
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in OVERLOADED:
+            raise StoreUnavailable(
+                f"the table is throttling: {exc.response['Error']['Code']}"
+            ) from exc
+        raise
+
+
 class Dynamo:
     """The few calls the stores make, with items as plain dicts."""
 
@@ -180,12 +206,13 @@ class Dynamo:
         _operation.set(name)
 
     async def get(self, pk: str, sk: str, consistent: bool = True) -> Item | None:
-        response = await self.client.get_item(
-            TableName=self.table,
-            Key=key(pk, sk),
-            ConsistentRead=consistent,
-            ReturnConsumedCapacity="TOTAL",
-        )
+        with _shed_when_unavailable():
+            response = await self.client.get_item(
+                TableName=self.table,
+                Key=key(pk, sk),
+                ConsistentRead=consistent,
+                ReturnConsumedCapacity="TOTAL",
+            )
         self.meter.add(self.operation, response.get("ConsumedCapacity", {}))
         item = response.get("Item")
         rcu = _ceil_div(item_size(item) if item else 1, 4096)
@@ -222,7 +249,8 @@ class Dynamo:
         while True:
             if limit is not None:
                 args["Limit"] = limit - len(items) if filter_expression is None else limit
-            response = await self.client.query(**args)
+            with _shed_when_unavailable():
+                response = await self.client.query(**args)
             self.meter.add(self.operation, response.get("ConsumedCapacity", {}))
             read = sum(item_size(i) for i in response.get("Items", []))
             rcu = _ceil_div(read, 4096)
@@ -235,18 +263,19 @@ class Dynamo:
 
     async def transact(self, items: list[dict[str, Any]]) -> None:
         try:
-            # The token makes the SDK's own retries of this call idempotent for 10 minutes.
-            response = await self.client.transact_write_items(
-                TransactItems=items,
-                ReturnConsumedCapacity="TOTAL",
-                ClientRequestToken=uuid.uuid4().hex,
-            )
+            with _shed_when_unavailable():
+                # The token makes the SDK's own retries of this call idempotent for 10 minutes.
+                response = await self.client.transact_write_items(
+                    TransactItems=items,
+                    ReturnConsumedCapacity="TOTAL",
+                    ClientRequestToken=uuid.uuid4().hex,
+                )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = [
-                    r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])
-                ]
-                raise TransactionCancelled(reasons or ["Unknown"]) from exc
+                found = exc.response.get("CancellationReasons", [])
+                reasons = [r.get("Code", "None") for r in found]
+                old = [unmarshal(dict(r["Item"])) if r.get("Item") else None for r in found]  # type: ignore[arg-type]
+                raise TransactionCancelled(reasons or ["Unknown"], old) from exc
             raise
         self.meter.add(self.operation, response.get("ConsumedCapacity", []))
         self.meter.model(self.operation, wcu=sum(2 * _ceil_div(_written(i), 1024) for i in items))
@@ -255,9 +284,10 @@ class Dynamo:
         for start in range(0, len(items), 25):
             pending = [{"PutRequest": {"Item": marshal(i)}} for i in items[start : start + 25]]
             while pending:
-                response = await self.client.batch_write_item(
-                    RequestItems={self.table: pending}, ReturnConsumedCapacity="TOTAL"
-                )
+                with _shed_when_unavailable():
+                    response = await self.client.batch_write_item(
+                        RequestItems={self.table: pending}, ReturnConsumedCapacity="TOTAL"
+                    )
                 self.meter.add(self.operation, response.get("ConsumedCapacity", []))
                 pending = response.get("UnprocessedItems", {}).get(self.table, [])
 
@@ -322,11 +352,13 @@ def _written(transact_item: Mapping[str, Any]) -> int:
 
 
 @contextlib.asynccontextmanager
-async def dynamodb_client(region: str, endpoint_url: str | None) -> AsyncIterator[Any]:
+async def dynamodb_client(
+    region: str, endpoint_url: str | None, max_connections: int = 64
+) -> AsyncIterator[Any]:
     """One client per process, reused: retries in standard mode, keep-alive pool."""
     config = AioConfig(
         retries={"max_attempts": 5, "mode": "standard"},
-        max_pool_connections=64,
+        max_pool_connections=max_connections,
         connect_timeout=5,
         read_timeout=120,  # generous for emulators that queue; DynamoDB answers in ms
     )
