@@ -34,10 +34,38 @@ def api(client: TestClient) -> ApiDriver:  # type: ignore[type-arg]
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One single-threaded moto server for the session; each test gets its own table."""
+    """The DynamoDB endpoint of the aws family's tests; each test gets its own table.
+
+    Picked by environment: CONCERTBOOK_TEST_DYNAMODB_ENDPOINT if set (DynamoDB Local,
+    AWS); else DynamoDB Local through testcontainers where a Docker engine answers;
+    else the single-threaded moto server (this machine).
+    """
     os.environ.update(AWS_TEST_ENV)
+    configured = os.environ.get("CONCERTBOOK_TEST_DYNAMODB_ENDPOINT")
+    if configured:
+        yield configured
+        return
+    if docker_engine_answers():
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.waiting_utils import wait_for_logs
+
+        with DockerContainer("amazon/dynamodb-local:2.6.1").with_exposed_ports(8000) as local:
+            wait_for_logs(local, "CorsParams")
+            yield f"http://{local.get_container_host_ip()}:{local.get_exposed_port(8000)}"
+        return
     with moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
         yield endpoint
+
+
+def docker_engine_answers() -> bool:
+    """A Docker *engine*, not just the client binary (which this machine has without one)."""
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
 
 
 def build_family(family: str, data_dir: Path, request: pytest.FixtureRequest) -> Runtime:

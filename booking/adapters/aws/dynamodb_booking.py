@@ -191,6 +191,8 @@ class DynamoBookingStore:
                     "performance_id": hold.performance_id,
                     "quantity": hold.quantity,
                     "doc": _encode(hold),
+                    # TTL only tidies a day later; expiry is decided by the write conditions.
+                    "ttl": expires_ms // 1000 + 86_400,
                     "gsi1pk": f"HOLDS#{hold.account_id}#{hold.performance_id}",
                     "gsi1sk": hold.id,
                     **expiry_keys("HLD", hold.id, expires_ms),
