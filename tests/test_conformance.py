@@ -262,3 +262,15 @@ def test_catalog_lists_published_events_and_the_organizers_own(family_api: ApiDr
     assert_problem(
         family_api.client.get(f"/api/v1/events/{draft['id']}", headers=organizer), 404, "not-found"
     )
+
+
+def test_replay_of_a_hold_that_took_the_last_places_is_identical(family_api: ApiDriver) -> None:
+    """GIVEN a hold that took every standing place WHEN it is sent again with its key
+    THEN the stored answer comes back, not 'sold out'."""
+    _, performance = family_api.on_sale(rows=1, seats_per_row=2, ga_capacity=3)
+    fan = family_api.account()
+    ga = [{"zone": "FLOOR", "quantity": 3}]
+    first = post_hold(family_api.client, fan, performance["id"], ga=ga, key="last-places")
+    again = post_hold(family_api.client, fan, performance["id"], ga=ga, key="last-places")
+    assert first.status_code == again.status_code == 201
+    assert first.content == again.content

@@ -119,6 +119,16 @@ class DynamoBookingStore:
     # -- holds -------------------------------------------------------------------------
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         self._db.operation = "place_hold"
+        try:
+            return await self._place_hold(request, idem)
+        except (SeatsUnavailable, LimitExceeded):
+            # A replay finds its own places taken (by itself): answer with what it stored.
+            earlier = await stored_result(self._db, idem, Hold)
+            if earlier is not None:
+                return earlier
+            raise
+
+    async def _place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         tidied = False
         for attempt in range(GA_ATTEMPTS):
             now_ms = self._now_ms()
