@@ -295,6 +295,27 @@ def test_replay_returns_the_stored_hold_even_after_a_flush(
     run(runtime, redis_server, scenario)
 
 
+def test_replay_after_a_flush_and_a_taken_mark_still_gets_its_hold(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN a hold, then FLUSHALL, then another fan refused for that seat (a "taken" mark)
+    WHEN the first request is replayed with its key
+    THEN it gets its stored hold, not a 409 from the mark."""
+
+    async def scenario(rig: Rig) -> None:
+        a = rig.seats[0]
+        request, idem = rig.request([a])
+        first = await rig.store.place_hold(request, idem)
+        rig.server.flushall()
+        other_request, other_idem = rig.request([a])
+        with pytest.raises(SeatsUnavailable):
+            await rig.store.place_hold(other_request, other_idem)
+        replay_request, _ = rig.request([a], fan=request.account_id)
+        assert await rig.store.place_hold(replay_request, idem) == first
+
+    run(runtime, redis_server, scenario)
+
+
 def test_flushall_keeps_bookings_right_and_the_preclaim_heals(
     runtime: LocalRuntime, redis_server: RedisServer
 ) -> None:

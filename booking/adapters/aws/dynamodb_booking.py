@@ -128,6 +128,9 @@ class DynamoBookingStore:
                 return earlier
             raise
 
+    async def stored_hold(self, idem: Idempotency) -> Hold | None:
+        return await stored_result(self._db, idem, Hold)
+
     async def _place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         tidied = False
         for attempt in range(GA_ATTEMPTS):

@@ -196,6 +196,9 @@ class DelegatingBookingStore:
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         return await self._inner.place_hold(request, idem)
 
+    async def stored_hold(self, idem: Idempotency) -> Hold | None:
+        return await self._inner.stored_hold(idem)
+
     async def get_hold(self, hold_id: str) -> Hold | None:
         return await self._inner.get_hold(hold_id)
 
@@ -291,6 +294,11 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         )
         # A replay skips the refusal: the store returns (or refuses) what the key stored.
         if not isinstance(verdict, Skipped) and int(verdict[0]) == _TAKEN:
+            # Refused early, unless this is a replay whose mark was lost (a flush): one
+            # cheap read tells, and a loser still never spends a store transaction.
+            earlier = await self._inner.stored_hold(idem)
+            if earlier is not None:
+                return earlier
             raise SeatsUnavailable(sorted(request.seat_ids[int(i) - 1] for i in verdict[1:]))
         try:
             hold = await self._inner.place_hold(request, idem)

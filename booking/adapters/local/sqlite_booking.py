@@ -63,6 +63,9 @@ class SqliteBookingStore:
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         return await self._db.write_idempotent(idem, Hold, lambda tx: _place_hold(tx, request))
 
+    async def stored_hold(self, idem: Idempotency) -> Hold | None:
+        return await self._db.stored_result(idem, Hold)
+
     async def get_hold(self, hold_id: str) -> Hold | None:
         def find(conn: sqlite3.Connection) -> Hold | None:
             row = conn.execute("SELECT doc, status FROM holds WHERE id=?", (hold_id,)).fetchone()

@@ -155,6 +155,24 @@ class SqliteDatabase:
 
         return await self.write(once)
 
+    async def stored_result(self, idem: Idempotency, result_type: type[T]) -> T | None:
+        """What the first request under this key returned, or None if there was none."""
+
+        def find(conn: sqlite3.Connection) -> T | None:
+            row = conn.execute(
+                "SELECT fingerprint, result FROM idempotency WHERE scope=? AND key=?",
+                (idem.scope, idem.key),
+            ).fetchone()
+            if row is None:
+                return None
+            if row[0] != idem.fingerprint:
+                raise IdempotencyKeyReused(
+                    f"Idempotency-Key {idem.key!r} was used for a different request"
+                )
+            return msgspec.json.decode(row[1], type=result_type)
+
+        return await self.read(find)
+
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, lambda: fn(self._reader()))
