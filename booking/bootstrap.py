@@ -24,7 +24,13 @@ from booking.adapters.payments.simulated_gateway import (
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
 from booking.adapters.security.ed25519_signer import Ed25519TicketSigner
 from booking.adapters.system_clock import SystemClock
-from booking.domain.ports import BookingStore, Clock
+from booking.domain.ports import (
+    AccountStore,
+    BookingStore,
+    CatalogStore,
+    Clock,
+    PaymentGateway,
+)
 from booking.services.accounts import AccountService
 from booking.services.catalog import CatalogService
 from booking.services.holds import HoldService
@@ -114,36 +120,46 @@ def ticket_signer(settings: Settings) -> Ed25519TicketSigner:
     return Ed25519TicketSigner.from_file(settings.data_dir / "ticket-signing-key.pem")
 
 
-def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
-    clock = clock or SystemClock()
-    db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock)
+def simulated_gateway(settings: Settings, clock: Clock) -> tuple[SqliteDatabase, SimulatedGateway]:
+    """The payment gateway simulator with its own database in the data folder."""
     gateway_db = SqliteDatabase(
         settings.data_dir / "payment-gateway.sqlite3", clock, migrations=GATEWAY_MIGRATIONS
     )
-    secret = settings.resolved_webhook_secret()
-    gateway = SimulatedGateway(
-        gateway_db,
-        secret,
-        GatewayBehaviour(
-            duplicate_rate=settings.gateway_duplicate_rate, late_rate=settings.gateway_late_rate
-        ),
+    behaviour = GatewayBehaviour(
+        duplicate_rate=settings.gateway_duplicate_rate, late_rate=settings.gateway_late_rate
     )
-    booking_store = SqliteBookingStore(db)
-    catalog = CatalogService(
-        SqliteCatalogStore(db), DiskMediaStore(settings.data_dir / "media"), clock
-    )
+    return gateway_db, SimulatedGateway(gateway_db, settings.resolved_webhook_secret(), behaviour)
+
+
+def build_services(
+    settings: Settings,
+    clock: Clock,
+    accounts: AccountStore,
+    catalog_store: CatalogStore,
+    booking_store: BookingStore,
+    gateway: PaymentGateway,
+) -> Services:
+    """The services on whichever stores a runtime provides; the rest is shared."""
+    catalog = CatalogService(catalog_store, DiskMediaStore(settings.data_dir / "media"), clock)
     orders = OrderService(booking_store, catalog, clock)
-    tickets = TicketService(
-        booking_store,
-        ticket_signer(settings),
-        clock,
-    )
-    services = Services(
-        accounts=AccountService(SqliteAccountStore(db), Argon2PasswordHasher(), clock),
+    tickets = TicketService(booking_store, ticket_signer(settings), clock)
+    secret = settings.resolved_webhook_secret()
+    return Services(
+        accounts=AccountService(accounts, Argon2PasswordHasher(), clock),
         catalog=catalog,
         holds=HoldService(booking_store, catalog, clock),
         orders=orders,
         payments=PaymentService(booking_store, orders, tickets, gateway, clock, secret),
         tickets=tickets,
+    )
+
+
+def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
+    clock = clock or SystemClock()
+    db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock)
+    gateway_db, gateway = simulated_gateway(settings, clock)
+    booking_store = SqliteBookingStore(db)
+    services = build_services(
+        settings, clock, SqliteAccountStore(db), SqliteCatalogStore(db), booking_store, gateway
     )
     return LocalRuntime(settings, clock, db, gateway_db, gateway, booking_store, services)

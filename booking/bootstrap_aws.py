@@ -18,24 +18,14 @@ from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
 from booking.adapters.aws.redis_availability import CachedAvailabilityStore
 from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
-from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.outbox_relay import Handler
 from booking.adapters.local.sqlite_db import SqliteDatabase
 from booking.adapters.payments.simulated_gateway import (
-    GATEWAY_MIGRATIONS,
-    GatewayBehaviour,
     SimulatedGateway,
 )
-from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
 from booking.adapters.system_clock import SystemClock
-from booking.bootstrap import Relay, Services, ticket_signer
+from booking.bootstrap import Relay, Services, build_services, simulated_gateway
 from booking.domain.ports import BookingStore, Clock
-from booking.services.accounts import AccountService
-from booking.services.catalog import CatalogService
-from booking.services.holds import HoldService
-from booking.services.orders import OrderService
-from booking.services.payments import PaymentService
-from booking.services.tickets import TicketService
 from booking.settings import Settings
 
 if TYPE_CHECKING:
@@ -82,17 +72,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     assert settings.table_name, "Settings.from_env refuses the aws runtime without a table"
     dynamo = Dynamo(client=None, table=settings.table_name)
     # The gateway simulator keeps its own state on local disk, as in the embedded runtime.
-    gateway_db = SqliteDatabase(
-        settings.data_dir / "payment-gateway.sqlite3", clock, migrations=GATEWAY_MIGRATIONS
-    )
-    secret = settings.resolved_webhook_secret()
-    gateway = SimulatedGateway(
-        gateway_db,
-        secret,
-        GatewayBehaviour(
-            duplicate_rate=settings.gateway_duplicate_rate, late_rate=settings.gateway_late_rate
-        ),
-    )
+    gateway_db, gateway = simulated_gateway(settings, clock)
     booking_store: BookingStore = DynamoBookingStore(dynamo, clock)
     redis: Redis | None = None
     guard: RedisGuard | None = None
@@ -103,22 +83,13 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         booking_store = CachedAvailabilityStore(
             PreclaimingBookingStore(booking_store, redis, guard), redis, guard
         )
-    catalog = CatalogService(
-        DynamoCatalogStore(dynamo), DiskMediaStore(settings.data_dir / "media"), clock
-    )
-    orders = OrderService(booking_store, catalog, clock)
-    tickets = TicketService(
-        booking_store,
-        ticket_signer(settings),
+    services = build_services(
+        settings,
         clock,
-    )
-    services = Services(
-        accounts=AccountService(DynamoAccountStore(dynamo), Argon2PasswordHasher(), clock),
-        catalog=catalog,
-        holds=HoldService(booking_store, catalog, clock),
-        orders=orders,
-        payments=PaymentService(booking_store, orders, tickets, gateway, clock, secret),
-        tickets=tickets,
+        DynamoAccountStore(dynamo),
+        DynamoCatalogStore(dynamo),
+        booking_store,
+        gateway,
     )
     return AwsRuntime(
         settings, clock, dynamo, gateway_db, gateway, booking_store, services, redis, guard
