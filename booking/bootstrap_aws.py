@@ -7,9 +7,12 @@ use it) and reused for the life of the process, as a Lambda container does.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
 
 from booking.adapters.aws.dynamodb_accounts import DynamoAccountStore
 from booking.adapters.aws.dynamodb_booking import DynamoBookingStore
@@ -67,8 +70,30 @@ class AwsRuntime:
         return DynamoOutboxRelay(self.dynamo, self.clock, handlers, poll_seconds=1.0)
 
 
+def with_secrets(settings: Settings) -> Settings:
+    """Secrets named by ARN, read once from Secrets Manager when the runtime is built."""
+    if not (settings.webhook_secret_arn or settings.ticket_signing_key_arn):
+        return settings
+    client: Any = botocore.session.get_session().create_client(
+        "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    try:
+        values = {
+            field: client.get_secret_value(SecretId=arn)["SecretString"].encode()
+            for field, arn in (
+                ("webhook_secret", settings.webhook_secret_arn),
+                ("ticket_signing_key", settings.ticket_signing_key_arn),
+            )
+            if arn
+        }
+    finally:
+        client.close()
+    return dataclasses.replace(settings, **values)
+
+
 def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     clock = clock or SystemClock()
+    settings = with_secrets(settings)
     assert settings.table_name, "Settings.from_env refuses the aws runtime without a table"
     dynamo = Dynamo(client=None, table=settings.table_name)
     # The gateway simulator keeps its own state on local disk, as in the embedded runtime.

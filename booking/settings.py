@@ -46,6 +46,10 @@ class Settings:
     """AWS region of the aws runtime."""
     aws_endpoint_url: str | None = None
     """DynamoDB endpoint override (DynamoDB Local, moto); unset: the region's endpoint."""
+    webhook_secret_arn: str | None = None
+    """Secrets Manager ARN of the webhook secret (aws runtime); wins over the variable."""
+    ticket_signing_key_arn: str | None = None
+    """Secrets Manager ARN of the ticket signing key PEM (aws runtime)."""
     aws_max_connections: int = 64
     """Connections to DynamoDB per process; a request waiting longer than 5 s for one gets 503."""
     redis_url: str | None = None
