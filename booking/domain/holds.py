@@ -9,6 +9,7 @@ from typing import Annotated
 import msgspec
 
 from booking.domain.catalog import UnitKind
+from booking.domain.errors import HoldExpired, HoldNotActive
 
 MAX_SEATS_PER_HOLD = 20
 
@@ -55,6 +56,14 @@ class Hold(msgspec.Struct, frozen=True):
         if self.status is HoldStatus.ACTIVE and self.expires_at <= now:
             return HoldStatus.EXPIRED
         return self.status
+
+    def require_active(self, now: datetime) -> None:
+        """Expired (swept or not) is HoldExpired (410); released or ordered HoldNotActive (409)."""
+        status = self.effective_status(now)
+        if status is HoldStatus.EXPIRED:
+            raise HoldExpired(f"hold {self.id} expired at {self.expires_at.isoformat()}")
+        if status is not HoldStatus.ACTIVE:
+            raise HoldNotActive(f"hold {self.id} is {status}")
 
 
 class HoldRequest(msgspec.Struct, frozen=True):

@@ -36,7 +36,6 @@ from booking.domain.catalog import Performance, UnitKind
 from booking.domain.errors import (
     Conflict,
     HoldExpired,
-    HoldNotActive,
     InvalidRequest,
     LimitExceeded,
     NotFound,
@@ -354,7 +353,7 @@ class DynamoBookingStore:
         if item is None:
             raise NotFound("hold", hold_id)
         hold = _hold_of(item)
-        _require_active(hold, self._now_ms())
+        hold.require_active(self._clock.now())
         await self._end_hold(hold_id, HoldStatus.RELEASED)
         return msgspec.structs.replace(hold, status=HoldStatus.RELEASED)
 
@@ -495,7 +494,7 @@ class DynamoBookingStore:
         if earlier is not None:
             return earlier
         now_ms = self._now_ms()
-        _require_active(hold, now_ms)
+        hold.require_active(from_ms(now_ms))
         deadline_ms = now_ms + int(payment_window.total_seconds() * 1000)
         # The hold's expiry is part of the condition of the confirming write.
         items = [
@@ -978,14 +977,6 @@ def _visible_state(unit: Item, now_ms: int) -> str:
     if state in ("held", "reserved"):
         return "held" if int(unit["expires_at_ms"]) > now_ms else "available"
     return state
-
-
-def _require_active(hold: Hold, now_ms: int) -> None:
-    status = hold.effective_status(from_ms(now_ms))
-    if status is HoldStatus.EXPIRED:
-        raise HoldExpired(f"hold {hold.id} expired at {hold.expires_at.isoformat()}")
-    if status is not HoldStatus.ACTIVE:
-        raise HoldNotActive(f"hold {hold.id} is {status}")
 
 
 def _hold_of(item: Item) -> Hold:

@@ -19,7 +19,6 @@ from booking.domain.catalog import UnitKind
 from booking.domain.errors import (
     Conflict,
     HoldExpired,
-    HoldNotActive,
     InvalidRequest,
     LimitExceeded,
     NotFound,
@@ -81,7 +80,7 @@ class SqliteBookingStore:
             if row is None:
                 raise NotFound("hold", hold_id)
             hold = _hold_from_row(row)
-            _require_active(hold, tx)
+            hold.require_active(tx.now)
             _end_hold(tx, hold, HoldStatus.RELEASED)
             return msgspec.structs.replace(hold, status=HoldStatus.RELEASED)
 
@@ -172,7 +171,7 @@ class SqliteBookingStore:
             if row is None:
                 raise NotFound("hold", hold_id)
             hold = _hold_from_row(row)
-            _require_active(hold, tx)
+            hold.require_active(tx.now)
             deadline = tx.now + payment_window
             # The hold's expiry is part of the condition of the confirming write.
             moved = tx.execute(
@@ -523,15 +522,6 @@ def _reject_unknown_places(
             f"not seats or standing zones of this performance: {', '.join(sorted(unknown))}",
             unknown=sorted(unknown),
         )
-
-
-def _require_active(hold: Hold, tx: Tx) -> None:
-    """Expired (swept or not) is 410; released or ordered is 409."""
-    status = hold.effective_status(tx.now)
-    if status is HoldStatus.EXPIRED:
-        raise HoldExpired(f"hold {hold.id} expired at {hold.expires_at.isoformat()}")
-    if status is not HoldStatus.ACTIVE:
-        raise HoldNotActive(f"hold {hold.id} is {status}")
 
 
 def _end_hold(tx: Tx, hold: Hold, status: HoldStatus) -> None:
