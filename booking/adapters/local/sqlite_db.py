@@ -135,16 +135,9 @@ class SqliteDatabase:
             return await self.write(fn)
 
         def once(tx: Tx) -> T:
-            row = tx.execute(
-                "SELECT fingerprint, result FROM idempotency WHERE scope=? AND key=?",
-                (idem.scope, idem.key),
-            ).fetchone()
-            if row is not None:
-                if row[0] != idem.fingerprint:
-                    raise IdempotencyKeyReused(
-                        f"Idempotency-Key {idem.key!r} was used for a different request"
-                    )
-                return msgspec.json.decode(row[1], type=result_type)
+            earlier = _stored(tx.conn, idem, result_type)
+            if earlier is not None:
+                return earlier
             result = fn(tx)
             tx.execute(
                 "INSERT INTO idempotency(scope, key, fingerprint, result, created_at_ms)"
@@ -157,21 +150,7 @@ class SqliteDatabase:
 
     async def stored_result(self, idem: Idempotency, result_type: type[T]) -> T | None:
         """What the first request under this key returned, or None if there was none."""
-
-        def find(conn: sqlite3.Connection) -> T | None:
-            row = conn.execute(
-                "SELECT fingerprint, result FROM idempotency WHERE scope=? AND key=?",
-                (idem.scope, idem.key),
-            ).fetchone()
-            if row is None:
-                return None
-            if row[0] != idem.fingerprint:
-                raise IdempotencyKeyReused(
-                    f"Idempotency-Key {idem.key!r} was used for a different request"
-                )
-            return msgspec.json.decode(row[1], type=result_type)
-
-        return await self.read(find)
+        return await self.read(lambda conn: _stored(conn, idem, result_type))
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -179,6 +158,19 @@ class SqliteDatabase:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+
+def _stored(conn: sqlite3.Connection, idem: Idempotency, result_type: type[T]) -> T | None:
+    """The result saved under this key; another request under it is an error."""
+    row = conn.execute(
+        "SELECT fingerprint, result FROM idempotency WHERE scope=? AND key=?",
+        (idem.scope, idem.key),
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] != idem.fingerprint:
+        raise IdempotencyKeyReused(f"Idempotency-Key {idem.key!r} was used for a different request")
+    return msgspec.json.decode(row[1], type=result_type)
 
 
 @contextlib.contextmanager
