@@ -39,6 +39,8 @@ class Event(msgspec.Struct, frozen=True):
     status: EventStatus
     created_at: datetime
     updated_at: datetime
+    # Bumped by every update; the store refuses a write based on an older revision.
+    revision: int = 0
 
 
 class PriceGrade(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -71,6 +73,8 @@ class Performance(msgspec.Struct, frozen=True):
     hold_ttl_seconds: int
     payment_window_seconds: int
     created_at: datetime
+    # Bumped by every update; the store refuses a write based on an older revision.
+    revision: int = 0
 
     @property
     def hold_ttl(self) -> timedelta:

@@ -72,6 +72,8 @@ class Venue(msgspec.Struct, frozen=True):
     timezone: str
     seat_map: SeatMap
     created_at: datetime
+    # Bumped by every update; the store refuses a write based on an older revision.
+    revision: int = 0
 
     @property
     def capacity(self) -> int:

@@ -86,7 +86,8 @@ class CatalogService:
     async def update_venue(
         self, organizer: Account, venue_id: str, changes: dict[str, Any]
     ) -> Venue:
-        venue = msgspec.structs.replace(await self.venue(organizer, venue_id), **changes)
+        venue = await self.venue(organizer, venue_id)
+        venue = msgspec.structs.replace(venue, **changes, revision=venue.revision + 1)
         await self._store.update_venue(venue)
         return venue
 
@@ -148,7 +149,9 @@ class CatalogService:
         self, organizer: Account, event_id: str, changes: dict[str, Any]
     ) -> Event:
         event = await self.own_event(organizer, event_id)
-        event = msgspec.structs.replace(event, **changes, updated_at=self._clock.now())
+        event = msgspec.structs.replace(
+            event, **changes, updated_at=self._clock.now(), revision=event.revision + 1
+        )
         await self._store.update_event(event)
         return event
 
@@ -214,7 +217,7 @@ class CatalogService:
         performance = await self._store.get_performance(performance_id)
         if performance is None or performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
-        updated = msgspec.structs.replace(performance, **changes)
+        updated = msgspec.structs.replace(performance, **changes, revision=performance.revision + 1)
         check_schedule(updated.sale_opens_at, updated.sale_closes_at, updated.starts_at)
         await self._store.update_performance(updated)
         return updated

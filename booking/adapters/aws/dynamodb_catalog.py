@@ -12,6 +12,7 @@ from booking.adapters.aws.dynamodb_table import (
     INVENTORY_SHARDS,
     Dynamo,
     Item,
+    TransactionCancelled,
     pack,
     shard_of,
     unpack,
@@ -27,6 +28,10 @@ _encode = msgspec.json.Encoder().encode
 _decode_venue = msgspec.json.Decoder(Venue).decode
 _decode_event = msgspec.json.Decoder(Event).decode
 _decode_performance = msgspec.json.Decoder(Performance).decode
+
+
+def _gsi1(pk: str, sk: str) -> Item:
+    return {"gsi1pk": pk, "gsi1sk": sk}
 
 
 def inventory_pk(performance_id: str, unit_id: str) -> str:
@@ -46,9 +51,7 @@ class DynamoCatalogStore:
             "pk": f"VEN#{venue.id}",
             "sk": "VEN",
             "doc": pack(_encode(venue)),
-            "gsi1pk": f"ORG#{venue.organizer_id}",
-            "gsi1sk": f"VEN#{venue.id}",
-        }
+        } | _gsi1(f"ORG#{venue.organizer_id}", f"VEN#{venue.id}")
         return await run_idempotent(self._db, idem, Venue, venue, [self._db.put(item)])
 
     async def get_venue(self, venue_id: str) -> Venue | None:
@@ -63,17 +66,29 @@ class DynamoCatalogStore:
         return [_decode_venue(unpack(i["doc"])) for i in items]
 
     async def update_venue(self, venue: Venue) -> None:
-        await self._db.transact(
-            [
-                self._db.update(
-                    f"VEN#{venue.id}",
-                    "VEN",
-                    "SET doc = :d",
-                    {":d": pack(_encode(venue))},
-                    "attribute_exists(pk)",
-                )
-            ]
+        await self._put_revised(
+            {"pk": f"VEN#{venue.id}", "sk": "VEN", "doc": pack(_encode(venue))}
+            | _gsi1(f"ORG#{venue.organizer_id}", f"VEN#{venue.id}"),
+            venue.revision,
         )
+
+    async def _put_revised(self, item: Item, revision: int) -> None:
+        """Replace an item only over the revision it was based on (optimistic concurrency)."""
+        condition = "revision = :prev" if revision > 1 else "attribute_not_exists(revision)"
+        try:
+            await self._db.transact(
+                [
+                    self._db.put(
+                        item | {"revision": revision},
+                        f"attribute_exists(pk) AND {condition}",
+                        {":prev": revision - 1} if revision > 1 else None,
+                    )
+                ]
+            )
+        except TransactionCancelled as exc:
+            raise Conflict(
+                f"{item['pk']} was changed by another request; reload it and try again"
+            ) from exc
 
     async def delete_venue(self, venue_id: str) -> None:
         used = await self._db.query(
@@ -128,8 +143,7 @@ class DynamoCatalogStore:
         return [_decode_event(unpack(i["doc"])) for i in items]
 
     async def update_event(self, event: Event) -> None:
-        item = self._event_item(event)
-        await self._db.transact([self._db.put(item, "attribute_exists(pk)")])
+        await self._put_revised(self._event_item(event), event.revision)
 
     async def delete_event(self, event_id: str) -> None:
         used = await self._db.query(
@@ -186,9 +200,7 @@ class DynamoCatalogStore:
         return [_decode_performance(unpack(i["doc"])) for i in items]
 
     async def update_performance(self, performance: Performance) -> None:
-        await self._db.transact(
-            [self._db.put(self._performance_item(performance), "attribute_exists(pk)")]
-        )
+        await self._put_revised(self._performance_item(performance), performance.revision)
 
     async def delete_performance(self, performance_id: str) -> None:
         for shard in range(INVENTORY_SHARDS):

@@ -52,7 +52,7 @@ class SqliteCatalogStore:
 
     async def update_venue(self, venue: Venue) -> None:
         def update(tx: Tx) -> None:
-            tx.execute("UPDATE venues SET doc=? WHERE id=?", (_encode(venue), venue.id))
+            _update_revised(tx, "venues", venue.id, venue.revision, _encode(venue))
             tx.emit(CatalogChanged(kind="venue", id=venue.id))
 
         await self._db.write(update)
@@ -99,10 +99,8 @@ class SqliteCatalogStore:
 
     async def update_event(self, event: Event) -> None:
         def update(tx: Tx) -> None:
-            tx.execute(
-                "UPDATE events SET status=?, doc=? WHERE id=?",
-                (event.status, _encode(event), event.id),
-            )
+            _update_revised(tx, "events", event.id, event.revision, _encode(event))
+            tx.execute("UPDATE events SET status=? WHERE id=?", (event.status, event.id))
             tx.emit(CatalogChanged(kind="event", id=event.id))
 
         await self._db.write(update)
@@ -162,8 +160,8 @@ class SqliteCatalogStore:
 
     async def update_performance(self, performance: Performance) -> None:
         def update(tx: Tx) -> None:
-            tx.execute(
-                "UPDATE performances SET doc=? WHERE id=?", (_encode(performance), performance.id)
+            _update_revised(
+                tx, "performances", performance.id, performance.revision, _encode(performance)
             )
             tx.emit(CatalogChanged(kind="performance", id=performance.id))
 
@@ -180,6 +178,16 @@ class SqliteCatalogStore:
             tx.emit(CatalogChanged(kind="performance", id=performance_id, deleted=True))
 
         await self._db.write(delete)
+
+
+def _update_revised(tx: Tx, table: str, ident: str, revision: int, doc: bytes) -> None:
+    """Write `doc` only over the revision it was based on, so concurrent edits cannot both win."""
+    updated = tx.execute(
+        f"UPDATE {table} SET doc=? WHERE id=? AND coalesce(json_extract(doc, '$.revision'), 0)=?",
+        (doc, ident, revision - 1),
+    )
+    if updated.rowcount == 0:
+        raise Conflict(f"{ident} was changed by another request; reload it and try again")
 
 
 def _one(
