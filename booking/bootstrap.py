@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from booking.adapters.local.disk_media import DiskMediaStore
-from booking.adapters.local.outbox_relay import Handler, OutboxRelay
+from booking.adapters.local.outbox_relay import BatchSubscription, Handler, OutboxRelay
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
 from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
@@ -70,7 +70,11 @@ class Runtime(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    def relay(self, handlers: Mapping[str, Sequence[Handler]]) -> Relay:
+    def relay(
+        self,
+        handlers: Mapping[str, Sequence[Handler]],
+        batch_handlers: Sequence[BatchSubscription] = (),
+    ) -> Relay:
         """The consumer of this runtime's outbox, feeding `handlers` by topic."""
         ...
 
@@ -99,8 +103,12 @@ class LocalRuntime:
     async def stop(self) -> None:
         self.close()
 
-    def relay(self, handlers: Mapping[str, Sequence[Handler]]) -> Relay:
-        return OutboxRelay(self.db, handlers)
+    def relay(
+        self,
+        handlers: Mapping[str, Sequence[Handler]],
+        batch_handlers: Sequence[BatchSubscription] = (),
+    ) -> Relay:
+        return OutboxRelay(self.db, handlers, batch_handlers)
 
 
 def build_runtime(settings: Settings) -> Runtime:

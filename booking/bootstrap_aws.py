@@ -21,7 +21,7 @@ from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
 from booking.adapters.aws.redis_availability import CachedAvailabilityStore
 from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
-from booking.adapters.local.outbox_relay import Handler
+from booking.adapters.local.outbox_relay import BatchSubscription, Handler
 from booking.adapters.local.sqlite_db import SqliteDatabase
 from booking.adapters.payments.simulated_gateway import (
     SimulatedGateway,
@@ -66,8 +66,14 @@ class AwsRuntime:
         await self._exit.aclose()
         self.gateway_db.close()
 
-    def relay(self, handlers: Mapping[str, Sequence[Handler]]) -> Relay:
-        return DynamoOutboxRelay(self.dynamo, self.clock, handlers, poll_seconds=1.0)
+    def relay(
+        self,
+        handlers: Mapping[str, Sequence[Handler]],
+        batch_handlers: Sequence[BatchSubscription] = (),
+    ) -> Relay:
+        return DynamoOutboxRelay(
+            self.dynamo, self.clock, handlers, batch_handlers, poll_seconds=1.0
+        )
 
 
 def with_secrets(settings: Settings) -> Settings:
@@ -112,7 +118,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         settings,
         clock,
         DynamoAccountStore(dynamo),
-        DynamoCatalogStore(dynamo),
+        DynamoCatalogStore(dynamo, clock),
         booking_store,
         gateway,
     )

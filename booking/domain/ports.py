@@ -8,7 +8,9 @@ a lock in front of it, guarantees that a place is sold at most once.
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterable, Sequence
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -18,6 +20,7 @@ from booking.domain.catalog import Event, InventoryUnit, Performance
 from booking.domain.holds import Hold, HoldRequest
 from booking.domain.orders import Order
 from booking.domain.payments import GatewayPayment, Payment, PaymentStatus
+from booking.domain.search import ConcertListing, SearchPage, SearchQuery
 from booking.domain.tickets import Ticket, TicketClaims
 from booking.domain.venues import Venue
 
@@ -87,6 +90,7 @@ class CatalogStore(Protocol):
     ) -> Performance: ...
     async def get_performance(self, performance_id: str) -> Performance | None: ...
     async def list_performances(self, event_id: str) -> list[Performance]: ...
+    async def list_performances_at_venue(self, venue_id: str) -> list[Performance]: ...
     async def update_performance(self, performance: Performance) -> None: ...
     async def delete_performance(self, performance_id: str) -> None: ...
 
@@ -194,6 +198,26 @@ class BookingStore(Protocol):
     async def expire_due(self, limit: int) -> int: ...
 
 
+class Mailer(Protocol):
+    """Delivers composed mail, at most one message per key: a repeated key is a no-op.
+
+    Notification handlers run at least once (queues redeliver); the key (an order
+    id, say) turns a duplicate delivery into one mail.
+    """
+
+    async def send(self, key: str, message: EmailMessage) -> bool:
+        """True if this call sent the message, False if one with `key` was sent before."""
+        ...
+
+
+class WebhookQueue(Protocol):
+    """Verified payment-gateway webhooks waiting for a worker to apply them (SQS on AWS)."""
+
+    async def enqueue(self, body: bytes) -> None:
+        """Returns once the queue has accepted the body (durably)."""
+        ...
+
+
 class StoredMedia(msgspec.Struct, frozen=True):
     key: str
     content_type: str
@@ -205,3 +229,21 @@ class MediaStore(Protocol):
 
     async def put(self, key: str, content_type: str, data: bytes) -> None: ...
     async def get(self, key: str) -> StoredMedia | None: ...
+
+
+class SearchIndex(Protocol):
+    """Where fans search concerts: OpenSearch on AWS, SQLite FTS5 locally.
+
+    Writes carry each listing's version; an index keeps the higher one, so
+    batches may arrive late, twice or out of order.
+    """
+
+    async def upsert(self, listings: Sequence[ConcertListing]) -> None: ...
+    async def remove(self, performance_ids: Sequence[str]) -> None:
+        """Forget listings for good: a performance id is never reused."""
+        ...
+
+    async def search(self, query: SearchQuery) -> SearchPage: ...
+    async def rebuild(self, listings: AsyncIterable[ConcertListing]) -> int:
+        """Fill a fresh index from `listings` and switch searches to it without downtime."""
+        ...

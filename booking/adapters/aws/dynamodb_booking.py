@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import msgspec
 
 from booking.adapters.aws.dynamodb_catalog import inventory_pk
+from booking.adapters.aws.dynamodb_outbox import outbox_item
 from booking.adapters.aws.dynamodb_table import (
     FIRST_KEY,
     INDEX_SHARDS,
@@ -51,9 +51,7 @@ from booking.domain.messages import (
     OrderClosed,
     OrderPaid,
     OrderPlaced,
-    OutboxMessage,
-    encode_message,
-    topic_of,
+    TicketsIssued,
 )
 from booking.domain.orders import Order, OrderStatus
 from booking.domain.payments import PAYMENT_RANK, Payment, PaymentStatus
@@ -83,18 +81,6 @@ STATE = {"#s": "state"}
 STATUS = {"#s": "status"}
 GA_ATTEMPTS = 4
 ACTIVE_PAYMENTS = ("processing", "authorized", "captured")
-
-
-def outbox_item(message: OutboxMessage, now_ms: int) -> Item:
-    ident = uuid.uuid4().hex
-    return {
-        "pk": f"OUTBOX#{shard_of(ident, INDEX_SHARDS)}",
-        "sk": f"{now_ms:013d}#{ident}",
-        "topic": topic_of(message),
-        "payload": encode_message(message),
-        "attempts": 0,
-        "available_at_ms": now_ms,
-    }
 
 
 def expiry_keys(kind: str, ident: str, expires_ms: int) -> dict[str, str]:
@@ -909,7 +895,14 @@ class DynamoBookingStore:
                 )
             )
         if len(items) == 1:
-            return
+            return  # all issued before: announced then
+        # Announced with the tickets it is about; concurrent issuers may both announce,
+        # which the mail's own once-per-order key absorbs.
+        items.append(
+            self._db.put(
+                outbox_item(TicketsIssued(order_id, tickets[0].account_id), self._now_ms())
+            )
+        )
         try:
             await self._db.transact(items)
         except TransactionCancelled as exc:

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import msgspec
 
+from booking.adapters.aws.dynamodb_outbox import outbox_item
 from booking.adapters.aws.dynamodb_table import (
     FIRST_KEY,
     INVENTORY_SHARDS,
@@ -18,9 +19,11 @@ from booking.adapters.aws.dynamodb_table import (
     unpack,
 )
 from booking.adapters.aws.idempotent import run_idempotent
+from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import Event, InventoryUnit, Performance
 from booking.domain.errors import Conflict
-from booking.domain.ports import Idempotency
+from booking.domain.messages import CatalogChanged
+from booking.domain.ports import Clock, Idempotency
 from booking.domain.venues import Venue
 
 T = TypeVar("T")
@@ -39,8 +42,14 @@ def inventory_pk(performance_id: str, unit_id: str) -> str:
 
 
 class DynamoCatalogStore:
-    def __init__(self, dynamo: Dynamo) -> None:
+    def __init__(self, dynamo: Dynamo, clock: Clock) -> None:
         self._db = dynamo
+        self._clock = clock
+
+    def _announce(self, kind: str, ident: str, deleted: bool = False) -> dict[str, object]:
+        """The outbox entry telling search (and anyone else) that this item changed."""
+        message = CatalogChanged(kind=kind, id=ident, deleted=deleted)
+        return self._db.put(outbox_item(message, to_ms(self._clock.now())))
 
     async def _doc(self, pk: str, sk: str, decode: Callable[[bytes], T]) -> T | None:
         item = await self._db.get(pk, sk)
@@ -52,7 +61,9 @@ class DynamoCatalogStore:
             "sk": "VEN",
             "doc": pack(_encode(venue)),
         } | _gsi1(f"ORG#{venue.organizer_id}", f"VEN#{venue.id}")
-        return await run_idempotent(self._db, idem, Venue, venue, [self._db.put(item)])
+        return await run_idempotent(
+            self._db, idem, Venue, venue, [self._db.put(item), self._announce("venue", venue.id)]
+        )
 
     async def get_venue(self, venue_id: str) -> Venue | None:
         return await self._doc(f"VEN#{venue_id}", "VEN", _decode_venue)
@@ -70,9 +81,12 @@ class DynamoCatalogStore:
             {"pk": f"VEN#{venue.id}", "sk": "VEN", "doc": pack(_encode(venue))}
             | _gsi1(f"ORG#{venue.organizer_id}", f"VEN#{venue.id}"),
             venue.revision,
+            self._announce("venue", venue.id),
         )
 
-    async def _put_revised(self, item: Item, revision: int) -> None:
+    async def _put_revised(
+        self, item: Item, revision: int, announcement: dict[str, object]
+    ) -> None:
         """Replace an item only over the revision it was based on (optimistic concurrency)."""
         condition = "revision = :prev" if revision > 1 else "attribute_not_exists(revision)"
         try:
@@ -82,7 +96,8 @@ class DynamoCatalogStore:
                         item | {"revision": revision},
                         f"attribute_exists(pk) AND {condition}",
                         {":prev": revision - 1} if revision > 1 else None,
-                    )
+                    ),
+                    announcement,
                 ]
             )
         except TransactionCancelled as exc:
@@ -96,7 +111,9 @@ class DynamoCatalogStore:
         )
         if used:
             raise Conflict(f"venue {venue_id} has performances; delete them first")
-        await self._db.transact([self._db.delete(f"VEN#{venue_id}", "VEN")])
+        await self._db.transact(
+            [self._db.delete(f"VEN#{venue_id}", "VEN"), self._announce("venue", venue_id, True)]
+        )
 
     def _event_item(self, event: Event) -> Item:
         item: Item = {
@@ -112,7 +129,11 @@ class DynamoCatalogStore:
 
     async def add_event(self, event: Event, idem: Idempotency | None) -> Event:
         return await run_idempotent(
-            self._db, idem, Event, event, [self._db.put(self._event_item(event))]
+            self._db,
+            idem,
+            Event,
+            event,
+            [self._db.put(self._event_item(event)), self._announce("event", event.id)],
         )
 
     async def get_event(self, event_id: str) -> Event | None:
@@ -143,7 +164,9 @@ class DynamoCatalogStore:
         return [_decode_event(unpack(i["doc"])) for i in items]
 
     async def update_event(self, event: Event) -> None:
-        await self._put_revised(self._event_item(event), event.revision)
+        await self._put_revised(
+            self._event_item(event), event.revision, self._announce("event", event.id)
+        )
 
     async def delete_event(self, event_id: str) -> None:
         used = await self._db.query(
@@ -151,7 +174,9 @@ class DynamoCatalogStore:
         )
         if used:
             raise Conflict(f"event {event_id} has performances; delete them first")
-        await self._db.transact([self._db.delete(f"EVT#{event_id}", "EVT")])
+        await self._db.transact(
+            [self._db.delete(f"EVT#{event_id}", "EVT"), self._announce("event", event_id, True)]
+        )
 
     def _performance_item(self, performance: Performance) -> Item:
         return {
@@ -189,7 +214,10 @@ class DynamoCatalogStore:
             idem,
             Performance,
             performance,
-            [self._db.put(self._performance_item(performance), "attribute_not_exists(pk)")],
+            [
+                self._db.put(self._performance_item(performance), "attribute_not_exists(pk)"),
+                self._announce("performance", performance.id),
+            ],
         )
 
     async def get_performance(self, performance_id: str) -> Performance | None:
@@ -199,8 +227,16 @@ class DynamoCatalogStore:
         items = await self._db.query("gsi1pk = :e", {":e": f"EVTPRF#{event_id}"}, index="gsi1")
         return [_decode_performance(unpack(i["doc"])) for i in items]
 
+    async def list_performances_at_venue(self, venue_id: str) -> list[Performance]:
+        items = await self._db.query("gsi2pk = :v", {":v": f"VENPRF#{venue_id}"}, index="gsi2")
+        return [_decode_performance(unpack(i["doc"])) for i in items]
+
     async def update_performance(self, performance: Performance) -> None:
-        await self._put_revised(self._performance_item(performance), performance.revision)
+        await self._put_revised(
+            self._performance_item(performance),
+            performance.revision,
+            self._announce("performance", performance.id),
+        )
 
     async def delete_performance(self, performance_id: str) -> None:
         for shard in range(INVENTORY_SHARDS):
@@ -213,4 +249,9 @@ class DynamoCatalogStore:
             )
             if busy:
                 raise Conflict(f"performance {performance_id} has holds or orders; it stays")
-        await self._db.transact([self._db.delete(f"PRF#{performance_id}", "PRF")])
+        await self._db.transact(
+            [
+                self._db.delete(f"PRF#{performance_id}", "PRF"),
+                self._announce("performance", performance_id, True),
+            ]
+        )

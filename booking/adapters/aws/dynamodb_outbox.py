@@ -11,15 +11,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 
-from booking.adapters.aws.dynamodb_table import INDEX_SHARDS, Dynamo, Item, TransactionCancelled
-from booking.adapters.local.outbox_relay import Handler
+import msgspec
+
+from booking.adapters.aws.dynamodb_table import (
+    INDEX_SHARDS,
+    Dynamo,
+    Item,
+    TransactionCancelled,
+    shard_of,
+)
+from booking.adapters.local.outbox_relay import BatchSubscription, Handler, dispatch_batch
 from booking.adapters.timestamps import to_ms
-from booking.domain.messages import decode_message
+from booking.domain.messages import OutboxMessage, decode_message, encode_message, topic_of
 from booking.domain.ports import Clock
 
 log = logging.getLogger(__name__)
+
+
+def outbox_item(message: OutboxMessage, now_ms: int) -> Item:
+    """An outbox entry, written in the same transaction as the change it announces."""
+    ident = uuid.uuid4().hex
+    return {
+        "pk": f"OUTBOX#{shard_of(ident, INDEX_SHARDS)}",
+        "sk": f"{now_ms:013d}#{ident}",
+        "topic": topic_of(message),
+        "payload": encode_message(message),
+        "attempts": 0,
+        "available_at_ms": now_ms,
+    }
 
 
 class DynamoOutboxRelay:
@@ -28,12 +50,14 @@ class DynamoOutboxRelay:
         dynamo: Dynamo,
         clock: Clock,
         handlers: Mapping[str, Sequence[Handler]],
+        batch_handlers: Sequence[BatchSubscription] = (),
         max_attempts: int = 5,
         poll_seconds: float = 0.2,
     ) -> None:
         self._db = dynamo
         self._clock = clock
         self._handlers = handlers
+        self._batch_handlers = batch_handlers
         self._max_attempts = max_attempts
         self._poll = poll_seconds
 
@@ -61,13 +85,28 @@ class DynamoOutboxRelay:
             )
         )
         due = sorted((item for shard in shards for item in shard), key=lambda i: str(i["sk"]))
-        for item in due:
-            await self._deliver(item)
+        batch_failures = await self._dispatch_batch(due)
+        for position, item in enumerate(due):
+            await self._deliver(item, batch_failures.get(position))
         return bool(due)
 
-    async def _deliver(self, item: Item) -> None:
+    async def _dispatch_batch(self, due: list[Item]) -> dict[int, str]:
+        if not self._batch_handlers:
+            return {}
+        decodable: list[tuple[int, str, OutboxMessage]] = []
+        for position, item in enumerate(due):
+            with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
+                decodable.append((position, str(item["topic"]), decode_message(item["payload"])))
+        failed = await dispatch_batch(
+            self._batch_handlers, [t for _, t, _ in decodable], [m for _, _, m in decodable]
+        )
+        return {decodable[i][0]: error for i, error in failed.items()}
+
+    async def _deliver(self, item: Item, batch_error: str | None) -> None:
         topic = str(item["topic"])
         try:
+            if batch_error is not None:
+                raise RuntimeError(batch_error)
             message = decode_message(item["payload"])
             for handler in self._handlers.get(topic, ()):
                 await handler(message)

@@ -21,6 +21,28 @@ from booking.domain.messages import OutboxMessage, decode_message
 log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxMessage], Awaitable[None]]
+# Takes every message of its topics in a batch at once (the search indexer batches its writes).
+BatchHandler = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+BatchSubscription = tuple[frozenset[str], BatchHandler]
+
+
+async def dispatch_batch(
+    subscriptions: Sequence[BatchSubscription],
+    topics: Sequence[str],
+    messages: Sequence[OutboxMessage],
+) -> dict[int, str]:
+    """Run each batch handler over its share; the positions of messages whose handler failed."""
+    failed: dict[int, str] = {}
+    for wanted, handle in subscriptions:
+        positions = [i for i, topic in enumerate(topics) if topic in wanted]
+        if not positions:
+            continue
+        try:
+            await handle([messages[i] for i in positions])
+        except Exception as exc:
+            log.warning("outbox batch handler failed", extra={"error": repr(exc)})
+            failed.update((i, f"{type(exc).__name__}: {exc}") for i in positions)
+    return failed
 
 
 class OutboxRelay:
@@ -28,12 +50,14 @@ class OutboxRelay:
         self,
         db: SqliteDatabase,
         handlers: Mapping[str, Sequence[Handler]],
+        batch_handlers: Sequence[BatchSubscription] = (),
         max_attempts: int = 5,
         batch_size: int = 100,
         idle_poll_seconds: float = 0.5,
     ) -> None:
         self._db = db
         self._handlers = handlers
+        self._batch_handlers = batch_handlers
         self._max_attempts = max_attempts
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
@@ -68,6 +92,17 @@ class OutboxRelay:
         if not batch:
             return False
         outcomes = [await self._dispatch(topic, payload) for _, topic, payload, _ in batch]
+        if self._batch_handlers:
+            decodable = [
+                (i, topic, decode_message(payload))
+                for i, (_, topic, payload, _) in enumerate(batch)
+                if outcomes[i] is None
+            ]
+            failed = await dispatch_batch(
+                self._batch_handlers, [t for _, t, _ in decodable], [m for _, _, m in decodable]
+            )
+            for position, error in failed.items():
+                outcomes[decodable[position][0]] = error
         await self._db.write(lambda tx: self._settle(tx, batch, outcomes))
         return True
 

@@ -158,6 +158,15 @@ class SqliteCatalogStore:
 
         return await self._db.read(rows)
 
+    async def list_performances_at_venue(self, venue_id: str) -> list[Performance]:
+        def rows(conn: sqlite3.Connection) -> list[Performance]:
+            cursor = conn.execute(
+                "SELECT doc FROM performances WHERE venue_id=? ORDER BY id", (venue_id,)
+            )
+            return [_decode_performance(doc) for (doc,) in cursor]
+
+        return await self._db.read(rows)
+
     async def update_performance(self, performance: Performance) -> None:
         def update(tx: Tx) -> None:
             _update_revised(
