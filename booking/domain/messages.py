@@ -44,13 +44,28 @@ class OrderClosed(msgspec.Struct, frozen=True, tag=True):
     refund: bool
 
 
+class TicketsIssued(msgspec.Struct, frozen=True, tag=True):
+    """An order's tickets are stored: mail the fan its confirmation with the codes."""
+
+    order_id: str
+    account_id: str | None = None
+
+
 class CatalogChanged(msgspec.Struct, frozen=True, tag=True):
     kind: str
     id: str
     deleted: bool = False
 
 
-OutboxMessage = HoldPlaced | HoldReleased | OrderPlaced | OrderPaid | OrderClosed | CatalogChanged
+OutboxMessage = (
+    HoldPlaced
+    | HoldReleased
+    | OrderPlaced
+    | OrderPaid
+    | OrderClosed
+    | TicketsIssued
+    | CatalogChanged
+)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(OutboxMessage)
