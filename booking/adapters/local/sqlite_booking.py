@@ -28,7 +28,14 @@ from booking.domain.errors import (
     SeatsUnavailable,
 )
 from booking.domain.holds import Hold, HoldItem, HoldRequest, HoldStatus
-from booking.domain.messages import HoldPlaced, HoldReleased, OrderClosed, OrderPaid, OrderPlaced
+from booking.domain.messages import (
+    HoldPlaced,
+    HoldReleased,
+    OrderClosed,
+    OrderPaid,
+    OrderPlaced,
+    TicketsIssued,
+)
 from booking.domain.orders import Order, OrderStatus
 from booking.domain.payments import PAYMENT_RANK, Payment, PaymentStatus
 from booking.domain.ports import (
@@ -344,7 +351,7 @@ class SqliteBookingStore:
             status = tx.execute("SELECT status FROM orders WHERE id=?", (order_id,)).fetchone()
             if status is None or status[0] != OrderStatus.PAID:
                 return
-            tx.conn.executemany(
+            inserted = tx.conn.executemany(
                 "INSERT INTO tickets(id, order_id, account_id, performance_id, unit_id, status,"
                 " doc) VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
                 (
@@ -359,7 +366,9 @@ class SqliteBookingStore:
                     )
                     for t in tickets
                 ),
-            )
+            ).rowcount
+            if inserted > 0:  # a repeat inserts nothing and announces nothing
+                tx.emit(TicketsIssued(order_id, tickets[0].account_id))
 
         await self._db.write(issue)
 
