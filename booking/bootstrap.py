@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from booking.adapters.local.disk_media import DiskMediaStore
+from booking.adapters.local.mail_folder import MailFolder
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler, OutboxRelay
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
@@ -29,11 +30,14 @@ from booking.domain.ports import (
     BookingStore,
     CatalogStore,
     Clock,
+    Mailer,
     PaymentGateway,
+    WebhookQueue,
 )
 from booking.services.accounts import AccountService
 from booking.services.catalog import CatalogService
 from booking.services.holds import HoldService
+from booking.services.notifications import NotificationService
 from booking.services.orders import OrderService
 from booking.services.payments import PaymentService
 from booking.services.tickets import TicketService
@@ -48,6 +52,7 @@ class Services:
     orders: OrderService
     payments: PaymentService
     tickets: TicketService
+    notifications: NotificationService
 
 
 class Relay(Protocol):
@@ -146,8 +151,15 @@ def build_services(
     catalog_store: CatalogStore,
     booking_store: BookingStore,
     gateway: PaymentGateway,
+    *,
+    mailer: Mailer | None = None,
+    webhook_queue: WebhookQueue | None = None,
 ) -> Services:
-    """The services on whichever stores a runtime provides; the rest is shared."""
+    """The services on whichever stores a runtime provides; the rest is shared.
+
+    `mailer` defaults to `.eml` files in the data folder; `webhook_queue`, when
+    given, receives verified webhooks instead of their being applied inline.
+    """
     catalog = CatalogService(catalog_store, DiskMediaStore(settings.data_dir / "media"), clock)
     orders = OrderService(booking_store, catalog, clock)
     tickets = TicketService(booking_store, ticket_signer(settings), clock)
@@ -157,8 +169,17 @@ def build_services(
         catalog=catalog,
         holds=HoldService(booking_store, catalog, clock),
         orders=orders,
-        payments=PaymentService(booking_store, orders, tickets, gateway, clock, secret),
+        payments=PaymentService(
+            booking_store, orders, tickets, gateway, clock, secret, webhook_queue
+        ),
         tickets=tickets,
+        notifications=NotificationService(
+            booking_store,
+            accounts,
+            catalog_store,
+            mailer or MailFolder(settings.data_dir / "mail"),
+            settings.mail_from,
+        ),
     )
 
 

@@ -56,6 +56,18 @@ class Settings:
     """Redis for the seat pre-claim and availability cache; unset: no Redis (only slower)."""
     redis_timeout_seconds: float = 0.5
     """Longest wait for Redis before a request goes straight to the table instead."""
+    mail_from: str = "K-ConcertBook <tickets@concertbook.example>"
+    """Sender of confirmation mail (on AWS an address or domain verified in SES)."""
+    queue_url_payments: str | None = None
+    """SQS queue of OrderPaid/OrderClosed (capture, tickets, void, refund); aws runtime."""
+    queue_url_notifications: str | None = None
+    """SQS queue of TicketsIssued (confirmation mail); aws runtime."""
+    queue_url_webhooks: str | None = None
+    """SQS queue of verified payment webhooks; set: the API enqueues them for a worker
+    instead of applying them inline."""
+    queue_max_attempts: int = 5
+    """Deliveries of one queued message before the consumer parks it, with its reason, in
+    the queue's dead-letter queue (whose redrive policy allows one more, as a backstop)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -101,4 +113,5 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "max_body_bytes": int,
     "redis_timeout_seconds": float,
     "aws_max_connections": int,
+    "queue_max_attempts": int,
 }

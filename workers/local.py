@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from booking.adapters.local.outbox_relay import Handler
 from booking.bootstrap import Relay, Runtime
-from booking.domain.messages import OrderClosed, OrderPaid, OutboxMessage
+from booking.domain.messages import OrderClosed, OrderPaid, OutboxMessage, TicketsIssued
 from booking.domain.ports import BookingStore
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def handlers(runtime: Runtime) -> dict[str, list[Handler]]:
     payments = runtime.services.payments
+    notifications = runtime.services.notifications
 
     async def order_paid(message: OutboxMessage) -> None:
         assert isinstance(message, OrderPaid)
@@ -31,7 +32,15 @@ def handlers(runtime: Runtime) -> dict[str, list[Handler]]:
         assert isinstance(message, OrderClosed)
         await payments.on_order_closed(message)
 
-    return {"OrderPaid": [order_paid], "OrderClosed": [order_closed]}
+    async def tickets_issued(message: OutboxMessage) -> None:
+        assert isinstance(message, TicketsIssued)
+        await notifications.on_tickets_issued(message)
+
+    return {
+        "OrderPaid": [order_paid],
+        "OrderClosed": [order_closed],
+        "TicketsIssued": [tickets_issued],
+    }
 
 
 async def sweep_expired(store: BookingStore, interval_seconds: float) -> None:

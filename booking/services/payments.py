@@ -29,13 +29,27 @@ from booking.domain.payments import (
     WebhookEvent,
     verify_webhook_signature,
 )
-from booking.domain.ports import BookingStore, Clock, ConfirmOutcome, Idempotency, PaymentGateway
+from booking.domain.ports import (
+    BookingStore,
+    Clock,
+    ConfirmOutcome,
+    Idempotency,
+    PaymentGateway,
+    WebhookQueue,
+)
 from booking.services.orders import OrderService
 from booking.services.tickets import TicketService
 
 log = logging.getLogger(__name__)
 
 _webhook_decoder = msgspec.json.Decoder(WebhookEvent)
+
+
+def _decode_webhook(body: bytes) -> WebhookEvent:
+    try:
+        return _webhook_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"webhook body is not a payment event: {exc}") from exc
 
 
 class PaymentService:
@@ -47,6 +61,7 @@ class PaymentService:
         gateway: PaymentGateway,
         clock: Clock,
         webhook_secret: bytes,
+        webhook_queue: WebhookQueue | None = None,
     ) -> None:
         self._store = store
         self._orders = orders
@@ -54,6 +69,7 @@ class PaymentService:
         self._gateway = gateway
         self._clock = clock
         self._secret = webhook_secret
+        self._webhook_queue = webhook_queue
 
     async def pay(self, fan: Account, order_id: str, method: str, idem: Idempotency) -> Payment:
         order = await self._orders.get(fan, order_id)
@@ -103,14 +119,25 @@ class PaymentService:
         return await self._store.payments_for_order(order.id)
 
     async def handle_webhook(self, signature: str | None, body: bytes) -> None:
+        """Check the gateway's signature, then apply the event, or queue it when a
+        webhook queue is configured (returning once the queue has accepted it)."""
         verify_webhook_signature(self._secret, signature, body, int(self._clock.now().timestamp()))
-        try:
-            event = _webhook_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise InvalidRequest(f"webhook body is not a payment event: {exc}") from exc
+        event = _decode_webhook(body)
+        if self._webhook_queue is not None:
+            await self._webhook_queue.enqueue(body)
+            return
+        await self._apply_webhook(event)
+
+    async def apply_queued_webhook(self, body: bytes) -> None:
+        """A webhook the API verified and queued (the queue is ours: not checked again)."""
+        await self._apply_webhook(_decode_webhook(body))
+
+    async def _apply_webhook(self, event: WebhookEvent) -> None:
+        """Forward-only and conditional, so duplicates and reordering have one effect."""
         payment = await self._store.payment_by_gateway_id(event.data.payment_id)
         if payment is None:
-            # Not ours yet (the webhook can beat our own write); the gateway retries.
+            # Not ours yet (the webhook can beat our own write); the gateway (or, for a
+            # queued webhook, the queue) retries.
             raise NotFound("payment", event.data.payment_id)
         if event.status in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
             outcome = await self._store.confirm_order(payment.id, event.status)
