@@ -99,3 +99,48 @@ def family_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
 def family_api(family_runtime: Runtime) -> Iterator[ApiDriver]:
     with TestClient(create_app(family_runtime)) as test_client:
         yield ApiDriver(test_client)
+
+
+@pytest.fixture(scope="session")
+def opensearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of an OpenSearch 2.19 with Korean (nori) analysis, one for the session.
+
+    Picked by environment: CONCERTBOOK_TEST_OPENSEARCH_URL if set; else the official image
+    (with analysis-nori installed at start) through testcontainers where a Docker engine
+    answers; else the embedded server of tools/opensearch (this machine), which
+    tools/build-opensearch.sh builds.
+    """
+    configured = os.environ.get("CONCERTBOOK_TEST_OPENSEARCH_URL")
+    if configured:
+        yield configured.rstrip("/")
+        return
+    if docker_engine_answers():
+        try:
+            from testcontainers.community.opensearch import OpenSearchContainer
+        except ImportError:
+            pass
+        else:
+            container = OpenSearchContainer(
+                "opensearchproject/opensearch:2.19.6",
+                security_enabled=False,
+                initial_admin_password="Concertbook-Test-2019!",
+                entrypoint=["bash", "-c"],
+            )
+            container.with_command(
+                [
+                    "bin/opensearch-plugin install --batch analysis-nori"
+                    " && exec ./opensearch-docker-entrypoint.sh opensearch"
+                ]
+            ).with_env("OPENSEARCH_JAVA_OPTS", "-Xms512m -Xmx512m")
+            with container as search:
+                yield f"http://{search.get_container_host_ip()}:{search.get_exposed_port(9200)}"
+            return
+    from tests.opensearch_server import opensearch_available, opensearch_server
+    from tests.support import skip_unless_available
+
+    skip_unless_available(
+        opensearch_available(),
+        "OpenSearch is not built: run tools/build-opensearch.sh (needs Java 17 and Maven)",
+    )
+    with opensearch_server(tmp_path_factory.mktemp("opensearch")) as url:
+        yield url
