@@ -32,6 +32,7 @@ from api.routes.catalog import (
     PerformanceController,
     VenueController,
 )
+from api.routes.search import SearchController
 from api.strict_body import decode_body_strictly
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.bootstrap import Runtime, Services
@@ -97,6 +98,7 @@ def create_app(
             OrderController,
             PaymentWebhookController,
             TicketController,
+            SearchController,
         ],
         dependencies=DEPENDENCIES,
         before_request=decode_body_strictly,

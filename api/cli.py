@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
     serve.add_argument("--demo", action="store_true", help="load a demo concert on first start")
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the search index from the catalogue (alias swap, no downtime)"
+    )
+    reindex.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
     verify = commands.add_parser("verify-ticket", help="check a ticket code offline")
     verify.add_argument("code")
     verify.add_argument("--public-key", type=Path, required=True, help="PEM file of the key")
@@ -57,12 +61,26 @@ async def _serve(settings: Settings, demo: bool) -> None:
     await uvicorn.Server(config).serve()
 
 
+async def _reindex(settings: Settings) -> int:
+    runtime = build_runtime(settings)
+    await runtime.start()
+    try:
+        count = await runtime.indexer.reindex()
+    finally:
+        await runtime.stop()
+    log.info("search index rebuilt with %d listings", count)
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data)
         asyncio.run(_serve(settings, args.demo))
+        return 0
+    if args.command == "reindex":
+        asyncio.run(_reindex(Settings.from_env(data_dir=args.data)))
         return 0
     key = serialization.load_pem_public_key(args.public_key.read_bytes())
     if not isinstance(key, Ed25519PublicKey):

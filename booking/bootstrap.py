@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.mail_folder import MailFolder
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler, OutboxRelay
@@ -17,6 +18,7 @@ from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
 from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
 from booking.adapters.local.sqlite_db import SqliteDatabase
+from booking.adapters.local.sqlite_search import SqliteSearchIndex
 from booking.adapters.payments.simulated_gateway import (
     GATEWAY_MIGRATIONS,
     GatewayBehaviour,
@@ -31,7 +33,10 @@ from booking.domain.ports import (
     CatalogStore,
     Clock,
     Mailer,
+    MediaStore,
     PaymentGateway,
+    PosterUploads,
+    SearchIndex,
     WebhookQueue,
 )
 from booking.services.accounts import AccountService
@@ -40,8 +45,31 @@ from booking.services.holds import HoldService
 from booking.services.notifications import NotificationService
 from booking.services.orders import OrderService
 from booking.services.payments import PaymentService
+from booking.services.posters import PosterService
+from booking.services.search import SearchService
 from booking.services.tickets import TicketService
 from booking.settings import Settings
+from indexer.core import ListingIndexer
+
+
+class ManagedSearchIndex(SearchIndex, Protocol):
+    """A search index with the lifetime of its runtime (connections, files)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def search_index(settings: Settings, clock: Clock) -> ManagedSearchIndex:
+    """OpenSearch when configured (required on AWS), else FTS5 beside the other databases."""
+    if settings.opensearch_url:
+        from booking.adapters.aws.opensearch_index import (  # noqa: PLC0415 - optional dependency
+            OpenSearchIndex,
+        )
+
+        return OpenSearchIndex(
+            settings.opensearch_url, settings.opensearch_index, settings.aws_region
+        )
+    return SqliteSearchIndex(settings.data_dir / "search.sqlite3", clock)
 
 
 @dataclass
@@ -52,7 +80,9 @@ class Services:
     orders: OrderService
     payments: PaymentService
     tickets: TicketService
+    posters: PosterService
     notifications: NotificationService
+    search: SearchService
 
 
 class Relay(Protocol):
@@ -72,6 +102,8 @@ class Runtime(Protocol):
     def booking_store(self) -> BookingStore: ...
     @property
     def services(self) -> Services: ...
+    @property
+    def indexer(self) -> ListingIndexer: ...
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -93,6 +125,8 @@ class LocalRuntime:
     gateway: SimulatedGateway
     booking_store: SqliteBookingStore
     services: Services
+    search_index: ManagedSearchIndex
+    indexer: ListingIndexer
 
     def open(self) -> None:
         self.db.open()
@@ -104,8 +138,10 @@ class LocalRuntime:
 
     async def start(self) -> None:
         self.open()
+        await self.search_index.start()
 
     async def stop(self) -> None:
+        await self.search_index.stop()
         self.close()
 
     def relay(
@@ -151,16 +187,24 @@ def build_services(
     catalog_store: CatalogStore,
     booking_store: BookingStore,
     gateway: PaymentGateway,
+    search: SearchIndex,
     *,
     mailer: Mailer | None = None,
     webhook_queue: WebhookQueue | None = None,
+    media: MediaStore | None = None,
+    uploads: PosterUploads | None = None,
 ) -> Services:
     """The services on whichever stores a runtime provides; the rest is shared.
 
     `mailer` defaults to `.eml` files in the data folder; `webhook_queue`, when
     given, receives verified webhooks instead of their being applied inline.
+    `media` defaults to the data folder, where posters are uploaded through the
+    API; `uploads`, when given, hands out presigned forms for direct uploads.
     """
-    catalog = CatalogService(catalog_store, DiskMediaStore(settings.data_dir / "media"), clock)
+    media = media or DiskMediaStore(
+        settings.data_dir / "media", settings.media_base_url or "/media"
+    )
+    catalog = CatalogService(catalog_store, media, clock)
     orders = OrderService(booking_store, catalog, clock)
     tickets = TicketService(booking_store, ticket_signer(settings), clock)
     secret = settings.resolved_webhook_secret()
@@ -173,6 +217,9 @@ def build_services(
             booking_store, orders, tickets, gateway, clock, secret, webhook_queue
         ),
         tickets=tickets,
+        posters=PosterService(
+            catalog, catalog_store, media, PillowImageProcessor(), clock, uploads
+        ),
         notifications=NotificationService(
             booking_store,
             accounts,
@@ -180,6 +227,7 @@ def build_services(
             mailer or MailFolder(settings.data_dir / "mail"),
             settings.mail_from,
         ),
+        search=SearchService(search),
     )
 
 
@@ -188,7 +236,12 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock)
     gateway_db, gateway = simulated_gateway(settings, clock)
     booking_store = SqliteBookingStore(db)
+    catalog_store = SqliteCatalogStore(db)
+    index = search_index(settings, clock)
     services = build_services(
-        settings, clock, SqliteAccountStore(db), SqliteCatalogStore(db), booking_store, gateway
+        settings, clock, SqliteAccountStore(db), catalog_store, booking_store, gateway, index
     )
-    return LocalRuntime(settings, clock, db, gateway_db, gateway, booking_store, services)
+    indexer = ListingIndexer(catalog_store, booking_store, index)
+    return LocalRuntime(
+        settings, clock, db, gateway_db, gateway, booking_store, services, index, indexer
+    )

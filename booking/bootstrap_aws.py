@@ -19,17 +19,28 @@ from booking.adapters.aws.dynamodb_booking import DynamoBookingStore
 from booking.adapters.aws.dynamodb_catalog import DynamoCatalogStore
 from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
+from booking.adapters.aws.messaging import AwsClients, SqsWebhookQueue
 from booking.adapters.aws.redis_availability import CachedAvailabilityStore
 from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
+from booking.adapters.aws.s3_media import S3Bucket, S3MediaStore, S3PosterUploads, s3_client
+from booking.adapters.aws.ses_mailer import SesMailer
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler
 from booking.adapters.local.sqlite_db import SqliteDatabase
 from booking.adapters.payments.simulated_gateway import (
     SimulatedGateway,
 )
 from booking.adapters.system_clock import SystemClock
-from booking.bootstrap import Relay, Services, build_services, simulated_gateway
+from booking.bootstrap import (
+    ManagedSearchIndex,
+    Relay,
+    Services,
+    build_services,
+    search_index,
+    simulated_gateway,
+)
 from booking.domain.ports import BookingStore, Clock
 from booking.settings import Settings
+from indexer.core import ListingIndexer
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -44,8 +55,12 @@ class AwsRuntime:
     gateway: SimulatedGateway
     booking_store: BookingStore
     services: Services
+    search_index: ManagedSearchIndex
+    indexer: ListingIndexer
     redis: Redis | None = None
     guard: RedisGuard | None = None
+    media_bucket: S3Bucket | None = None
+    clients: AwsClients = field(default_factory=AwsClients)
     _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def start(self) -> None:
@@ -57,12 +72,21 @@ class AwsRuntime:
                 self.settings.aws_max_connections,
             )
         )
+        await self.clients.open(
+            self._exit, self.settings.aws_region, self.settings.aws_endpoint_url
+        )
+        await self.search_index.start()
+        if self.media_bucket is not None:
+            self.media_bucket.client = await self._exit.enter_async_context(
+                s3_client(self.settings.aws_region, self.settings.s3_endpoint_url)
+            )
 
     async def stop(self) -> None:
         if self.guard is not None:
             await self.guard.drain()
         if self.redis is not None:
             await self.redis.aclose()
+        await self.search_index.stop()
         await self._exit.aclose()
         self.gateway_db.close()
 
@@ -114,14 +138,41 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         booking_store = CachedAvailabilityStore(
             PreclaimingBookingStore(booking_store, redis, guard), redis, guard
         )
+    catalog_store = DynamoCatalogStore(dynamo, clock)
+    index = search_index(settings, clock)
+    clients = AwsClients()
+    webhook_queue = (
+        SqsWebhookQueue(clients, settings.queue_url_webhooks)
+        if settings.queue_url_webhooks
+        else None
+    )
+    # Posters in S3 behind the CDN, uploaded straight from browsers, when a bucket is set.
+    bucket = S3Bucket(settings.media_bucket) if settings.media_bucket else None
     services = build_services(
         settings,
         clock,
         DynamoAccountStore(dynamo),
-        DynamoCatalogStore(dynamo, clock),
+        catalog_store,
         booking_store,
         gateway,
+        index,
+        mailer=SesMailer(clients, dynamo, clock),
+        webhook_queue=webhook_queue,
+        media=S3MediaStore(bucket, settings.media_base_url or "") if bucket else None,
+        uploads=S3PosterUploads(bucket) if bucket else None,
     )
     return AwsRuntime(
-        settings, clock, dynamo, gateway_db, gateway, booking_store, services, redis, guard
+        settings,
+        clock,
+        dynamo,
+        gateway_db,
+        gateway,
+        booking_store,
+        services,
+        index,
+        ListingIndexer(catalog_store, booking_store, index),
+        redis,
+        guard,
+        clients=clients,
+        media_bucket=bucket,
     )

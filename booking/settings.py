@@ -46,6 +46,14 @@ class Settings:
     """AWS region of the aws runtime."""
     aws_endpoint_url: str | None = None
     """DynamoDB endpoint override (DynamoDB Local, moto); unset: the region's endpoint."""
+    media_bucket: str | None = None
+    """S3 bucket of posters (aws runtime): `posters/` behind the CDN, presigned `uploads/`;
+    unset: media in the data folder, uploaded through the API."""
+    media_base_url: str | None = None
+    """Base URL media is loaded from (the CloudFront domain); required with a media bucket;
+    unset locally: `/media` of this API."""
+    s3_endpoint_url: str | None = None
+    """S3 endpoint override (moto, MinIO); unset: the region's endpoint."""
     webhook_secret_arn: str | None = None
     """Secrets Manager ARN of the webhook secret (aws runtime); wins over the variable."""
     ticket_signing_key_arn: str | None = None
@@ -56,6 +64,10 @@ class Settings:
     """Redis for the seat pre-claim and availability cache; unset: no Redis (only slower)."""
     redis_timeout_seconds: float = 0.5
     """Longest wait for Redis before a request goes straight to the table instead."""
+    opensearch_url: str | None = None
+    """OpenSearch endpoint for concert search; unset: SQLite FTS5 in the data folder."""
+    opensearch_index: str = "concerts"
+    """Alias searches read and the indexer writes; `concertbook reindex` swaps what it points at."""
     mail_from: str = "K-ConcertBook <tickets@concertbook.example>"
     """Sender of confirmation mail (on AWS an address or domain verified in SES)."""
     queue_url_payments: str | None = None
@@ -88,6 +100,8 @@ class Settings:
             raise ConfigError(f"CONCERTBOOK_RUNTIME must be local or aws, not {settings.runtime!r}")
         if settings.runtime == "aws" and not settings.table_name:
             raise ConfigError("the aws runtime needs CONCERTBOOK_TABLE_NAME")
+        if settings.media_bucket and not settings.media_base_url:
+            raise ConfigError("CONCERTBOOK_MEDIA_BUCKET needs CONCERTBOOK_MEDIA_BASE_URL (the CDN)")
         return settings
 
     def resolved_webhook_secret(self) -> bytes:
@@ -105,6 +119,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "data_dir": Path,
     "port": int,
     "public_url": lambda v: v.rstrip("/"),
+    "media_base_url": lambda v: v.rstrip("/"),
     "webhook_secret": str.encode,
     "ticket_signing_key": str.encode,
     "sweep_interval_seconds": float,

@@ -539,7 +539,8 @@ def test_booking_flow_in_process(in_process_function: LambdaFunction) -> None:
 
 def _cached() -> tuple[object, asyncio.AbstractEventLoop | None, object]:
     """What the handler module keeps between invocations: runtime, loop, adapter."""
-    return lambda_handler._runtime, lambda_handler._loop, lambda_handler._adapter
+    environment = lambda_handler._environment
+    return environment._runtime, environment._loop, lambda_handler._adapter
 
 
 def test_handler_builds_once_and_keeps_its_loop_across_invocations(

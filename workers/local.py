@@ -14,8 +14,15 @@ from collections.abc import AsyncIterator
 
 from booking.adapters.local.outbox_relay import Handler
 from booking.bootstrap import Relay, Runtime
-from booking.domain.messages import OrderClosed, OrderPaid, OutboxMessage, TicketsIssued
+from booking.domain.messages import (
+    OrderClosed,
+    OrderPaid,
+    OutboxMessage,
+    PosterUploaded,
+    TicketsIssued,
+)
 from booking.domain.ports import BookingStore
+from indexer.core import INDEXED_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,10 @@ def handlers(runtime: Runtime) -> dict[str, list[Handler]]:
         assert isinstance(message, OrderClosed)
         await payments.on_order_closed(message)
 
+    async def poster_uploaded(message: OutboxMessage) -> None:
+        assert isinstance(message, PosterUploaded)
+        await runtime.services.posters.make_variants(message.event_id, message.key)
+
     async def tickets_issued(message: OutboxMessage) -> None:
         assert isinstance(message, TicketsIssued)
         await notifications.on_tickets_issued(message)
@@ -40,6 +51,7 @@ def handlers(runtime: Runtime) -> dict[str, list[Handler]]:
         "OrderPaid": [order_paid],
         "OrderClosed": [order_closed],
         "TicketsIssued": [tickets_issued],
+        "PosterUploaded": [poster_uploaded],
     }
 
 
@@ -57,7 +69,7 @@ async def sweep_expired(store: BookingStore, interval_seconds: float) -> None:
 @contextlib.asynccontextmanager
 async def background(runtime: Runtime) -> AsyncIterator[Relay]:
     """Run relay, sweeper and webhook delivery for the lifetime of the block."""
-    relay = runtime.relay(handlers(runtime))
+    relay = runtime.relay(handlers(runtime), [(INDEXED_TOPICS, runtime.indexer.apply)])
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(
@@ -66,6 +78,14 @@ async def background(runtime: Runtime) -> AsyncIterator[Relay]:
         ),
         asyncio.create_task(runtime.gateway.run_deliveries(), name="webhook-delivery"),
     ]
+    if runtime.settings.runtime == "aws" and runtime.settings.queue_url_webhooks:
+        # The API queues verified webhooks: this process drains the queue as well.
+        from workers.queues import consumers  # noqa: PLC0415 - aws dependencies
+
+        tasks += [
+            asyncio.create_task(c.run(), name="webhook-queue")
+            for c in consumers(runtime, ("webhooks",))
+        ]
     try:
         yield relay
     finally:

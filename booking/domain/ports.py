@@ -18,9 +18,11 @@ import msgspec
 from booking.domain.accounts import Account, Session, StoredAccount
 from booking.domain.catalog import Event, InventoryUnit, Performance
 from booking.domain.holds import Hold, HoldRequest
+from booking.domain.media import ImageVariant
+from booking.domain.messages import PosterUploaded
 from booking.domain.orders import Order
 from booking.domain.payments import GatewayPayment, Payment, PaymentStatus
-from booking.domain.search import ConcertListing, SearchPage, SearchQuery
+from booking.domain.search import ConcertListing, SearchPage, SearchQuery, Withdrawal
 from booking.domain.tickets import Ticket, TicketClaims
 from booking.domain.venues import Venue
 
@@ -84,6 +86,10 @@ class CatalogStore(Protocol):
         self, organizer_id: str | None, published_only: bool, limit: int, after: str | None
     ) -> list[Event]: ...
     async def update_event(self, event: Event) -> None: ...
+    async def set_event_poster(self, event: Event, uploaded: PosterUploaded) -> None:
+        """`update_event`, with `uploaded` in the outbox in the same transaction."""
+        ...
+
     async def delete_event(self, event_id: str) -> None: ...
     async def add_performance(
         self, performance: Performance, units: list[InventoryUnit], idem: Idempotency | None
@@ -229,6 +235,45 @@ class MediaStore(Protocol):
 
     async def put(self, key: str, content_type: str, data: bytes) -> None: ...
     async def get(self, key: str) -> StoredMedia | None: ...
+    def url(self, key: str) -> str:
+        """Where clients load `key` from (the CDN on AWS, `/media/<key>` locally)."""
+        ...
+
+
+class ImageProcessor(Protocol):
+    """Decodes untrusted images; anything that is not a safe image raises InvalidRequest."""
+
+    async def inspect(self, data: bytes) -> tuple[int, int]:
+        """(width, height) after decoding all of it: refuses bombs, truncation, garbage."""
+        ...
+
+    async def variants(self, data: bytes, widths: Sequence[int]) -> list[ImageVariant]:
+        """One variant per distinct width `min(w, image width)`, upright by EXIF, no metadata."""
+        ...
+
+
+class UploadForm(msgspec.Struct, frozen=True):
+    """A presigned form: POST `fields` plus the file (last) to `url` as multipart/form-data."""
+
+    url: str
+    fields: dict[str, str]
+    key: str
+    max_bytes: int
+    expires_at: datetime
+
+
+class PosterUploads(Protocol):
+    """Direct uploads from browsers to object storage (S3 presigned POST), checked later."""
+
+    async def presign(self, key: str, max_bytes: int, expires_in: timedelta) -> UploadForm:
+        """A form accepting exactly `key`, 1..`max_bytes` bytes, a Content-Type of image/*."""
+        ...
+
+    async def read(self, key: str, max_bytes: int) -> bytes | None:
+        """The uploaded bytes; None once gone; InvalidRequest if larger than `max_bytes`."""
+        ...
+
+    async def discard(self, key: str) -> None: ...
 
 
 class SearchIndex(Protocol):
@@ -239,9 +284,7 @@ class SearchIndex(Protocol):
     """
 
     async def upsert(self, listings: Sequence[ConcertListing]) -> None: ...
-    async def remove(self, performance_ids: Sequence[str]) -> None:
-        """Forget listings for good: a performance id is never reused."""
-        ...
+    async def remove(self, withdrawals: Sequence[Withdrawal]) -> None: ...
 
     async def search(self, query: SearchQuery) -> SearchPage: ...
     async def rebuild(self, listings: AsyncIterable[ConcertListing]) -> int:

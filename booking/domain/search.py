@@ -49,16 +49,24 @@ class ConcertListing(msgspec.Struct, frozen=True):
     max_price_krw: int
     capacity: int
     seats_left: int
+    has_seats_left: bool
     poster_ref: str | None
-
-    @property
-    def has_seats_left(self) -> bool:
-        return self.seats_left > 0
 
     def search_text(self) -> str:
         """Everything a fan may type to find this concert, in one string."""
         names = [n for a in self.artists for n in (a.name_ko, a.name_en, *a.aliases)]
         return " ".join([self.title, *names, self.genre, self.venue_name, self.city])
+
+
+# The version a deleted performance's listing is removed at: ids are never reused.
+GONE_FOR_GOOD = 2**62
+
+
+class Withdrawal(msgspec.Struct, frozen=True):
+    """A listing fans must no longer find, as of `version` (a draft may come back later)."""
+
+    performance_id: str
+    version: int
 
 
 def listing_version(event: Event, performance: Performance, venue: Venue) -> int:
@@ -91,6 +99,7 @@ def build_listing(
         max_price_krw=max(prices),
         capacity=capacity,
         seats_left=seats_left,
+        has_seats_left=seats_left > 0,
         poster_ref=event.poster_ref,
     )
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxMessage], Awaitable[None]]
 # Takes every message of its topics in a batch at once (the search indexer batches its writes).
-BatchHandler = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+BatchHandler = Callable[[Sequence[OutboxMessage]], Awaitable[object]]
 BatchSubscription = tuple[frozenset[str], BatchHandler]
 
 
