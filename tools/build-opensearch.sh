@@ -33,7 +33,8 @@ fi
 
 echo "building embedded OpenSearch from $SRC into $OUT (Maven; the first build downloads ~60 MB)"
 rm -rf "$OUT/build" "$OUT/lib" "$OUT/concertbook-opensearch.jar" "$OUT/classes.jsa" "$STAMP"
-mvn -B -q -Dstyle.color=never -f "$SRC/pom.xml" -Dopensearch.dist="$OUT" package
+# (Debian's Maven writes colour resets even in batch mode; they are dropped.)
+mvn -B -q -f "$SRC/pom.xml" -Dopensearch.dist="$OUT" package | sed 's/\x1b\[[0-9;]*m//g'
 
 # The archive holds the classes one start and a few requests load. The JVM checks it
 # against the class path at every start and ignores it (silently) when they differ, so it
