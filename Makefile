@@ -8,7 +8,7 @@ DATA ?= ./data
 DEMO ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck pytest format clean
+.PHONY: run test lint typecheck pytest format clean opensearch
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
@@ -33,6 +33,13 @@ pytest: $(VENV)/.synced
 format: $(VENV)/.synced
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+opensearch:  ## build, then serve OpenSearch 2.19 with Korean analysis on 127.0.0.1:9200
+	tools/build-opensearch.sh
+	java -Xms512m -Xmx512m -XX:SharedArchiveFile=$(CURDIR)/.cache/opensearch/classes.jsa \
+	  -Dfile.encoding=UTF-8 -Djava.locale.providers=SPI,COMPAT \
+	  -cp '$(CURDIR)/.cache/opensearch/concertbook-opensearch.jar:$(CURDIR)/.cache/opensearch/lib/*' \
+	  dev.concertbook.opensearch.EmbeddedOpenSearch --http-port 9200 --home .cache/opensearch/home
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
