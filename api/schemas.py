@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -114,6 +114,19 @@ class EventPatch(Strict, frozen=True):
     description: LongText | None = None
     poster_ref: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     status: EventStatus | None = None
+
+
+class PosterUploadOut(msgspec.Struct, frozen=True):
+    """How to upload a poster: `POST` the form `fields`, then `Content-Type` (image/jpeg,
+    image/png or image/webp) and the file (last), to `url` as multipart/form-data; or,
+    where the runtime has no direct uploads, `PUT` the raw bytes to `url` with your token."""
+
+    method: Literal["POST", "PUT"]
+    url: str
+    fields: dict[str, str]
+    key: str | None
+    max_bytes: int
+    expires_at: datetime | None
 
 
 class PerformanceIn(Strict, frozen=True):

@@ -14,6 +14,7 @@ from api.schemas import (
     EventPatch,
     PerformanceIn,
     PerformancePatch,
+    PosterUploadOut,
     VenueIn,
     VenueOut,
     VenuePatch,
@@ -189,7 +190,8 @@ class MediaController(Controller):
 
     @put(
         "/api/v1/events/{event_id:str}/poster",
-        summary="Upload the event's poster (raw JPEG, PNG or WebP body, at most 5 MiB)",
+        summary="Upload the event's poster (raw JPEG, PNG or WebP body, at most 5 MiB);"
+        " its resized variants follow in the background",
         request_max_body_size=MAX_POSTER_BYTES + 1,
     )
     async def upload_poster(
@@ -199,7 +201,24 @@ class MediaController(Controller):
         account: AccountDep,
         services: ServicesDep,
     ) -> Event:
-        return await services.catalog.set_poster(account, event_id, await request.body())
+        return await services.posters.upload(account, event_id, await request.body())
+
+    @post(
+        "/api/v1/events/{event_id:str}/poster-uploads",
+        summary="How to upload the event's poster: a presigned S3 form (aws runtime with a"
+        " media bucket), else the PUT endpoint above",
+    )
+    async def poster_upload(
+        self, event_id: FromPath[str], account: AccountDep, services: ServicesDep
+    ) -> PosterUploadOut:
+        form = await services.posters.request_upload(account, event_id)
+        if form is None:
+            return PosterUploadOut(
+                "PUT", f"/api/v1/events/{event_id}/poster", {}, None, MAX_POSTER_BYTES, None
+            )
+        return PosterUploadOut(
+            "POST", form.url, form.fields, form.key, form.max_bytes, form.expires_at
+        )
 
     @get(
         "/media/{key:path}",

@@ -10,6 +10,7 @@ from typing import Annotated
 import msgspec
 
 from booking.domain.errors import InvalidRequest
+from booking.domain.media import Poster
 from booking.domain.venues import Code, Venue, iter_seats
 
 PriceKrw = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
@@ -41,6 +42,8 @@ class Event(msgspec.Struct, frozen=True):
     updated_at: datetime
     # Bumped by every update; the store refuses a write based on an older revision.
     revision: int = 0
+    # Set with `poster_ref` (the original's key) by an upload; its variants follow.
+    poster: Poster | None = None
 
 
 class PriceGrade(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -57,6 +57,13 @@ class CatalogChanged(msgspec.Struct, frozen=True, tag=True):
     deleted: bool = False
 
 
+class PosterUploaded(msgspec.Struct, frozen=True, tag=True):
+    """An event points at a new poster original (`key`): make its variants."""
+
+    event_id: str
+    key: str
+
+
 OutboxMessage = (
     HoldPlaced
     | HoldReleased
@@ -65,6 +72,7 @@ OutboxMessage = (
     | OrderClosed
     | TicketsIssued
     | CatalogChanged
+    | PosterUploaded
 )
 
 _encoder = msgspec.json.Encoder()

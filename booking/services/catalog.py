@@ -21,7 +21,6 @@ from booking.domain.catalog import (
 )
 from booking.domain.errors import Forbidden, NotFound
 from booking.domain.ids import new_id
-from booking.domain.media import poster_key, sniff_image
 from booking.domain.ports import CatalogStore, Clock, Idempotency, MediaStore, StoredMedia
 from booking.domain.venues import SeatMap, Venue, validate_seat_map
 
@@ -149,19 +148,13 @@ class CatalogService:
         self, organizer: Account, event_id: str, changes: dict[str, Any]
     ) -> Event:
         event = await self.own_event(organizer, event_id)
+        if changes.get("poster_ref", event.poster_ref) != event.poster_ref:
+            changes = {**changes, "poster": None}  # variants of the old poster no longer apply
         event = msgspec.structs.replace(
             event, **changes, updated_at=self._clock.now(), revision=event.revision + 1
         )
         await self._store.update_event(event)
         return event
-
-    async def set_poster(self, organizer: Account, event_id: str, image: bytes) -> Event:
-        """Store the poster under its content hash and point the event at it."""
-        event = await self.own_event(organizer, event_id)
-        content_type, extension = sniff_image(image)
-        key = poster_key(image, extension)
-        await self._media.put(key, content_type, image)
-        return await self.update_event(organizer, event.id, {"poster_ref": key})
 
     async def media(self, key: str) -> StoredMedia:
         stored = await self._media.get(key)

@@ -22,7 +22,7 @@ from booking.adapters.aws.idempotent import run_idempotent
 from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import Event, InventoryUnit, Performance
 from booking.domain.errors import Conflict
-from booking.domain.messages import CatalogChanged
+from booking.domain.messages import CatalogChanged, PosterUploaded
 from booking.domain.ports import Clock, Idempotency
 from booking.domain.venues import Venue
 
@@ -85,7 +85,7 @@ class DynamoCatalogStore:
         )
 
     async def _put_revised(
-        self, item: Item, revision: int, announcement: dict[str, object]
+        self, item: Item, revision: int, *announcements: dict[str, object]
     ) -> None:
         """Replace an item only over the revision it was based on (optimistic concurrency)."""
         condition = "revision = :prev" if revision > 1 else "attribute_not_exists(revision)"
@@ -97,7 +97,7 @@ class DynamoCatalogStore:
                         f"attribute_exists(pk) AND {condition}",
                         {":prev": revision - 1} if revision > 1 else None,
                     ),
-                    announcement,
+                    *announcements,
                 ]
             )
         except TransactionCancelled as exc:
@@ -166,6 +166,14 @@ class DynamoCatalogStore:
     async def update_event(self, event: Event) -> None:
         await self._put_revised(
             self._event_item(event), event.revision, self._announce("event", event.id)
+        )
+
+    async def set_event_poster(self, event: Event, uploaded: PosterUploaded) -> None:
+        await self._put_revised(
+            self._event_item(event),
+            event.revision,
+            self._announce("event", event.id),
+            self._db.put(outbox_item(uploaded, to_ms(self._clock.now()))),
         )
 
     async def delete_event(self, event_id: str) -> None:

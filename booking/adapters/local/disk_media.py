@@ -9,13 +9,19 @@ from pathlib import Path
 
 from booking.domain.ports import StoredMedia
 
-_SAFE_KEY = re.compile(r"^[a-z]+/[0-9a-f]{64}\.[a-z]{3,4}$")
+# `posters/<sha256>.<ext>` (originals) and `posters/<sha256>-<width>.<ext>` (variants).
+_SAFE_KEY = re.compile(r"^[a-z]+/[0-9a-f]{64}(-[0-9]{1,5})?\.[a-z]{3,4}$")
 _TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 class DiskMediaStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, base_url: str = "/media") -> None:
         self._root = root
+        self._base_url = base_url.rstrip("/")
+
+    def url(self, key: str) -> str:
+        """Served by `GET /media/<key>` of this API, or by whatever `base_url` names."""
+        return f"{self._base_url}/{key}"
 
     def _path(self, key: str) -> Path | None:
         return self._root / key if _SAFE_KEY.match(key) else None

@@ -11,7 +11,7 @@ import msgspec
 from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
 from booking.domain.catalog import Event, InventoryUnit, Performance
 from booking.domain.errors import Conflict
-from booking.domain.messages import CatalogChanged
+from booking.domain.messages import CatalogChanged, PosterUploaded
 from booking.domain.ports import Idempotency
 from booking.domain.venues import Venue
 
@@ -102,6 +102,14 @@ class SqliteCatalogStore:
             _update_revised(tx, "events", event.id, event.revision, _encode(event))
             tx.execute("UPDATE events SET status=? WHERE id=?", (event.status, event.id))
             tx.emit(CatalogChanged(kind="event", id=event.id))
+
+        await self._db.write(update)
+
+    async def set_event_poster(self, event: Event, uploaded: PosterUploaded) -> None:
+        def update(tx: Tx) -> None:
+            _update_revised(tx, "events", event.id, event.revision, _encode(event))
+            tx.emit(CatalogChanged(kind="event", id=event.id))
+            tx.emit(uploaded)
 
         await self._db.write(update)
 

@@ -1,0 +1,141 @@
+"""Posters on the local runtime, over HTTP: upload, variants in the background, CDN-like serving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import TestClient
+
+from booking.bootstrap import LocalRuntime
+from booking.domain.media import MAX_POSTER_BYTES
+from tests.posters import BLUE, close_to, decoded, png_claiming, two_tone_jpeg
+from tests.support import ApiDriver, assert_problem, query, wait_for
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def put_poster(api: ApiDriver, organizer: dict[str, str], event_id: str, body: bytes) -> Any:
+    return api.client.put(f"/api/v1/events/{event_id}/poster", headers=organizer, content=body)
+
+
+def variants_of(api: ApiDriver, event_id: str) -> dict[str, str]:
+    poster = api.client.get(f"/api/v1/events/{event_id}").json()["poster"]
+    return dict(poster["variants"]) if poster else {}
+
+
+def test_upload_then_variants_served_immutable_with_etag(api: ApiDriver) -> None:
+    organizer = api.account("organizer")
+    event = api.event(organizer)
+    r = put_poster(api, organizer, event["id"], two_tone_jpeg(1600, 900, orientation=6))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["poster_ref"].startswith("posters/") and body["poster_ref"].endswith(".jpg")
+    assert body["poster"]["original"] == "/media/" + body["poster_ref"]
+
+    urls = wait_for(lambda: variants_of(api, event["id"]))
+    assert set(urls) == {"320", "640", "900"}  # upright 900 × 1600: 1280 would upscale
+    for width, url in urls.items():
+        assert url.startswith("/media/posters/") and url.endswith(f"-{width}.webp")
+        got = api.client.get(url)
+        assert got.status_code == 200
+        assert got.headers["content-type"] == "image/webp"
+        assert got.headers["cache-control"] == IMMUTABLE
+        etag = got.headers["etag"]
+        assert decoded(got.content).size[0] == int(width)
+        again = api.client.get(url, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        assert again.headers["cache-control"] == IMMUTABLE and again.headers["etag"] == etag
+    original = api.client.get(body["poster"]["original"])
+    assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"
+
+
+def test_variants_follow_the_newest_poster_and_messages_repeat_harmlessly(
+    api: ApiDriver,
+    client: TestClient,
+    runtime: LocalRuntime,  # type: ignore[type-arg]
+) -> None:
+    organizer = api.account("organizer")
+    event = api.event(organizer)
+    first = put_poster(api, organizer, event["id"], two_tone_jpeg(700, 400, None, "red", "red"))
+    second = put_poster(api, organizer, event["id"], two_tone_jpeg(700, 400, None, "blue", "blue"))
+    assert first.status_code == second.status_code == 200
+    old_key, new_key = first.json()["poster_ref"], second.json()["poster_ref"]
+    assert old_key != new_key
+
+    urls = wait_for(lambda: variants_of(api, event["id"]))
+    assert set(urls) == {"320", "640", "700"}
+    image = decoded(api.client.get(urls["320"]).content)
+    assert close_to(image.getpixel((5, 5)), BLUE)  # the second poster's, not the first's
+
+    # A late or repeated PosterUploaded (of the old poster, or again of the new) changes nothing.
+    posters = runtime.services.posters
+    before = api.client.get(f"/api/v1/events/{event['id']}").json()
+    client.blocking_portal.call(posters.make_variants, event["id"], old_key)
+    client.blocking_portal.call(posters.make_variants, event["id"], new_key)
+    assert api.client.get(f"/api/v1/events/{event['id']}").json() == before
+    # Uploading the same poster again is no change either.
+    again = put_poster(api, organizer, event["id"], two_tone_jpeg(700, 400, None, "blue", "blue"))
+    assert again.json()["revision"] == before["revision"]
+    # Both uploads were announced once each, in the transaction that pointed the event at them.
+    rows = query(
+        runtime.settings.data_dir / "concertbook.sqlite3",
+        "SELECT payload FROM outbox WHERE topic='PosterUploaded'",
+    )
+    announced = [bytes(p).decode() for (p,) in rows]
+    assert len(announced) == 2 and old_key in announced[0] and new_key in announced[1]
+
+
+def test_replacing_poster_ref_by_hand_drops_the_variants(api: ApiDriver) -> None:
+    organizer = api.account("organizer")
+    event = api.event(organizer)
+    put_poster(api, organizer, event["id"], two_tone_jpeg(400, 300))
+    wait_for(lambda: variants_of(api, event["id"]))
+    r = api.client.patch(
+        f"/api/v1/events/{event['id']}", headers=organizer, json={"poster_ref": "elsewhere.jpg"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["poster"] is None and r.json()["poster_ref"] == "elsewhere.jpg"
+
+
+def test_bad_posters_are_typed_problems(api: ApiDriver) -> None:
+    organizer = api.account("organizer")
+    event = api.event(organizer)
+    whole = two_tone_jpeg(800, 600)
+    for body in (
+        whole[: len(whole) // 2],  # truncated
+        png_claiming(100_000, 100_000),  # decompression bomb
+        png_claiming(8_000, 7_000),
+        b"GIF89a" + b"\x00" * 100,  # not a type we take
+        b"",
+    ):
+        assert_problem(put_poster(api, organizer, event["id"], body), 422, "invalid-request")
+    too_big = b"\xff\xd8\xff" + b"\x00" * MAX_POSTER_BYTES
+    assert_problem(put_poster(api, organizer, event["id"], too_big), 413, "body-too-large")
+    assert_problem(put_poster(api, api.account("fan"), event["id"], whole), 404, "not-found")
+    other = api.account("organizer")
+    assert_problem(put_poster(api, other, event["id"], whole), 404, "not-found")
+    assert api.client.get(f"/api/v1/events/{event['id']}").json()["poster"] is None
+
+
+def test_poster_uploads_point_at_the_put_endpoint_locally(api: ApiDriver) -> None:
+    organizer = api.account("organizer")
+    event = api.event(organizer)
+    r = api.client.post(f"/api/v1/events/{event['id']}/poster-uploads", headers=organizer)
+    assert r.status_code == 201, r.text
+    assert r.json() == {
+        "method": "PUT",
+        "url": f"/api/v1/events/{event['id']}/poster",
+        "fields": {},
+        "key": None,
+        "max_bytes": MAX_POSTER_BYTES,
+        "expires_at": None,
+    }
+    fan = api.account("fan")
+    path = f"/api/v1/events/{event['id']}/poster-uploads"
+    assert_problem(api.client.post(path, headers=fan), 404, "not-found")  # not its event
+    assert_problem(
+        api.client.post("/api/v1/events/evt_nope/poster-uploads", headers=organizer),
+        404,
+        "not-found",
+    )
+    assert_problem(api.client.post(path), 401, "authentication-required")
