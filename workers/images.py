@@ -1,0 +1,106 @@
+"""Poster uploads from S3: a Lambda for the media bucket's ObjectCreated events.
+
+The bucket notifies this function for objects created under `uploads/` (the
+presigned POST of `POST /api/v1/events/{id}/poster-uploads` put them there).
+Each object is read, checked (magic bytes, size, a full decode with a pixel
+limit), re-encoded into variants and stored under `posters/` with an immutable
+Cache-Control, and the event is pointed at it; the upload is then deleted.
+
+Failures are sorted: a bad object (not an image, too large, truncated, a
+decompression bomb) is deleted and logged with its reason, and the invocation
+succeeds, so it is never retried; a storage or table failure raises, so Lambda
+retries the event (asynchronous invocation) and finally hands it to its
+on-failure destination. Recording is idempotent, so a retried or duplicated
+event has one effect. Image: the API's, run as
+`python -m awslambdaric workers.images.handler`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from booking.bootstrap import Runtime, build_runtime
+from booking.services.posters import UploadOutcome
+from booking.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def object_created(event: Mapping[str, Any]) -> Iterator[tuple[str, str, datetime]]:
+    """(bucket, key, time) of each ObjectCreated record, direct or wrapped in SQS messages."""
+    for record in event.get("Records") or ():
+        if "body" in record:  # S3 → SQS → Lambda: the S3 event is the message body
+            yield from object_created(json.loads(record["body"]))
+            continue
+        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            continue
+        s3 = record.get("s3") or {}
+        bucket = str((s3.get("bucket") or {}).get("name", ""))
+        key = unquote_plus(str((s3.get("object") or {}).get("key", "")))  # keys come URL-encoded
+        stamp = str(record.get("eventTime", ""))
+        try:
+            at = datetime.fromisoformat(stamp)
+        except ValueError:
+            at = datetime.now(UTC)
+        yield bucket, key, at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+async def handle_s3_event(runtime: Runtime, event: Mapping[str, Any]) -> list[UploadOutcome]:
+    """The core, on a started runtime: every upload of the event, in order."""
+    outcomes = []
+    for bucket, key, at in object_created(event):
+        if bucket != runtime.settings.media_bucket:
+            outcomes.append(UploadOutcome(key, "ignored", f"not the media bucket: {bucket}"))
+            continue
+        outcome = await runtime.services.posters.accept_upload(key, at)
+        log.info(
+            "poster upload %s",
+            outcome.status,
+            extra={"key": key, "event_id": outcome.event_id, "detail": outcome.detail},
+        )
+        outcomes.append(outcome)
+    return outcomes
+
+
+# One event loop and one started runtime per execution environment (see api/lambda_handler.py).
+_loop: asyncio.AbstractEventLoop | None = None
+_runtime: Runtime | None = None
+
+
+def _started() -> tuple[asyncio.AbstractEventLoop, Runtime]:
+    global _loop, _runtime  # noqa: PLW0603 - cached per execution environment on purpose
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    if _runtime is None:
+        runtime = build_runtime(Settings.from_env())
+        _loop.run_until_complete(runtime.start())
+        _runtime = runtime  # cached once started: a failed start is retried next time
+    return _loop, _runtime
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Lambda entry point for S3 event notifications (or SQS messages carrying them)."""
+    loop, runtime = _started()
+    outcomes = loop.run_until_complete(handle_s3_event(runtime, event))
+    return {"outcomes": [{"key": o.key, "status": o.status, "detail": o.detail} for o in outcomes]}
+
+
+def close() -> None:
+    """Stop the runtime and close the loop (tests, tools); Lambda never calls this."""
+    global _loop, _runtime  # noqa: PLW0603 - resets the per-environment cache
+    loop, runtime = _loop, _runtime
+    _loop = _runtime = None
+    if loop is None or loop.is_closed():
+        return
+    try:
+        if runtime is not None:
+            loop.run_until_complete(runtime.stop())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
