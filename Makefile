@@ -8,7 +8,7 @@ DATA ?= ./data
 DEMO ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck pytest format clean opensearch
+.PHONY: run test lint typecheck pytest format clean opensearch bench-search
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
@@ -33,6 +33,10 @@ pytest: $(VENV)/.synced
 format: $(VENV)/.synced
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench-search: $(VENV)/.synced  ## indexer throughput, freshness and query latency: FTS5 vs OpenSearch
+	tools/build-opensearch.sh
+	$(VENV)/bin/python -m benchmarks.search --start-opensearch
 
 opensearch:  ## build, then serve OpenSearch 2.19 with Korean analysis on 127.0.0.1:9200
 	tools/build-opensearch.sh
