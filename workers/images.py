@@ -17,7 +17,6 @@ event has one effect. Image: the API's, run as
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -25,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from booking.bootstrap import Runtime, build_runtime
+from booking.bootstrap import Runtime
+from booking.lambda_environment import LambdaEnvironment
 from booking.services.posters import UploadOutcome
-from booking.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -68,39 +67,15 @@ async def handle_s3_event(runtime: Runtime, event: Mapping[str, Any]) -> list[Up
     return outcomes
 
 
-# One event loop and one started runtime per execution environment (see api/lambda_handler.py).
-_loop: asyncio.AbstractEventLoop | None = None
-_runtime: Runtime | None = None
-
-
-def _started() -> tuple[asyncio.AbstractEventLoop, Runtime]:
-    global _loop, _runtime  # noqa: PLW0603 - cached per execution environment on purpose
-    if _loop is None or _loop.is_closed():
-        _loop = asyncio.new_event_loop()
-    if _runtime is None:
-        runtime = build_runtime(Settings.from_env())
-        _loop.run_until_complete(runtime.start())
-        _runtime = runtime  # cached once started: a failed start is retried next time
-    return _loop, _runtime
+_environment = LambdaEnvironment()
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """Lambda entry point for S3 event notifications (or SQS messages carrying them)."""
-    loop, runtime = _started()
-    outcomes = loop.run_until_complete(handle_s3_event(runtime, event))
+    outcomes = _environment.run(lambda runtime: handle_s3_event(runtime, event))
     return {"outcomes": [{"key": o.key, "status": o.status, "detail": o.detail} for o in outcomes]}
 
 
 def close() -> None:
     """Stop the runtime and close the loop (tests, tools); Lambda never calls this."""
-    global _loop, _runtime  # noqa: PLW0603 - resets the per-environment cache
-    loop, runtime = _loop, _runtime
-    _loop = _runtime = None
-    if loop is None or loop.is_closed():
-        return
-    try:
-        if runtime is not None:
-            loop.run_until_complete(runtime.stop())
-        loop.run_until_complete(loop.shutdown_default_executor())
-    finally:
-        loop.close()
+    _environment.close()
