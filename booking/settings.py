@@ -80,6 +80,9 @@ class Settings:
     queue_max_attempts: int = 5
     """Deliveries of one queued message before the consumer parks it, with its reason, in
     the queue's dead-letter queue (whose redrive policy allows one more, as a backstop)."""
+    queue_wait_seconds: int = 20
+    """Long-poll wait of a long-running process's queue consumers (0-20; 0 polls every
+    0.2 s, for emulators that serve one request at a time)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -129,4 +132,5 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "redis_timeout_seconds": float,
     "aws_max_connections": int,
     "queue_max_attempts": int,
+    "queue_wait_seconds": int,
 }

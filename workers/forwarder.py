@@ -1,0 +1,114 @@
+"""The outbox forwarder: a Lambda on the table's stream that moves outbox items to SQS.
+
+For each INSERT of an `OUTBOX#` item, in stream order, its payload (the message's
+msgspec JSON) is sent to the queue of its topic (`workers.queues.TOPIC_QUEUES`),
+with the outbox id and topic as message attributes; then the item is deleted, its
+work done (deleting twice is harmless). Standard queues have no deduplication, so
+a retried batch may send a message twice: consumers are idempotent, and the
+`outbox_id` attribute names the duplicate.
+
+On a failure the function stops and reports that record's SequenceNumber in
+`batchItemFailures`: with `FunctionResponseTypes=["ReportBatchItemFailures"]` the
+stream retries from there, so nothing after it is skipped. A topic with a queue
+whose URL is not configured is such a failure (held in the stream, not dropped).
+Event-source mapping: filter `{"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk":
+{"S": [{"prefix": "OUTBOX#"}]}}}}`, so item deletions and other items never invoke it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from booking.adapters.aws.messaging import string_attributes
+from booking.bootstrap import Runtime
+from booking.lambda_environment import LambdaEnvironment
+from workers.queues import TOPIC_QUEUES, queue_urls
+
+log = logging.getLogger(__name__)
+
+
+class QueueNotConfigured(RuntimeError):
+    pass
+
+
+def _binary(value: Mapping[str, Any]) -> bytes:
+    """A `B` attribute: base64 text in Lambda events, bytes from the Streams API."""
+    raw = value["B"]
+    return raw if isinstance(raw, bytes) else base64.b64decode(raw)
+
+
+def _table_of(stream_arn: str) -> str:
+    """`arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>` → `<name>`."""
+    return stream_arn.split(":table/", 1)[1].split("/", 1)[0]
+
+
+class Forwarder:
+    def __init__(
+        self,
+        sqs: Any,
+        dynamodb: Any,
+        urls: Mapping[str, str],
+        topic_queues: Mapping[str, str] = TOPIC_QUEUES,
+    ) -> None:
+        self._sqs = sqs
+        self._dynamodb = dynamodb
+        self._urls = urls
+        self._topic_queues = topic_queues
+
+    async def __call__(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+        for record in event.get("Records", []):
+            try:
+                await self._forward(record)
+            except Exception:
+                sequence = record["dynamodb"]["SequenceNumber"]
+                log.exception("outbox forwarding failed", extra={"sequence_number": sequence})
+                return {"batchItemFailures": [{"itemIdentifier": sequence}]}
+        return {"batchItemFailures": []}
+
+    async def _forward(self, record: Mapping[str, Any]) -> None:
+        if record.get("eventName") != "INSERT":
+            return
+        image = record["dynamodb"].get("NewImage", {})
+        pk = image.get("pk", {}).get("S", "")
+        if not pk.startswith("OUTBOX#"):
+            return
+        sk = image["sk"]["S"]
+        topic = image["topic"]["S"]
+        queue = self._topic_queues.get(topic)
+        if queue is not None:
+            url = self._urls.get(queue)
+            if url is None:
+                raise QueueNotConfigured(f"{topic} goes to the {queue} queue, which has no URL")
+            await self._sqs.send_message(
+                QueueUrl=url,
+                MessageBody=_binary(image["payload"]).decode(),
+                MessageAttributes=string_attributes({"topic": topic, "outbox_id": sk}),
+            )
+        await self._dynamodb.delete_item(
+            TableName=_table_of(record["eventSourceARN"]),
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+        )
+
+
+_environment = LambdaEnvironment()
+_forwarder: Forwarder | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A DynamoDB Streams event in, the partial batch response (by SequenceNumber) out."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        global _forwarder  # noqa: PLW0603 - cached per execution environment on purpose
+        if _forwarder is None:
+            from booking.bootstrap_aws import AwsRuntime  # noqa: PLC0415 - aws dependencies
+
+            assert isinstance(runtime, AwsRuntime), "the forwarder needs the aws runtime"
+            _forwarder = Forwarder(
+                runtime.clients.sqs, runtime.dynamo.client, queue_urls(runtime.settings)
+            )
+        return await _forwarder(event)
+
+    return _environment.run(work)
