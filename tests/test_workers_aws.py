@@ -41,6 +41,7 @@ from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
 from tests.support import (
     ApiDriver,
     WebhookTap,
+    gateway_payment,
     hold,
     order,
     post_payment,
@@ -50,6 +51,7 @@ from tests.support import (
 )
 from workers import expiry
 from workers.forwarder import Forwarder
+from workers.queues import QUEUES, consumers
 from workers.sqs import LambdaBatch, QueueConsumer, Received, Settler, outbox_handler
 
 REGION = AWS_TEST_ENV["AWS_DEFAULT_REGION"]
@@ -524,13 +526,13 @@ def queued_webhooks(endpoint: str, tmp_path: Path) -> Iterator[tuple[ApiDriver, 
     """The aws runtime with a `webhooks` queue: the API queues verified webhooks and the
     process's own consumer applies them; mail goes through SES (sender verified)."""
 
-    async def setup() -> tuple[str, str]:
+    async def setup() -> tuple[dict[str, str], str]:
         async with clients(endpoint, "sqs", "ses") as (sqs, ses):
             await ses.verify_domain_identity(Domain="concertbook.example")
-            url, _ = await make_queue(sqs, "webhooks", visibility=30)
-            return url, await create_table(endpoint)
+            urls = {q: (await make_queue(sqs, q, visibility=30))[0] for q in QUEUES}
+            return urls, await create_table(endpoint)
 
-    url, table = asyncio.run(setup())
+    urls, table = asyncio.run(setup())
     runtime = build_aws(
         Settings(
             runtime="aws",
@@ -538,13 +540,15 @@ def queued_webhooks(endpoint: str, tmp_path: Path) -> Iterator[tuple[ApiDriver, 
             aws_endpoint_url=endpoint,
             data_dir=tmp_path,
             sweep_interval_seconds=0.2,
-            queue_url_webhooks=url,
+            queue_url_webhooks=urls["webhooks"],
+            queue_url_payments=urls["payments"],
+            queue_url_notifications=urls["notifications"],
             queue_max_attempts=ATTEMPTS,
             queue_wait_seconds=0,  # moto's server here answers one request at a time
         )
     )
     with TestClient(create_app(runtime)) as client:
-        yield ApiDriver(client), runtime, url
+        yield ApiDriver(client), runtime, urls["webhooks"]
 
 
 def test_webhooks_are_queued_after_verification_and_applied_once_by_the_worker(
@@ -598,3 +602,59 @@ async def _marker(endpoint: str, table: str, order_id: str) -> str | None:
     async with clients(endpoint, "dynamodb") as (dynamodb,):
         item = await Dynamo(dynamodb, table).get(f"MAIL#{confirmation_key(order_id)}", "MAIL")
         return None if item is None else str(item["mail_state"])
+
+
+def test_duplicate_and_early_queue_deliveries_have_one_effect(
+    queued_webhooks: tuple[ApiDriver, Any, str], endpoint: str
+) -> None:
+    """GIVEN the payments and notifications queues WHEN a TicketsIssued overtakes its order's
+    payment, and after payment OrderPaid and TicketsIssued are each delivered twice more
+    THEN the early one mails nothing, and the order has one set of tickets, a captured
+    payment and exactly one confirmation mail; every queue ends empty."""
+    api, runtime, _ = queued_webhooks
+    c = api.client
+    _, performance = api.on_sale()
+    fan = api.account()
+    me = c.get("/api/v1/me", headers=fan).json()
+    placed = order(c, fan, hold(c, fan, performance["id"], ["S1-B-1"])["id"])
+    settings = runtime.settings
+    queue_consumers = consumers(runtime, ("payments", "notifications"))
+
+    async def deliver(queue_url: str, message: OutboxMessage) -> None:
+        await runtime.clients.sqs.send_message(
+            QueueUrl=queue_url, MessageBody=encode_message(message).decode()
+        )
+
+    async def drain_queues() -> None:
+        for consumer in queue_consumers:
+            while await consumer.poll_once():
+                pass
+
+    def mailed() -> list[dict[str, Any]]:
+        return [m for m in sent_mail(endpoint) if me["email"] in m["destinations"]]
+
+    c.blocking_portal.call(deliver, settings.queue_url_notifications, TicketsIssued(placed["id"]))
+    c.blocking_portal.call(drain_queues)
+    assert mailed() == []
+
+    assert post_payment(c, fan, placed["id"]).status_code == 202
+    tickets = wait_for(lambda: tickets_of(c, fan, placed["id"]), timeout=30)
+    wait_for(mailed, timeout=30)
+    (payment,) = c.get(f"/api/v1/orders/{placed['id']}/payments", headers=fan).json()
+    stored = c.blocking_portal.call(runtime.booking_store.get_payment, payment["id"])
+    paid = OrderPaid(placed["id"], stored.id, stored.gateway_payment_id)
+    for _ in range(2):
+        c.blocking_portal.call(deliver, settings.queue_url_payments, paid)
+        c.blocking_portal.call(
+            deliver, settings.queue_url_notifications, TicketsIssued(placed["id"])
+        )
+    c.blocking_portal.call(drain_queues)
+
+    assert tickets_of(c, fan, placed["id"]) == tickets
+    assert len(mailed()) == 1
+    assert gateway_payment(runtime, paid.gateway_payment_id)["status"] == "captured"
+
+    async def sizes() -> list[int]:
+        return [await queue_size(runtime.clients.sqs, q.queue_url) for q in queue_consumers]
+
+    assert c.blocking_portal.call(sizes) == [0, 0]
