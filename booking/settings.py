@@ -45,7 +45,8 @@ class Settings:
     aws_region: str = "ap-northeast-2"
     """AWS region of the aws runtime."""
     aws_endpoint_url: str | None = None
-    """DynamoDB endpoint override (DynamoDB Local, moto); unset: the region's endpoint."""
+    """Endpoint override for DynamoDB, SQS and SES (moto; DynamoDB Local, which serves only
+    DynamoDB); unset: the region's endpoints."""
     media_bucket: str | None = None
     """S3 bucket of posters (aws runtime): `posters/` behind the CDN, presigned `uploads/`;
     unset: media in the data folder, uploaded through the API."""
