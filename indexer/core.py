@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from booking.batches import chunks
 from booking.domain.messages import CatalogChanged, HoldPlaced, HoldReleased, OutboxMessage
 from booking.domain.ports import BookingStore, CatalogStore, SearchIndex
 from booking.domain.search import (
@@ -63,8 +64,8 @@ class ListingIndexer:
         The catch-up pass rewrites every listing into the new index; versions make
         it harmless where the live feed already wrote something newer.
         """
-        count = await self._index.rebuild(self.all_listings())
-        async for batch in _batched(self.all_listings(), 200):
+        count = await self._index.rebuild(_with_progress(self.all_listings(), "built"))
+        async for batch in chunks(_with_progress(self.all_listings(), "caught up"), 200):
             await self._index.upsert(batch)
         return count
 
@@ -129,14 +130,12 @@ class ListingIndexer:
         return touched
 
 
-async def _batched(
-    items: AsyncIterator[ConcertListing], size: int
-) -> AsyncIterator[list[ConcertListing]]:
-    batch: list[ConcertListing] = []
-    async for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+async def _with_progress(
+    listings: AsyncIterator[ConcertListing], stage: str, every: int = 1_000
+) -> AsyncIterator[ConcertListing]:
+    count = 0
+    async for listing in listings:
+        yield listing
+        count += 1
+        if count % every == 0:
+            log.info("reindex: %d listings %s", count, stage)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,6 +22,7 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestError
 from opensearchpy.helpers import async_bulk
 
+from booking.batches import chunks
 from booking.domain.errors import StoreUnavailable
 from booking.domain.search import (
     FACETS,
@@ -257,19 +258,7 @@ class OpenSearchIndex:
             self._client = None
 
     async def upsert(self, listings: Sequence[ConcertListing]) -> None:
-        await self._bulk(
-            [
-                {
-                    "_op_type": "index",
-                    "_index": self._alias,
-                    "_id": listing.performance_id,
-                    "version": listing.version,
-                    "version_type": "external_gte",
-                    "_source": document(listing),
-                }
-                for listing in listings
-            ]
-        )
+        await self._bulk([_index_action(self._alias, listing) for listing in listings])
 
     async def remove(self, withdrawals: Sequence[Withdrawal]) -> None:
         await self._bulk(
@@ -319,20 +308,8 @@ class OpenSearchIndex:
         fresh = self._new_index_name()
         await self._create_index(fresh, aliases={})
         count = 0
-        async for batch in _chunks(listings, 500):
-            await self._bulk(
-                [
-                    {
-                        "_op_type": "index",
-                        "_index": fresh,
-                        "_id": listing.performance_id,
-                        "version": listing.version,
-                        "version_type": "external_gte",
-                        "_source": document(listing),
-                    }
-                    for listing in batch
-                ]
-            )
+        async for batch in chunks(listings, 500):
+            await self._bulk([_index_action(fresh, listing) for listing in batch])
             count += len(batch)
         await self.client.indices.refresh(index=fresh)
         try:
@@ -375,19 +352,17 @@ class OpenSearchIndex:
             raise RuntimeError(f"{len(failures)} search writes failed, first: {failures[0]}")
 
 
+def _index_action(index: str, listing: ConcertListing) -> dict[str, Any]:
+    return {
+        "_op_type": "index",
+        "_index": index,
+        "_id": listing.performance_id,
+        "version": listing.version,
+        "version_type": "external_gte",
+        "_source": document(listing),
+    }
+
+
 def _status(error: dict[str, Any]) -> int:
     (outcome,) = error.values()
     return int(outcome.get("status", 0))
-
-
-async def _chunks(
-    items: AsyncIterable[ConcertListing], size: int
-) -> AsyncIterator[list[ConcertListing]]:
-    batch: list[ConcertListing] = []
-    async for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -21,6 +21,7 @@ import msgspec
 
 from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
 from booking.adapters.timestamps import to_ms
+from booking.batches import chunks
 from booking.domain.ports import Clock
 from booking.domain.search import (
     FACETS,
@@ -118,15 +119,10 @@ class SqliteSearchIndex:
     async def rebuild(self, listings: AsyncIterable[ConcertListing]) -> int:
         """Load everything into the live tables: one process owns this file, no alias needed."""
         count = 0
-        batch: list[ConcertListing] = []
-        async for listing in listings:
-            batch.append(listing)
-            if len(batch) == 200:
-                await self.upsert(batch)
-                count, batch = count + len(batch), []
-        if batch:
+        async for batch in chunks(listings, 200):
             await self.upsert(batch)
-        return count + len(batch)
+            count += len(batch)
+        return count
 
     async def search(self, query: SearchQuery) -> SearchPage:
         return await self._db.read(lambda conn: _search(conn, query))
