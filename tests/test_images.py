@@ -1,4 +1,5 @@
-"""Poster variants with Pillow: upright, without metadata, never upscaled; bombs refused."""
+"""Posters with Pillow: originals re-encoded and variants, upright, without metadata, never
+upscaled; bombs refused."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from tests.posters import (
     BLUE,
     ORIENTATION,
     RED,
+    assert_no_metadata,
     close_to,
     decoded,
+    photo,
     png,
     png_claiming,
     two_tone_jpeg,
@@ -39,6 +42,54 @@ def test_variants_are_upright_by_exif_and_carry_no_metadata() -> None:
         assert close_to(image.getpixel((image.width // 2, image.height - 5)), BLUE)
         assert dict(image.getexif()) == {}
         assert not {"exif", "xmp", "icc_profile"} & set(image.info)
+
+
+def original(data: bytes, processor: PillowImageProcessor | None = None) -> Any:
+    return asyncio.run((processor or PillowImageProcessor()).original(data))
+
+
+@pytest.mark.parametrize(
+    ("kind", "content_type", "extension"),
+    [("JPEG", "image/jpeg", "jpg"), ("PNG", "image/png", "png"), ("WEBP", "image/webp", "webp")],
+)
+def test_original_is_reencoded_upright_in_its_format_without_metadata(
+    kind: str, content_type: str, extension: str
+) -> None:
+    # A camera's file: EXIF with GPS and orientation 6, XMP with GPS, ICC, comments.
+    upload = photo(800, 400, kind, orientation=6)
+    source = decoded(upload)
+    assert source.getexif().get_ifd(0x8825) and "exif" in source.info  # GPS and all
+    clean = original(upload)
+    assert (clean.content_type, clean.extension) == (content_type, extension)
+    assert (clean.width, clean.height) == (400, 800)  # turned upright, full size
+    image = assert_no_metadata(clean.data)
+    assert image.format == kind and image.size == (400, 800)
+    assert close_to(image.getpixel((200, 5)), RED)
+    assert close_to(image.getpixel((200, 795)), BLUE)
+    # Deterministic: the same upload is the same bytes (so the same content-hashed key).
+    assert original(upload).data == clean.data
+    # Re-encoding the clean original changes nothing that matters: it stays clean and upright.
+    again = original(clean.data)
+    assert (again.width, again.height) == (400, 800)
+    assert_no_metadata(again.data)
+
+
+def test_original_keeps_transparency_and_jpeg_quality() -> None:
+    clean = original(png(300, 200))
+    image = decoded(clean.data)
+    assert image.format == "PNG" and image.mode == "RGBA"
+    assert image.getpixel((10, 10)) == (0, 128, 0, 128)  # PNG stays lossless
+    upload = two_tone_jpeg(1600, 900)
+    jpeg = decoded(original(upload).data)
+    assert jpeg.format == "JPEG" and jpeg.size == (1600, 900)
+    assert close_to(jpeg.getpixel((5, 5)), RED) and close_to(jpeg.getpixel((1595, 5)), BLUE)
+
+
+def test_original_refuses_what_variants_refuse() -> None:
+    whole = two_tone_jpeg(800, 600)
+    for bad in (whole[: len(whole) // 2], png_claiming(100_000, 100_000), b"GIF89a"):
+        with pytest.raises(InvalidRequest):
+            original(bad)
 
 
 def test_widths_are_the_requested_ones_and_never_upscaled() -> None:

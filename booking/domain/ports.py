@@ -247,6 +247,11 @@ class ImageProcessor(Protocol):
         """(width, height) after decoding all of it: refuses bombs, truncation, garbage."""
         ...
 
+    async def original(self, data: bytes) -> ImageVariant:
+        """The image at full size, re-encoded in its own format family (JPEG, PNG, WebP):
+        upright by EXIF, no metadata; the same bytes in give the same bytes out."""
+        ...
+
     async def variants(self, data: bytes, widths: Sequence[int]) -> list[ImageVariant]:
         """One variant per distinct width `min(w, image width)`, upright by EXIF, no metadata."""
         ...

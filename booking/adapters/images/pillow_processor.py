@@ -1,10 +1,18 @@
-"""Poster variants with Pillow: untrusted bytes in, small metadata-free WebP images out.
+"""Posters with Pillow: untrusted bytes in, metadata-free images out.
+
+`original` re-encodes the upload at full size in its own format family (JPEG
+stays JPEG at quality 92 with the upload's chroma subsampling, PNG stays
+lossless PNG, WebP stays lossy WebP at quality 92); `variants` makes WebP
+widths. Both are deterministic: the same bytes in give the same bytes out (with
+the same Pillow and codec builds), so content-hashed keys stay stable when the
+same file is uploaded again.
 
 Refused with InvalidRequest (a permanent failure: retrying cannot help): anything
 Pillow cannot decode as JPEG, PNG or WebP, a truncated file, and an image of more
 than `max_pixels` pixels, checked from the header before any pixel is decoded
-(a decompression bomb). Variants are upright (EXIF orientation applied), in sRGB
-when the upload carried an ICC profile, and carry no EXIF, XMP or ICC data.
+(a decompression bomb). What comes out is upright (EXIF orientation applied), in
+sRGB when the upload carried an ICC profile, a single frame, and carries no EXIF
+(GPS included), XMP, ICC, comment or text chunk: only pixels are encoded.
 Decoding is CPU work: it runs in a worker thread, at most `parallel` at once.
 """
 
@@ -16,12 +24,18 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from booking.domain.errors import InvalidRequest
 from booking.domain.media import MAX_POSTER_PIXELS, ImageVariant
 
 _FORMATS = ("JPEG", "PNG", "WEBP")
+# Format → (content type, extension) of the re-encoded original: the upload's own family.
+_ORIGINAL_TYPES = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+}
 # What a broken or hostile file makes Pillow raise while opening or decoding it.
 _UNDECODABLE = (
     UnidentifiedImageError,
@@ -37,14 +51,22 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 class PillowImageProcessor:
     def __init__(
-        self, max_pixels: int = MAX_POSTER_PIXELS, quality: int = 82, parallel: int = 2
+        self,
+        max_pixels: int = MAX_POSTER_PIXELS,
+        quality: int = 82,
+        parallel: int = 2,
+        original_quality: int = 92,
     ) -> None:
         self._max_pixels = max_pixels
         self._quality = quality
+        self._original_quality = original_quality
         self._slots = threading.BoundedSemaphore(parallel)
 
     async def inspect(self, data: bytes) -> tuple[int, int]:
         return await asyncio.to_thread(self._inspect, data)
+
+    async def original(self, data: bytes) -> ImageVariant:
+        return await asyncio.to_thread(self._original, data)
 
     async def variants(self, data: bytes, widths: Sequence[int]) -> list[ImageVariant]:
         return await asyncio.to_thread(self._variants, data, tuple(widths))
@@ -52,6 +74,32 @@ class PillowImageProcessor:
     def _inspect(self, data: bytes) -> tuple[int, int]:
         with self._slots, self._decoded(data) as image:
             return image.size
+
+    def _original(self, data: bytes) -> ImageVariant:
+        with self._slots, self._decoded(data) as decoded:
+            kind = str(decoded.format)
+            # -1 (the encoder's default, 4:2:0) unless the upload says otherwise.
+            sampling = JpegImagePlugin.get_sampling(decoded) if kind == "JPEG" else -1
+            try:
+                image = _upright_srgb(decoded)
+            except _UNDECODABLE as exc:
+                raise InvalidRequest(f"the poster could not be decoded: {exc}") from exc
+            out = io.BytesIO()
+            # Nothing passed as exif/xmp/icc_profile/pnginfo/comment: pixels only.
+            if kind == "JPEG":
+                image.save(
+                    out,
+                    "JPEG",
+                    quality=self._original_quality,
+                    subsampling=sampling,
+                    optimize=True,
+                )
+            elif kind == "PNG":
+                image.save(out, "PNG")
+            else:
+                image.save(out, "WEBP", quality=self._original_quality, method=4)
+            content_type, extension = _ORIGINAL_TYPES[kind]
+            return ImageVariant(image.width, image.height, content_type, extension, out.getvalue())
 
     def _variants(self, data: bytes, widths: tuple[int, ...]) -> list[ImageVariant]:
         with self._slots, self._decoded(data) as decoded:
