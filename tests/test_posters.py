@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from litestar.testing import TestClient
 
 from booking.bootstrap import LocalRuntime
 from booking.domain.media import MAX_POSTER_BYTES
-from tests.posters import BLUE, close_to, decoded, png_claiming, two_tone_jpeg
+from tests.posters import (
+    BLUE,
+    RED,
+    assert_no_metadata,
+    close_to,
+    decoded,
+    photo,
+    png_claiming,
+    two_tone_jpeg,
+)
 from tests.support import ApiDriver, assert_problem, query, wait_for
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -47,6 +58,44 @@ def test_upload_then_variants_served_immutable_with_etag(api: ApiDriver) -> None
         assert again.headers["cache-control"] == IMMUTABLE and again.headers["etag"] == etag
     original = api.client.get(body["poster"]["original"])
     assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"
+
+
+def test_the_served_original_is_reencoded_without_metadata_and_upright(
+    api: ApiDriver,
+    runtime: LocalRuntime,  # type: ignore[type-arg]
+) -> None:
+    """GIVEN a phone photo (EXIF with GPS and orientation 6, XMP with GPS, ICC, a comment)
+    WHEN it is uploaded THEN the original served is a JPEG re-encoded from the pixels alone,
+    upright, keyed by the hash of those bytes; the uploaded bytes are stored nowhere and
+    served nowhere; uploading the same file again changes nothing."""
+    organizer = api.account("organizer")
+    event = api.event(organizer)
+    upload = photo(1600, 900, "JPEG", orientation=6)
+    r = put_poster(api, organizer, event["id"], upload)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    served = api.client.get(body["poster"]["original"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    image = assert_no_metadata(served.content)
+    assert image.format == "JPEG" and image.size == (900, 1600)  # upright
+    assert close_to(image.getpixel((450, 5)), RED) and close_to(image.getpixel((450, 1595)), BLUE)
+    digest = hashlib.sha256(served.content).hexdigest()
+    assert body["poster_ref"] == f"posters/{digest}.jpg"
+
+    raw = hashlib.sha256(upload).hexdigest()
+    assert api.client.get(f"/media/posters/{raw}.jpg").status_code == 404
+    media = Path(runtime.settings.data_dir) / "media"
+    stored = [p.read_bytes() for p in media.rglob("*") if p.is_file()]
+    assert stored and upload not in stored
+    assert all(b"Exif\x00\x00" not in data for data in stored)
+
+    urls = wait_for(lambda: variants_of(api, event["id"]))
+    for url in urls.values():
+        assert_no_metadata(api.client.get(url).content)
+    shown = api.client.get(f"/api/v1/events/{event['id']}").json()
+    again = put_poster(api, organizer, event["id"], upload)
+    assert again.status_code == 200 and again.json()["poster_ref"] == body["poster_ref"]
+    assert api.client.get(f"/api/v1/events/{event['id']}").json() == shown
 
 
 def test_variants_follow_the_newest_poster_and_messages_repeat_harmlessly(

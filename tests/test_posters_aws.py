@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import re
 import uuid
@@ -31,7 +32,7 @@ from booking.bootstrap_aws import build_aws
 from booking.domain.media import MAX_POSTER_BYTES
 from booking.settings import Settings
 from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
-from tests.posters import decoded, two_tone_jpeg
+from tests.posters import BLUE, RED, assert_no_metadata, close_to, decoded, photo, two_tone_jpeg
 from tests.support import ApiDriver, assert_problem
 from workers import images
 
@@ -217,8 +218,53 @@ def test_presigned_upload_becomes_immutable_variants_on_the_cdn(aws: Aws) -> Non
     assert aws.event(event["id"]) == shown
     # The API serves the same bytes (its GET /media reads the bucket) with the same headers.
     served = aws.api.client.get(f"/media/{original}")
-    assert served.status_code == 200 and served.content == poster
+    stored_original = aws.s3.get_object(Bucket=aws.bucket, Key=original)["Body"].read()
+    assert served.status_code == 200 and served.content == stored_original != poster
     assert served.headers["cache-control"] == IMMUTABLE
+
+
+def test_the_published_original_is_reencoded_without_metadata_and_upright(aws: Aws) -> None:
+    """GIVEN a phone photo (EXIF with GPS and orientation 6, XMP with GPS, ICC, a comment)
+    posted with a presigned form WHEN it waits in `uploads/` THEN `GET /media/` does not
+    serve it; WHEN the S3 event worker accepts it THEN the original on the CDN prefix is a
+    JPEG re-encoded from the pixels alone, upright, keyed by the hash of those bytes, no
+    object of the bucket holds the uploaded bytes, and the same file uploaded again
+    changes nothing."""
+    organizer = aws.api.account("organizer")
+    event = aws.api.event(organizer)
+    upload = photo(1600, 900, "JPEG", orientation=6)
+    form = aws.form(organizer, event["id"])
+    assert aws.post(form, upload, "image/jpeg").status_code in (201, 204)
+    # Waiting to be checked: private, and not reachable through the API's media route.
+    assert aws.api.client.get(f"/media/{form['key']}").status_code == 404
+    assert aws.api.client.get(f"/media/{form['key'].replace('/', '%2F')}").status_code == 404
+
+    (outcome,) = aws.s3_event(form["key"])
+    assert outcome["status"] == "accepted", outcome
+    shown = aws.event(event["id"])
+    original = shown["poster_ref"]
+    assert shown["poster"]["original"] == f"{CDN}/{original}"
+    head = aws.s3.head_object(Bucket=aws.bucket, Key=original)
+    assert head["ContentType"] == "image/jpeg" and head["CacheControl"] == IMMUTABLE
+    published = aws.s3.get_object(Bucket=aws.bucket, Key=original)["Body"].read()
+    assert original == f"posters/{hashlib.sha256(published).hexdigest()}.jpg"
+    image = assert_no_metadata(published)
+    assert image.format == "JPEG" and image.size == (900, 1600)  # upright
+    assert close_to(image.getpixel((450, 5)), RED) and close_to(image.getpixel((450, 1595)), BLUE)
+    assert aws.api.client.get(f"/media/{original}").content == published
+
+    everything = aws.keys("")
+    assert aws.keys("uploads/") == [] and everything
+    for key in everything:
+        data = aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+        assert data != upload
+        assert_no_metadata(data)
+
+    again = aws.form(organizer, event["id"])
+    aws.post(again, upload, "image/jpeg")
+    assert aws.s3_event(again["key"])[0]["status"] == "accepted"
+    assert aws.event(event["id"]) == shown
+    assert aws.keys("") == everything
 
 
 def test_bad_uploads_are_deleted_and_never_retried(aws: Aws) -> None:

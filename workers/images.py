@@ -3,8 +3,10 @@
 The bucket notifies this function for objects created under `uploads/` (the
 presigned POST of `POST /api/v1/events/{id}/poster-uploads` put them there).
 Each object is read, checked (magic bytes, size, a full decode with a pixel
-limit), re-encoded into variants and stored under `posters/` with an immutable
-Cache-Control, and the event is pointed at it; the upload is then deleted.
+limit), re-encoded (a metadata-free, upright original in its own format and
+WebP variants made from it) and stored under `posters/` with an immutable
+Cache-Control, and the event is pointed at it; the upload, never published
+itself, is then deleted.
 
 Failures are sorted: a bad object (not an image, too large, truncated, a
 decompression bomb) is deleted and logged with its reason, and the invocation

@@ -1,9 +1,11 @@
 """Poster images: accepted by their magic bytes, stored under the hash of their content.
 
-An upload is kept as it came (the original) and re-encoded into a few widths
-(the variants: EXIF orientation applied, metadata gone, never upscaled). Every
-key is derived from the bytes it names, so a key's bytes never change and
-caches may keep them forever.
+An upload is never published as it came: it is re-encoded at full size in its
+own format (the original) and into a few WebP widths (the variants, never
+upscaled), both with EXIF orientation applied and every metadata block (EXIF
+with GPS, XMP, ICC, comments) gone. Every key is derived from the bytes it
+names (the re-encoded ones), so a key's bytes never change and caches may keep
+them forever.
 """
 
 from __future__ import annotations

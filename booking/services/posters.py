@@ -2,13 +2,19 @@
 
 Two ways in, one outcome:
 
-- `upload` (local runtime, `PUT /events/{id}/poster`): the bytes are checked,
-  stored under their hash and the event points at them, with `PosterUploaded`
-  in the same transaction; `make_variants`, fed by the outbox, adds the widths.
+- `upload` (`PUT /events/{id}/poster`, either runtime): the bytes are checked
+  and re-encoded, the clean original is stored under its hash and the event
+  points at it, with `PosterUploaded` in the same transaction; `make_variants`,
+  fed by the outbox (on AWS through the `images` queue), adds the widths.
 - `request_upload` + `accept_upload` (aws runtime): the browser posts straight
-  to S3 under `uploads/<event>/<token>` with a presigned form; the S3 event
-  worker checks the object, stores original and variants, then points the event
-  at them.
+  to S3 under `uploads/<event>/<token>` (private) with a presigned form; the S3
+  event worker checks and re-encodes the object, stores original and variants,
+  points the event at them and deletes the upload.
+
+The uploaded bytes themselves are never published: what is stored and served
+as the original is `ImageProcessor.original`, the image re-encoded in its own
+format, upright, without EXIF (GPS included), XMP or ICC data, and keyed by
+the hash of those re-encoded bytes. Variants are made from that original.
 
 Recording is idempotent and ordered: a repeat changes nothing, variants are
 written only while the event still points at the original they were made from
@@ -83,12 +89,13 @@ class PosterService:
 
     # -- through the API ----------------------------------------------------------------
     async def upload(self, organizer: Account, event_id: str, image: bytes) -> Event:
-        """Store the poster under its content hash and point the event at it; variants follow."""
+        """Store the re-encoded poster under its content hash, point the event at it;
+        variants follow."""
         event = await self._catalog.own_event(organizer, event_id)
-        content_type, extension = sniff_image(image)
-        await self._images.inspect(image)  # a bomb or a broken file is a 422 now, not later
-        key = poster_key(image, extension)
-        await self._media.put(key, content_type, image)
+        sniff_image(image)  # size and magic bytes before any decoding
+        original = await self._images.original(image)  # a bomb or a broken file is a 422 now
+        key = poster_key(original.data, original.extension)
+        await self._media.put(key, original.content_type, original.data)
         pointed = await self._point_at(event.id, key, self._clock.now())
         if pointed is None:
             raise Conflict(f"event {event_id} was deleted while its poster was uploaded")
@@ -123,7 +130,8 @@ class PosterService:
         await self._record_variants(event_id, key, await self._put_variants(variants))
 
     async def accept_upload(self, key: str, uploaded_at: datetime) -> UploadOutcome:
-        """Check a direct upload, store original and variants, point its event at them.
+        """Check a direct upload, store its clean original and variants, point its event at
+        them, delete the upload.
 
         A bad object is deleted and reported as `rejected` (never raised: retrying cannot
         fix it); only transient failures (storage, table) raise, so that they are retried.
@@ -135,14 +143,15 @@ class PosterService:
             data = await self._uploads.read(key, MAX_POSTER_BYTES)
             if data is None:
                 return UploadOutcome(key, "ignored", "already handled", event_id)
-            content_type, extension = sniff_image(data)
-            variants = await self._images.variants(data, POSTER_WIDTHS)
+            sniff_image(data)
+            clean = await self._images.original(data)
+            variants = await self._images.variants(clean.data, POSTER_WIDTHS)
         except InvalidRequest as exc:
             log.warning("poster upload rejected", extra={"key": key, "reason": exc.detail})
             await self._uploads.discard(key)
             return UploadOutcome(key, "rejected", exc.detail, event_id)
-        original = poster_key(data, extension)
-        await self._media.put(original, content_type, data)
+        original = poster_key(clean.data, clean.extension)
+        await self._media.put(original, clean.content_type, clean.data)
         urls = await self._put_variants(variants)
         event = await self._point_at(event_id, original, uploaded_at)
         if event is None:

@@ -3,13 +3,17 @@
 One bucket, two prefixes: `posters/` holds immutable, content-addressed images
 (the CDN's origin, cached forever), `uploads/<event>/<token>` receives
 unchecked uploads (private; its ObjectCreated events feed `workers/images.py`,
-and a lifecycle rule may expire leftovers). The client is created in the
-runtime's `start()`, inside the event loop that uses it, like DynamoDB's.
+and a lifecycle rule may expire leftovers). `S3MediaStore` reads and writes
+only `posters/` keys of the content-addressed shape, so `GET /media/...` can
+never hand out a raw upload (or any other object of the bucket). The client
+is created in the runtime's `start()`, inside the event loop that uses it,
+like DynamoDB's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +27,9 @@ from booking.domain.ports import StoredMedia, UploadForm
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+# `posters/<sha256>.<ext>` (originals) and `posters/<sha256>-<width>.<ext>` (variants): the
+# only keys served; the CDN's origin is this prefix too.
+_SERVED_KEY = re.compile(r"^posters/[0-9a-f]{64}(-[0-9]{1,5})?\.(jpg|png|webp)$")
 
 
 @contextlib.asynccontextmanager
@@ -73,6 +80,8 @@ class S3MediaStore:
         return f"{self._base_url}/{key}"
 
     async def put(self, key: str, content_type: str, data: bytes) -> None:
+        if not _SERVED_KEY.match(key):
+            raise ValueError(f"not a media key: {key!r}")
         with _shed_when_unavailable():
             await self._bucket.client.put_object(
                 Bucket=self._bucket.name,
@@ -83,6 +92,8 @@ class S3MediaStore:
             )
 
     async def get(self, key: str) -> StoredMedia | None:
+        if not _SERVED_KEY.match(key):
+            return None  # `uploads/` and anything else in the bucket are not media
         try:
             with _shed_when_unavailable():
                 response = await self._bucket.client.get_object(Bucket=self._bucket.name, Key=key)
