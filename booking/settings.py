@@ -75,6 +75,9 @@ class Settings:
     """SQS queue of OrderPaid/OrderClosed (capture, tickets, void, refund); aws runtime."""
     queue_url_notifications: str | None = None
     """SQS queue of TicketsIssued (confirmation mail); aws runtime."""
+    queue_url_images: str | None = None
+    """SQS queue of PosterUploaded (poster variants); aws runtime. The outbox forwarder holds
+    the stream at a PosterUploaded while it is unset."""
     queue_url_webhooks: str | None = None
     """SQS queue of verified payment webhooks; set: the API enqueues them for a worker
     instead of applying them inline."""

@@ -1,4 +1,5 @@
-"""Posters on the aws runtime, against moto's S3 and DynamoDB: presigned POST → S3 event → variants.
+"""Posters on the aws runtime, against moto's S3 and DynamoDB: presigned POST → S3 event → variants,
+and PUT → outbox → stream → forwarder → `images` queue (moto's SQS) → variants.
 
 moto accepts a presigned POST without checking its policy (size, Content-Type,
 expiry), so these tests check the policy document the API signs, and that what
@@ -14,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,7 +36,7 @@ from booking.settings import Settings
 from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
 from tests.posters import BLUE, RED, assert_no_metadata, close_to, decoded, photo, two_tone_jpeg
 from tests.support import ApiDriver, assert_problem
-from workers import images
+from workers import forwarder, images, queues
 
 REGION = AWS_TEST_ENV["AWS_DEFAULT_REGION"]
 CDN = "https://d111111abcdef8.cloudfront.net"
@@ -312,3 +314,260 @@ def test_poster_uploads_are_for_the_events_organizer_only(aws: Aws) -> None:
     assert_problem(aws.api.client.post(path), 401, "authentication-required")
     for someone in (aws.api.account("fan"), aws.api.account("organizer")):
         assert_problem(aws.api.client.post(path, headers=someone), 404, "not-found")
+
+
+class Queued:
+    """The aws runtime as deployed with the `images` queue, all of it on moto: the API's
+    Lambda (no background workers), the outbox forwarder and the `images` function, each
+    its own runtime built from the environment, as Lambda builds them."""
+
+    def __init__(self, api: ApiDriver, settings: Settings, clients: dict[str, Any]) -> None:
+        self.api = api
+        self.settings = settings
+        self.s3, self.sqs, self.streams = clients["s3"], clients["sqs"], clients["streams"]
+        assert settings.queue_url_images and settings.media_bucket
+        self.queue: str = settings.queue_url_images
+        self.bucket: str = settings.media_bucket
+
+    def forward(self) -> dict[str, Any]:
+        """Run the forwarder Lambda over everything the table's stream holds."""
+        arn = self.streams.list_streams(TableName=self.settings.table_name)["Streams"][0][
+            "StreamArn"
+        ]
+        records: list[dict[str, Any]] = []
+        for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = self.streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records += self.streams.get_records(ShardIterator=iterator)["Records"]
+        event = {"Records": [_lambda_json({**r, "eventSourceARN": arn}) for r in records]}
+        return forwarder.handler(event, None)
+
+    def receive(self, queue_url: str | None = None) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=queue_url or self.queue,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def deliver(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the event source mapping does: the `images` Lambda gets the batch, then
+        every message its partial batch response does not list is deleted."""
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        response = queues.images_handler(_lambda_sqs_event(messages, arn), None)
+        listed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in listed:
+                with contextlib.suppress(Exception):
+                    self.sqs.delete_message(
+                        QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"]
+                    )
+        return response
+
+    def size(self, queue_url: str) -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        found = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+        return sum(int(found["Attributes"][n]) for n in names)
+
+    def keys(self) -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=self.bucket)
+        return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def _lambda_json(value: Any) -> Any:
+    """A Streams API record in the JSON shape Lambda delivers (binary as base64 text)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: _lambda_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lambda_json(v) for v in value]
+    return value
+
+
+def _lambda_sqs_event(messages: list[dict[str, Any]], arn: str) -> dict[str, Any]:
+    """Received messages in the shape of the SQS event Lambda hands a function."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {
+                    name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+QUEUE_ATTEMPTS = 2
+
+
+@pytest.fixture
+def queued(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queued]:
+    # Everything on moto (DynamoDB Local, where the session uses it, has no SQS or Streams).
+    endpoint = s3_endpoint
+    session = botocore.session.get_session()
+    made: dict[str, Any] = {
+        "s3": session.create_client(
+            "s3",
+            region_name=REGION,
+            endpoint_url=endpoint,
+            config=Config(s3={"addressing_style": "path"}),
+        ),
+        "sqs": session.create_client("sqs", region_name=REGION, endpoint_url=endpoint),
+        "streams": session.create_client(
+            "dynamodbstreams", region_name=REGION, endpoint_url=endpoint
+        ),
+    }
+    suffix = uuid.uuid4().hex[:8]
+    bucket = f"media-{suffix}"
+    made["s3"].create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    sqs = made["sqs"]
+    dlq = sqs.create_queue(QueueName=f"images-{suffix}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": QUEUE_ATTEMPTS + 1}
+    queue = sqs.create_queue(
+        QueueName=f"images-{suffix}",
+        Attributes={"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    table = asyncio.run(create_table(endpoint))
+    settings = Settings(
+        runtime="aws",
+        table_name=table,
+        aws_endpoint_url=endpoint,
+        s3_endpoint_url=endpoint,
+        media_bucket=bucket,
+        media_base_url=CDN,
+        data_dir=tmp_path / "api",
+        queue_url_images=queue,
+        queue_max_attempts=QUEUE_ATTEMPTS,
+    )
+    for name, value in {
+        "RUNTIME": "aws",
+        "TABLE_NAME": table,
+        "AWS_ENDPOINT_URL": endpoint,
+        "S3_ENDPOINT_URL": endpoint,
+        "MEDIA_BUCKET": bucket,
+        "MEDIA_BASE_URL": CDN,
+        "DATA_DIR": str(tmp_path / "worker"),
+        "QUEUE_URL_IMAGES": queue,
+        "QUEUE_MAX_ATTEMPTS": str(QUEUE_ATTEMPTS),
+    }.items():
+        monkeypatch.setenv(f"CONCERTBOOK_{name}", value)
+    try:
+        with TestClient(create_app(build_aws(settings), run_background=False)) as client:
+            yield Queued(ApiDriver(client), settings, made)
+    finally:
+        forwarder.close()
+        queues.close()
+        for client in made.values():
+            client.close()
+
+
+def test_a_put_poster_gets_its_variants_through_the_images_queue_once(queued: Queued) -> None:
+    """GIVEN the aws runtime with the `images` queue WHEN an organizer PUTs a poster THEN the
+    API stores its clean original at once, the forwarder moves PosterUploaded from the
+    table's stream to `images` (twice over, as a retried stream batch does), and the
+    `images` Lambda, handed both copies in one batch, records the variants once: one more
+    revision, one set of objects, an empty queue; a copy delivered later changes nothing."""
+    organizer = queued.api.account("organizer")
+    event = queued.api.event(organizer)
+    upload = photo(1600, 900, "JPEG", orientation=6)
+    r = queued.api.client.put(
+        f"/api/v1/events/{event['id']}/poster", headers=organizer, content=upload
+    )
+    assert r.status_code == 200, r.text
+    put = r.json()
+    assert put["poster"]["variants"] == {}
+    assert queued.keys() == [put["poster_ref"]]
+    assert_no_metadata(
+        queued.s3.get_object(Bucket=queued.bucket, Key=put["poster_ref"])["Body"].read()
+    )
+
+    assert queued.forward() == {"batchItemFailures": []}
+    assert queued.forward() == {"batchItemFailures": []}  # a retried stream batch: sent twice
+    messages = queued.receive()
+    assert [m["MessageAttributes"]["topic"]["StringValue"] for m in messages] == [
+        "PosterUploaded",
+        "PosterUploaded",
+    ]
+    assert len({m["MessageAttributes"]["outbox_id"]["StringValue"] for m in messages}) == 1
+    assert queued.deliver(messages) == {"batchItemFailures": []}
+
+    shown = queued.api.client.get(f"/api/v1/events/{event['id']}").json()
+    assert shown["revision"] == put["revision"] + 1  # the variants, recorded once
+    variants = shown["poster"]["variants"]
+    assert set(variants) == {"320", "640", "900"}
+    keys = [v.removeprefix(f"{CDN}/") for v in variants.values()]
+    assert queued.keys() == sorted([put["poster_ref"], *keys])
+    for key in keys:
+        head = queued.s3.head_object(Bucket=queued.bucket, Key=key)
+        assert head["ContentType"] == "image/webp" and head["CacheControl"] == IMMUTABLE
+        assert_no_metadata(queued.s3.get_object(Bucket=queued.bucket, Key=key)["Body"].read())
+    assert queued.size(queued.queue) == 0
+
+    # The same message once more, later: nothing changes.
+    queued.sqs.send_message(
+        QueueUrl=queued.queue,
+        MessageBody=messages[0]["Body"],
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": value["StringValue"]}
+            for name, value in messages[0]["MessageAttributes"].items()
+        },
+    )
+    assert queued.deliver(queued.receive()) == {"batchItemFailures": []}
+    assert queued.api.client.get(f"/api/v1/events/{event['id']}").json() == shown
+    assert queued.keys() == sorted([put["poster_ref"], *keys])
+    assert queued.size(queued.queue) == 0
+
+
+def test_a_poison_images_message_is_retried_then_dead_lettered_with_its_reason(
+    queued: Queued,
+) -> None:
+    """GIVEN a message on `images` that is no outbox message WHEN the `images` Lambda gets it
+    THEN the partial batch response lists it for a retry, and at the last attempt it is
+    moved to the queue's DLQ with its reason and listed no more."""
+    sent = queued.sqs.send_message(
+        QueueUrl=queued.queue,
+        MessageBody="{not an outbox message",
+        MessageAttributes={"topic": {"DataType": "String", "StringValue": "PosterUploaded"}},
+    )
+    first = queued.deliver(queued.receive())
+    assert first == {"batchItemFailures": [{"itemIdentifier": sent["MessageId"]}]}
+    deadline = time.monotonic() + 10  # hidden 2 s after the first failure
+    while not (again := queued.receive()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert queued.deliver(again) == {"batchItemFailures": []}
+    attributes = queued.sqs.get_queue_attributes(
+        QueueUrl=queued.queue, AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    dlq_name = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
+    dlq = queued.sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+    (parked,) = queued.receive(dlq)
+    assert parked["Body"] == "{not an outbox message"
+    found = {k: v["StringValue"] for k, v in parked["MessageAttributes"].items()}
+    assert found["error"].startswith(("DecodeError", "ValidationError"))
+    assert found["attempts"] == str(QUEUE_ATTEMPTS)
+    assert found["source_queue"] == queued.queue and found["topic"] == "PosterUploaded"
+    assert queued.size(queued.queue) == 0

@@ -112,3 +112,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return await _forwarder(event)
 
     return _environment.run(work)
+
+
+def close() -> None:
+    """Stop the runtime, close the loop and forget the forwarder built on it (tests, tools);
+    Lambda never calls this."""
+    global _forwarder  # noqa: PLW0603 - the per-environment cache, reset with it
+    _environment.close()
+    _forwarder = None

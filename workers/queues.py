@@ -4,11 +4,16 @@
 |-----------------|------------------------------|------------------------------------------|
 | `payments`      | OrderPaid, OrderClosed       | capture + issue tickets / void or refund |
 | `notifications` | TicketsIssued                | confirmation mail                        |
+| `images`        | PosterUploaded               | `PosterService.make_variants`            |
 | `webhooks`      | verified gateway webhooks    | `PaymentService.apply_queued_webhook`    |
 
-The outbox forwarder (`workers/forwarder.py`) fills the first two from the table's
+The outbox forwarder (`workers/forwarder.py`) fills the first three from the table's
 stream; the API fills `webhooks`. On AWS each queue triggers its Lambda below
 (`payments_handler`, ...); a long-running process drains them with `QueueConsumer`s.
+`images` carries the posters uploaded through `PUT /events/{id}/poster`: their variants
+are decoding and resizing work, so its function gets more time and memory (see
+docs/ARCHITECTURE.md). Presigned direct uploads do not use it: the S3 event worker
+(`workers/images.handler`) makes their variants itself.
 """
 
 from __future__ import annotations
@@ -33,10 +38,13 @@ TOPIC_QUEUES: Mapping[str, str] = {
     "OrderPaid": "payments",
     "OrderClosed": "payments",
     "TicketsIssued": "notifications",
+    "PosterUploaded": "images",
 }
 """Outbox topic → queue. Topics not listed have no consumer on AWS and are not forwarded."""
 
-QUEUES = ("payments", "notifications", "webhooks")
+OUTBOX_QUEUES = ("payments", "notifications", "images")
+"""The queues the outbox forwarder fills (one outbox handler each)."""
+QUEUES = (*OUTBOX_QUEUES, "webhooks")
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -46,6 +54,7 @@ def queue_urls(settings: Settings) -> dict[str, str]:
     urls = {
         "payments": settings.queue_url_payments,
         "notifications": settings.queue_url_notifications,
+        "images": settings.queue_url_images,
         "webhooks": settings.queue_url_webhooks,
     }
     return {name: url for name, url in urls.items() if url}
@@ -56,7 +65,7 @@ def queue_handlers(runtime: Runtime) -> dict[str, MessageHandler]:
     by_topic = handlers(runtime)
     drains: dict[str, MessageHandler] = {
         queue: outbox_handler({t: hs for t, hs in by_topic.items() if TOPIC_QUEUES.get(t) == queue})
-        for queue in ("payments", "notifications")
+        for queue in OUTBOX_QUEUES
     }
     payments = runtime.services.payments
 
@@ -110,4 +119,12 @@ def _entry_point(queue: str) -> LambdaHandler:
 
 payments_handler = _entry_point("payments")
 notifications_handler = _entry_point("notifications")
+images_handler = _entry_point("images")
 webhooks_handler = _entry_point("webhooks")
+
+
+def close() -> None:
+    """Stop the runtime, close the loop and forget the batches built on it (tests, tools);
+    Lambda never calls this."""
+    _environment.close()
+    _batches.clear()
