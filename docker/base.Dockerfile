@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
-# Shared base of the function images (api.Dockerfile, and the workers' and indexer's later):
-# Python 3.11, the locked dependencies with the `aws` extra (no dev tools), the project's
-# packages, and an entrypoint that serves a Lambda handler or runs any other command.
+# Shared base of the function images (api, workers, indexer): Python 3.11, the locked
+# dependencies with the `aws` extra (no dev tools), the project's packages, and an entrypoint
+# that serves a Lambda handler or runs any other command.
 #   docker build -f docker/base.Dockerfile -t concertbook-base .
 #
 # Base image: the pinned python:3.11 slim (Debian) image rather than
@@ -10,10 +10,14 @@
 #   the manylinux wheels in uv.lock are the ones tested;
 # - the runtime interface client is awslambdaric pinned in uv.lock (the `aws` extra), not
 #   whichever version the AWS image ships in /var/runtime;
-# - the same image also runs `concertbook serve` (see api.Dockerfile) and stays small.
+# - the same image also runs `concertbook serve` and `concertbook work` (docker/compose.yaml)
+#   and stays small.
 # Lambda accepts any Linux image that implements the Runtime API, which awslambdaric does.
 # The AWS image's one extra, a built-in emulator, is not needed: the emulator is built by
 # tools/build-rie.sh and mounted for local runs (docker/README.md).
+#
+# tests/test_images_build.py installs what the build stage installs (its COPY and `uv sync`
+# lines, read from this file) into a clean virtualenv and imports every function's handler.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -25,39 +29,33 @@ ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
     UV_PYTHON=/usr/local/bin/python3.11
 # Dependencies first (their own layer, reused while only the code changes) ...
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --extra aws --no-install-project
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --extra aws --no-install-project
 # ... then the project, installed as a wheel (not editable): the runtime stage needs only .venv.
 COPY booking ./booking
 COPY api ./api
 COPY workers ./workers
 COPY indexer ./indexer
-RUN uv sync --frozen --no-dev --extra aws --no-editable
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --extra aws --no-editable
 
 FROM ${PYTHON_IMAGE}
 # Lambda runs an image as a least-privileged user of its own, on a read-only file system
 # with a writable /tmp: everything below is world-readable and, by default, data goes to
-# /tmp. `docker run` uses the non-root user `concertbook`; /data is for a volume.
-RUN useradd --system --uid 10001 --no-create-home concertbook \
-    && mkdir /data && chown concertbook /data
+# /tmp. `docker run` uses the non-root user 10001 (`concertbook`); /data is for a volume.
+RUN groupadd --system --gid 10001 concertbook \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --no-log-init concertbook \
+    && mkdir /data && chown 10001:10001 /data
 COPY --from=build /app/.venv /app/.venv
-# One entrypoint for every function image: a single argument that is not a command is a
-# Lambda handler (`module.function`), served by awslambdaric; with no Runtime API around
-# (a plain `docker run`) and the emulator mounted at /aws-lambda, it runs under the
-# emulator. Any other command (`concertbook serve ...`) runs as given.
-COPY --chmod=0755 <<'EOF' /usr/local/bin/lambda-entrypoint
-#!/bin/sh
-set -eu
-if [ "$#" -eq 1 ] && ! command -v "$1" >/dev/null 2>&1; then
-  if [ -z "${AWS_LAMBDA_RUNTIME_API:-}" ] && [ -x /aws-lambda/aws-lambda-rie ]; then
-    exec /aws-lambda/aws-lambda-rie python -m awslambdaric "$1"
-  fi
-  exec python -m awslambdaric "$1"
-fi
-exec "$@"
-EOF
+COPY --chmod=0755 docker/lambda-entrypoint.sh /usr/local/bin/lambda-entrypoint
 WORKDIR /app
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     CONCERTBOOK_DATA_DIR=/tmp/concertbook
-USER concertbook
+USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/lambda-entrypoint"]
+# The revision the image was built from (docker/build.sh passes the commit).
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="concertbook-base" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.revision="${REVISION}"

@@ -14,10 +14,12 @@ COPY indexer ./indexer
 RUN uv sync --frozen --no-dev
 
 FROM python:3.11.14-slim-bookworm
-RUN useradd --system --uid 10001 concertbook && mkdir /data && chown concertbook /data
+RUN groupadd --system --gid 10001 concertbook \
+    && useradd --system --uid 10001 --gid 10001 --no-log-init concertbook \
+    && mkdir /data && chown 10001:10001 /data
 COPY --from=build /app /app
 ENV PATH="/app/.venv/bin:$PATH" CONCERTBOOK_DATA_DIR=/data
-USER concertbook
+USER 10001:10001
 EXPOSE 8000
 VOLUME ["/data"]
 CMD ["concertbook", "serve", "--host", "0.0.0.0", "--port", "8000"]

