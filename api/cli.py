@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,8 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from api.app import create_app
+from api.app import WEBHOOK_PATH, create_app
+from booking.adapters.payments.simulated_gateway import http_sender
 from booking.adapters.security.ed25519_signer import verify_ticket_code
 from booking.bootstrap import Services, build_runtime
 from booking.demo import DEMO_PASSWORD, FAN_EMAIL, ORGANIZER_EMAIL, load_demo
@@ -31,6 +33,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
     serve.add_argument("--demo", action="store_true", help="load a demo concert on first start")
+    serve.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="serve the API only: no outbox relay, expiry sweep or gateway webhooks in this "
+        "process (`concertbook work` runs them)",
+    )
+    work = commands.add_parser(
+        "work",
+        help="run the aws runtime's workers: the table stream to the queues and the search "
+        "index, the queue consumers, the expiry sweep, the payment gateway's webhooks",
+    )
+    work.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
     reindex = commands.add_parser(
         "reindex", help="rebuild the search index from the catalogue (alias swap, no downtime)"
     )
@@ -48,8 +62,10 @@ async def _seed_demo(services: Services, now: datetime) -> None:
     log.info("demo accounts: %s and %s, password %s", ORGANIZER_EMAIL, FAN_EMAIL, DEMO_PASSWORD)
 
 
-async def _serve(settings: Settings, demo: bool) -> None:
-    app = create_app(build_runtime(settings), seed=_seed_demo if demo else None)
+async def _serve(settings: Settings, demo: bool, workers: bool = True) -> None:
+    app = create_app(
+        build_runtime(settings), run_background=workers, seed=_seed_demo if demo else None
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -72,13 +88,44 @@ async def _reindex(settings: Settings) -> int:
     return count
 
 
+async def _work(settings: Settings) -> int:
+    if settings.runtime != "aws":
+        print("concertbook work needs CONCERTBOOK_RUNTIME=aws", file=sys.stderr)
+        return 2
+    from workers.service import working  # noqa: PLC0415 - aws dependencies
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runtime = build_runtime(settings)
+    await runtime.start()
+    try:
+        async with working(runtime) as tasks:
+            if settings.public_url:
+                # The simulated gateway's webhooks go to the API over HTTP, as a real one's do.
+                runtime.gateway.attach(http_sender(settings.public_url + WEBHOOK_PATH))
+                tasks.append(asyncio.create_task(runtime.gateway.run_deliveries()))
+            else:
+                log.warning("CONCERTBOOK_PUBLIC_URL is unset: no gateway webhooks are delivered")
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await runtime.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data)
-        asyncio.run(_serve(settings, args.demo))
+        asyncio.run(_serve(settings, args.demo, workers=not args.no_workers))
         return 0
+    if args.command == "work":
+        return asyncio.run(_work(Settings.from_env(data_dir=args.data)))
     if args.command == "reindex":
         asyncio.run(_reindex(Settings.from_env(data_dir=args.data)))
         return 0
