@@ -23,8 +23,14 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from api.cli import _parser
+from booking.settings import Settings
+from workers.queues import QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
@@ -347,3 +353,51 @@ def test_an_install_without_the_aws_extra_is_caught(tmp_path: Path) -> None:
     )
     assert "botocore" in failures.pop("booking.bootstrap_aws")
     assert "awslambdaric.bootstrap:run" in failures
+
+
+# -- docker/compose.yaml -------------------------------------------------------------------
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    return loaded
+
+
+def test_compose_pins_every_image_and_runs_commands_that_exist() -> None:
+    """GIVEN docker/compose.yaml WHEN read THEN every pulled image has an exact version tag,
+    the app services build a Dockerfile that exists, their `concertbook` commands parse
+    with the real command line, and the setup one-shot is Python that makes the table from
+    `table_definition`."""
+    services = compose()["services"]
+    for name, service in services.items():
+        if "build" in service:
+            assert (ROOT / service["build"]["dockerfile"]).is_file(), name
+            assert service["build"]["context"] == "..", name
+            continue
+        assert re.fullmatch(r"[\w./-]+:\d+(\.\d+)+[\w.-]*", service["image"]), name
+    for name in ("api", "workers"):
+        command = services[name]["command"]
+        assert command[0] == "concertbook", name
+        _parser().parse_args(command[1:])
+    python, flag, script = services["setup"]["command"]
+    assert (python, flag) == ("python", "-c")
+    ast.parse(script)
+    assert "table_definition(" in script
+
+
+def test_compose_gives_every_queue_its_dead_letter_queue() -> None:
+    """GIVEN the API's and the workers' environment in docker/compose.yaml WHEN compared with
+    the queues the code knows and docker/elasticmq.conf THEN every queue has its URL, and
+    ElasticMQ makes each with a dead-letter queue after CONCERTBOOK_QUEUE_MAX_ATTEMPTS + 1
+    receives, as Terraform does."""
+    services = compose()["services"]
+    conf = (DOCKER / "elasticmq.conf").read_text()
+    redrive = Settings().queue_max_attempts + 1
+    for service in ("api", "workers"):
+        environment = services[service]["environment"]
+        for queue in QUEUES:
+            url = environment[f"CONCERTBOOK_QUEUE_URL_{queue.upper()}"]
+            assert url.startswith("http://sqs:9324/000000000000/"), url
+            name = url.rsplit("/", 1)[1]
+            assert re.search(rf"^  {re.escape(name)} \{{$", conf, re.MULTILINE), name
+            dead = f'deadLettersQueue {{ name = "{name}-dlq", maxReceiveCount = {redrive} }}'
+            assert dead in conf, name
+            assert re.search(rf"^  {re.escape(name)}-dlq \{{", conf, re.MULTILINE), name
