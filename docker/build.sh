@@ -1,43 +1,55 @@
 #!/usr/bin/env bash
 # Builds the shared base and every function image (docker/*.Dockerfile but base and local),
 # for Lambda: one platform, no provenance attestation (Lambda wants a single-platform
-# manifest, not an index). With --push, pushes the function images (the base is only a
-# build stage of theirs and stays local).
+# manifest, not an index). With --push, builds nothing and pushes the function images built
+# before (here or loaded with `docker load`) to $REGISTRY; the base is only a build stage of
+# theirs and stays local.
 #
-#   docker/build.sh                        # concertbook-{api,workers,indexer}:<commit>
-#   REGISTRY=123456789012.dkr.ecr.ap-northeast-2.amazonaws.com TAG=$GITHUB_SHA docker/build.sh --push
+#   docker/build.sh                     # concertbook-base and concertbook-{api,workers,indexer}:<tag>
+#   REGISTRY=123456789012.dkr.ecr.ap-northeast-2.amazonaws.com docker/build.sh --push
+#   docker/build.sh --list              # the function images' local names
 #
-# Environment: REGISTRY (prefix of the repositories; unset: local names), TAG (default: the
-# commit, with -dirty for a changed work tree), PLATFORM (default linux/amd64, the
-# functions' x86_64 architecture; linux/arm64 for Graviton).
+# Environment: TAG (default: the commit, with -dirty for a changed work tree), REGISTRY
+# (for --push: the repositories are <registry>/concertbook-<image>, terraform/modules/ecr),
+# PLATFORM (default linux/amd64 for x86_64 functions; linux/arm64 for Graviton).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-push=false
-case "${1:-}" in
-  --push) push=true ;;
-  "") ;;
-  *) echo "usage: docker/build.sh [--push]" >&2; exit 2 ;;
+mode=${1:-build}
+case "$mode" in
+  build | --push | --list) ;;
+  *) echo "usage: docker/build.sh [--push | --list]" >&2; exit 2 ;;
 esac
 
-revision=$(git rev-parse HEAD)
 tag=${TAG:-$(git describe --always --dirty --abbrev=40 --match=none)}
 platform=${PLATFORM:-linux/amd64}
-prefix=${REGISTRY:+$REGISTRY/}
 base="concertbook-base:$tag"
 
-build() {
-  docker build --platform "$platform" --provenance=false "$@" .
-}
-
-build -f docker/base.Dockerfile --build-arg "REVISION=$revision" -t "$base"
+images=()
 for dockerfile in docker/*.Dockerfile; do
   image=$(basename "$dockerfile" .Dockerfile)
   case "$image" in base | local) continue ;; esac
-  name="${prefix}concertbook-$image:$tag"
-  build -f "$dockerfile" --build-arg "BASE_IMAGE=$base" -t "$name"
-  if $push; then
-    docker push "$name"
-  fi
-  echo "built $name"
+  images+=("$image")
 done
+
+case "$mode" in
+  --list)
+    for image in "${images[@]}"; do echo "concertbook-$image:$tag"; done
+    ;;
+  --push)
+    : "${REGISTRY:?docker/build.sh --push needs REGISTRY (<account>.dkr.ecr.<region>.amazonaws.com)}"
+    for image in "${images[@]}"; do
+      docker tag "concertbook-$image:$tag" "$REGISTRY/concertbook-$image:$tag"
+      docker push "$REGISTRY/concertbook-$image:$tag"
+    done
+    ;;
+  build)
+    docker build --platform "$platform" --provenance=false -f docker/base.Dockerfile \
+      --build-arg "REVISION=$(git rev-parse HEAD)" -t "$base" .
+    for image in "${images[@]}"; do
+      docker build --platform "$platform" --provenance=false -f "docker/$image.Dockerfile" \
+        --build-arg "BASE_IMAGE=$base" -t "concertbook-$image:$tag" .
+      echo "built concertbook-$image:$tag"
+    done
+    ;;
+esac
