@@ -1,0 +1,486 @@
+# One dashboard for the stage and the alarms that page.
+#
+# Dashboard: the API (requests per second, 4xx and 5xx rates, latency p75/p90/p99),
+# one widget per function (duration, errors, throttles, concurrent executions), the
+# table (consumed capacity, throttled requests), the queues (age of the oldest message),
+# every dead-letter and failure queue (depth), OpenSearch (cluster status, free storage,
+# CPU) and Redis (engine CPU, memory), per node.
+#
+# Alarms (to the SNS topic, with an e-mail subscription to confirm): API 5xx rate and
+# p99 latency; errors and throttles of every function; table throttling; any message in
+# any dead-letter or failure queue; work queues falling behind; OpenSearch red; Redis
+# CPU and memory.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  region  = data.aws_region.current.name
+  account = data.aws_caller_identity.current.account_id
+  api     = ["ApiId", var.api_id, "Stage", var.api_stage]
+  # Every queue that holds what could not be done: work queues' DLQs and the functions'
+  # failure queues.
+  parked = merge(
+    { for q, name in var.dlq_names : "${q}-dlq" => name },
+    { for f, name in var.failure_queue_names : "${f}-failures" => name },
+  )
+  # Throttle events of the table and of each index; an index adds its own dimension.
+  throttle_sources = concat(
+    [{ id = "table", index = "" }],
+    [for index in var.table_indexes : { id = index, index = index }],
+  )
+  throttle_queries = merge([
+    for source in local.throttle_sources : {
+      for kind in ["Read", "Write"] : "${source.id}_${lower(kind)}" => {
+        metric = "${kind}ThrottleEvents"
+        index  = source.index
+      }
+    }
+  ]...)
+
+  api_widgets = [
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "API requests per second"
+        region = local.region
+        period = 60
+        stat   = "Sum"
+        metrics = [
+          [{ expression = "m1 / PERIOD(m1)", label = "requests/s", id = "e1" }],
+          concat(["AWS/ApiGateway", "Count"], local.api, [{ id = "m1", visible = false }]),
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "API 4xx and 5xx rate (%)"
+        region = local.region
+        period = 60
+        stat   = "Sum"
+        metrics = [
+          [{ expression = "IF(m1 > 0, 100 * m4 / m1, 0)", label = "4xx %", id = "e4" }],
+          [{ expression = "IF(m1 > 0, 100 * m5 / m1, 0)", label = "5xx %", id = "e5" }],
+          concat(["AWS/ApiGateway", "Count"], local.api, [{ id = "m1", visible = false }]),
+          concat(["AWS/ApiGateway", "4xx"], local.api, [{ id = "m4", visible = false }]),
+          concat(["AWS/ApiGateway", "5xx"], local.api, [{ id = "m5", visible = false }]),
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "API latency (ms)"
+        region = local.region
+        period = 60
+        metrics = [
+          concat(["AWS/ApiGateway", "Latency"], local.api, [{ stat = "p75", label = "p75" }]),
+          concat(["AWS/ApiGateway", "Latency"], local.api, [{ stat = "p90", label = "p90" }]),
+          concat(["AWS/ApiGateway", "Latency"], local.api, [{ stat = "p99", label = "p99" }]),
+        ]
+      }
+    },
+  ]
+
+  function_widgets = [
+    for name, function_name in var.function_names : {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "Lambda ${name}"
+        region = local.region
+        period = 60
+        metrics = [
+          ["AWS/Lambda", "Duration", "FunctionName", function_name, { stat = "p99", label = "duration p99 (ms)", yAxis = "right" }],
+          ["AWS/Lambda", "Errors", "FunctionName", function_name, { stat = "Sum", label = "errors" }],
+          ["AWS/Lambda", "Throttles", "FunctionName", function_name, { stat = "Sum", label = "throttles" }],
+          ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", function_name, { stat = "Maximum", label = "concurrent executions" }],
+        ]
+      }
+    }
+  ]
+
+  table_widgets = [
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title  = "DynamoDB consumed capacity (units/s)"
+        region = local.region
+        period = 60
+        stat   = "Sum"
+        metrics = [
+          [{ expression = "r / PERIOD(r)", label = "read (RCU/s)", id = "er" }],
+          [{ expression = "w / PERIOD(w)", label = "write (WCU/s)", id = "ew" }],
+          ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", var.table_name, { id = "r", visible = false }],
+          ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", var.table_name, { id = "w", visible = false }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title  = "DynamoDB throttled requests"
+        region = local.region
+        period = 60
+        stat   = "Sum"
+        metrics = concat(
+          [for op in var.table_operations : ["AWS/DynamoDB", "ThrottledRequests", "TableName", var.table_name, "Operation", op, { label = op }]],
+          [for id, q in local.throttle_queries : concat(["AWS/DynamoDB", q.metric, "TableName", var.table_name], q.index == "" ? [] : ["GlobalSecondaryIndexName", q.index], [{ label = "${id} throttle events" }])],
+        )
+      }
+    },
+  ]
+
+  queue_widgets = [
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title   = "SQS age of the oldest message (s)"
+        region  = local.region
+        period  = 60
+        stat    = "Maximum"
+        metrics = [for q, name in var.queue_names : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", name, { label = q }]]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title   = "Dead-letter and failure queue depth (messages)"
+        region  = local.region
+        period  = 60
+        stat    = "Maximum"
+        metrics = [for q, name in local.parked : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { label = q }]]
+      }
+    },
+  ]
+
+  search_widgets = [
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "OpenSearch cluster status"
+        region = local.region
+        period = 60
+        stat   = "Maximum"
+        metrics = [
+          ["AWS/ES", "ClusterStatus.red", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "red" }],
+          ["AWS/ES", "ClusterStatus.yellow", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "yellow" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "OpenSearch free storage (MiB)"
+        region = local.region
+        period = 300
+        stat   = "Minimum"
+        metrics = [
+          ["AWS/ES", "FreeStorageSpace", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "free storage" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "OpenSearch CPU (%)"
+        region = local.region
+        period = 60
+        stat   = "Maximum"
+        metrics = [
+          ["AWS/ES", "CPUUtilization", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "CPU" }],
+        ]
+      }
+    },
+  ]
+
+  cache_widgets = [
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title   = "Redis engine CPU (%)"
+        region  = local.region
+        period  = 60
+        stat    = "Maximum"
+        metrics = [for node in var.redis_node_ids : ["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", node, { label = node }]]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title   = "Redis memory used (%)"
+        region  = local.region
+        period  = 60
+        stat    = "Maximum"
+        metrics = [for node in var.redis_node_ids : ["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", node, { label = node }]]
+      }
+    },
+  ]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name_prefix
+  dashboard_body = jsonencode({
+    widgets = concat(
+      local.api_widgets,
+      local.function_widgets,
+      local.table_widgets,
+      local.queue_widgets,
+      local.search_widgets,
+      local.cache_widgets,
+    )
+  })
+}
+
+# -- paging ---------------------------------------------------------------------------------
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name_prefix}-alarms"
+  kms_master_key_id = var.kms_key_arn
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each  = toset(var.alarm_emails)
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+locals {
+  actions = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
+  alarm_name          = "${var.name_prefix}-api-5xx-rate"
+  alarm_description   = "More than ${var.api_5xx_rate_percent}% of API requests answered 5xx in 3 of 5 minutes."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.api_5xx_rate_percent
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(requests > 0, 100 * errors / requests, 0)"
+    label       = "5xx %"
+    return_data = true
+  }
+
+  metric_query {
+    id = "requests"
+    metric {
+      namespace   = "AWS/ApiGateway"
+      metric_name = "Count"
+      dimensions  = { ApiId = var.api_id, Stage = var.api_stage }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/ApiGateway"
+      metric_name = "5xx"
+      dimensions  = { ApiId = var.api_id, Stage = var.api_stage }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_latency_p99" {
+  alarm_name          = "${var.name_prefix}-api-latency-p99"
+  alarm_description   = "API p99 latency above ${var.api_p99_latency_ms} ms for 5 minutes."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "Latency"
+  dimensions          = { ApiId = var.api_id, Stage = var.api_stage }
+  extended_statistic  = "p99"
+  period              = 60
+  evaluation_periods  = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.api_p99_latency_ms
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
+  for_each            = var.function_names
+  alarm_name          = "${var.name_prefix}-lambda-${each.key}-errors"
+  alarm_description   = "The ${each.key} function failed ${var.lambda_error_threshold} or more invocations in 5 minutes."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.lambda_error_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
+  for_each            = var.function_names
+  alarm_name          = "${var.name_prefix}-lambda-${each.key}-throttles"
+  alarm_description   = "The ${each.key} function was throttled (reserved concurrency reached) in 5 minutes."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.lambda_throttle_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "table_throttles" {
+  alarm_name          = "${var.name_prefix}-dynamodb-throttles"
+  alarm_description   = "The table or an index throttled reads or writes in 2 consecutive minutes."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = "throttled"
+    expression  = "SUM(METRICS())"
+    label       = "throttle events"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = local.throttle_queries
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/DynamoDB"
+        metric_name = metric_query.value.metric
+        dimensions = merge(
+          { TableName = var.table_name },
+          { for k, v in { GlobalSecondaryIndexName = metric_query.value.index } : k => v if v != "" },
+        )
+        period = 60
+        stat   = "Sum"
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "parked_messages" {
+  for_each            = local.parked
+  alarm_name          = "${var.name_prefix}-sqs-${each.key}-not-empty"
+  alarm_description   = "${each.value} holds messages that could not be processed: inspect, fix, redrive."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "queue_age" {
+  for_each            = var.queue_names
+  alarm_name          = "${var.name_prefix}-sqs-${each.key}-falling-behind"
+  alarm_description   = "The oldest message in ${each.value} is older than ${var.queue_age_seconds} s for 3 minutes."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.queue_age_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "opensearch_red" {
+  alarm_name          = "${var.name_prefix}-opensearch-red"
+  alarm_description   = "At least one primary shard of the search domain is unassigned."
+  namespace           = "AWS/ES"
+  metric_name         = "ClusterStatus.red"
+  dimensions          = { DomainName = var.opensearch_domain_name, ClientId = local.account }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "redis_cpu" {
+  for_each            = toset(var.redis_node_ids)
+  alarm_name          = "${var.name_prefix}-redis-${each.key}-cpu"
+  alarm_description   = "Redis engine CPU of ${each.key} above ${var.redis_cpu_percent}% for 5 minutes (Redis runs one thread)."
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "EngineCPUUtilization"
+  dimensions          = { CacheClusterId = each.key }
+  statistic           = "Average"
+  period              = 60
+  evaluation_periods  = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.redis_cpu_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "redis_memory" {
+  for_each            = toset(var.redis_node_ids)
+  alarm_name          = "${var.name_prefix}-redis-${each.key}-memory"
+  alarm_description   = "Redis memory of ${each.key} above ${var.redis_memory_percent}% for 5 minutes."
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "DatabaseMemoryUsagePercentage"
+  dimensions          = { CacheClusterId = each.key }
+  statistic           = "Average"
+  period              = 60
+  evaluation_periods  = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.redis_memory_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}

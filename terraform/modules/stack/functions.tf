@@ -1,0 +1,176 @@
+# The function catalogue: one Lambda per entry point of the code (docker/functions.json
+# names the same functions, images and handlers; tests/test_terraform.py checks both
+# against the code), and what each one is given.
+
+locals {
+  catalogue = {
+    api = {
+      image       = "api"
+      handler     = "api.lambda_handler.handler"
+      description = "The HTTP API behind API Gateway (payload 2.0)"
+    }
+    forwarder = {
+      image       = "workers"
+      handler     = "workers.forwarder.handler"
+      description = "Table stream (OUTBOX# inserts) to the topic queues"
+    }
+    payments = {
+      image       = "workers"
+      handler     = "workers.queues.payments_handler"
+      description = "SQS payments: capture and tickets, void or refund"
+    }
+    notifications = {
+      image       = "workers"
+      handler     = "workers.queues.notifications_handler"
+      description = "SQS notifications: the confirmation mail"
+    }
+    webhooks = {
+      image       = "workers"
+      handler     = "workers.queues.webhooks_handler"
+      description = "SQS webhooks: verified payment-gateway webhooks"
+    }
+    "images-queue" = {
+      image       = "workers"
+      handler     = "workers.queues.images_handler"
+      description = "SQS images: variants of posters uploaded through the API"
+    }
+    images = {
+      image       = "workers"
+      handler     = "workers.images.handler"
+      description = "S3 ObjectCreated under uploads/: presigned poster uploads"
+    }
+    expiry = {
+      image       = "workers"
+      handler     = "workers.expiry.handler"
+      description = "EventBridge schedule: the expiry sweep"
+    }
+    indexer = {
+      image       = "indexer"
+      handler     = "indexer.lambda_handler.handler"
+      description = "Table stream (OUTBOX# inserts) to the OpenSearch index"
+    }
+  }
+
+  # Work queue → the function that drains it (workers/queues.py).
+  queue_consumers = {
+    payments      = "payments"
+    notifications = "notifications"
+    webhooks      = "webhooks"
+    images        = "images-queue"
+  }
+
+  # Functions without a work queue get a failure queue: stream on-failure records,
+  # failed asynchronous invocations.
+  failure_queue_functions = ["api", "forwarder", "indexer", "images", "expiry"]
+
+  dead_letter_arns = merge(
+    { for queue, fn in local.queue_consumers : fn => module.queues.dlq_arns[queue] },
+    { for fn in local.failure_queue_functions : fn => module.queues.failure_arns[fn] },
+  )
+
+  image_uris = {
+    for name, spec in local.catalogue :
+    name => "${module.ecr.repository_urls[spec.image]}:${lookup(var.image_tag_overrides, name, var.image_tag)}"
+  }
+
+  functions = {
+    for name, spec in local.catalogue : name => {
+      description             = spec.description
+      image_uri               = local.image_uris[name]
+      command                 = [spec.handler]
+      memory_mb               = var.function_settings[name].memory_mb
+      timeout_seconds         = var.function_settings[name].timeout_seconds
+      reserved_concurrency    = var.function_settings[name].reserved_concurrency
+      provisioned_concurrency = var.function_settings[name].provisioned_concurrency
+      role_arn                = module.iam.role_arns[name]
+      dead_letter_arn         = local.dead_letter_arns[name]
+    }
+  }
+
+  # -- environments: every CONCERTBOOK_* variable a function reads (booking/settings.py) --
+  region            = data.aws_region.current.name
+  mail_from         = "${var.mail_from_name} <${var.mail_from_address}>"
+  max_attempts      = tostring(var.queue_max_attempts)
+  table_name        = module.table.name
+  redis_url         = module.cache.url
+  opensearch_url    = module.search.endpoint_url
+  media_bucket      = module.media.bucket
+  media_base_url    = module.media.base_url
+  webhook_secret    = module.secrets.webhook_secret_arn
+  ticket_signer_key = module.secrets.ticket_signing_key_arn
+
+  environments = {
+    api = {
+      CONCERTBOOK_RUNTIME                = "aws"
+      CONCERTBOOK_TABLE_NAME             = local.table_name
+      CONCERTBOOK_AWS_REGION             = local.region
+      CONCERTBOOK_REDIS_URL              = local.redis_url
+      CONCERTBOOK_OPENSEARCH_URL         = local.opensearch_url
+      CONCERTBOOK_OPENSEARCH_INDEX       = var.opensearch_index
+      CONCERTBOOK_MEDIA_BUCKET           = local.media_bucket
+      CONCERTBOOK_MEDIA_BASE_URL         = local.media_base_url
+      CONCERTBOOK_WEBHOOK_SECRET_ARN     = local.webhook_secret
+      CONCERTBOOK_TICKET_SIGNING_KEY_ARN = local.ticket_signer_key
+      CONCERTBOOK_QUEUE_URL_WEBHOOKS     = module.queues.urls["webhooks"]
+    }
+    forwarder = {
+      CONCERTBOOK_RUNTIME                 = "aws"
+      CONCERTBOOK_TABLE_NAME              = local.table_name
+      CONCERTBOOK_AWS_REGION              = local.region
+      CONCERTBOOK_QUEUE_URL_PAYMENTS      = module.queues.urls["payments"]
+      CONCERTBOOK_QUEUE_URL_NOTIFICATIONS = module.queues.urls["notifications"]
+      CONCERTBOOK_QUEUE_URL_IMAGES        = module.queues.urls["images"]
+    }
+    payments = {
+      CONCERTBOOK_RUNTIME                = "aws"
+      CONCERTBOOK_TABLE_NAME             = local.table_name
+      CONCERTBOOK_AWS_REGION             = local.region
+      CONCERTBOOK_REDIS_URL              = local.redis_url
+      CONCERTBOOK_TICKET_SIGNING_KEY_ARN = local.ticket_signer_key
+      CONCERTBOOK_QUEUE_MAX_ATTEMPTS     = local.max_attempts
+    }
+    notifications = {
+      CONCERTBOOK_RUNTIME            = "aws"
+      CONCERTBOOK_TABLE_NAME         = local.table_name
+      CONCERTBOOK_AWS_REGION         = local.region
+      CONCERTBOOK_MAIL_FROM          = local.mail_from
+      CONCERTBOOK_QUEUE_MAX_ATTEMPTS = local.max_attempts
+    }
+    webhooks = {
+      CONCERTBOOK_RUNTIME            = "aws"
+      CONCERTBOOK_TABLE_NAME         = local.table_name
+      CONCERTBOOK_AWS_REGION         = local.region
+      CONCERTBOOK_REDIS_URL          = local.redis_url
+      CONCERTBOOK_QUEUE_MAX_ATTEMPTS = local.max_attempts
+    }
+    "images-queue" = {
+      CONCERTBOOK_RUNTIME            = "aws"
+      CONCERTBOOK_TABLE_NAME         = local.table_name
+      CONCERTBOOK_AWS_REGION         = local.region
+      CONCERTBOOK_MEDIA_BUCKET       = local.media_bucket
+      CONCERTBOOK_MEDIA_BASE_URL     = local.media_base_url
+      CONCERTBOOK_QUEUE_MAX_ATTEMPTS = local.max_attempts
+    }
+    images = {
+      CONCERTBOOK_RUNTIME        = "aws"
+      CONCERTBOOK_TABLE_NAME     = local.table_name
+      CONCERTBOOK_AWS_REGION     = local.region
+      CONCERTBOOK_MEDIA_BUCKET   = local.media_bucket
+      CONCERTBOOK_MEDIA_BASE_URL = local.media_base_url
+    }
+    expiry = {
+      CONCERTBOOK_RUNTIME    = "aws"
+      CONCERTBOOK_TABLE_NAME = local.table_name
+      CONCERTBOOK_AWS_REGION = local.region
+      CONCERTBOOK_REDIS_URL  = local.redis_url
+    }
+    indexer = {
+      # No Redis: listings are rebuilt from the table's own (strongly consistent) counts.
+      CONCERTBOOK_RUNTIME          = "aws"
+      CONCERTBOOK_TABLE_NAME       = local.table_name
+      CONCERTBOOK_AWS_REGION       = local.region
+      CONCERTBOOK_OPENSEARCH_URL   = local.opensearch_url
+      CONCERTBOOK_OPENSEARCH_INDEX = var.opensearch_index
+    }
+  }
+}
