@@ -1,0 +1,12 @@
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.account_id]
+
+  default_tags {
+    tags = {
+      Project   = "k-concertbook"
+      Stage     = "prod"
+      ManagedBy = "terraform"
+    }
+  }
+}
