@@ -1,0 +1,940 @@
+"""The Terraform under terraform/, checked by parsing it (no terraform binary here).
+
+Each property has a check in tests/terraform_model.py that the real code must pass,
+and mutation tests that break the property in a copy of the parsed model and expect
+the same check to report it: a check that cannot fail proves nothing. The checkov
+scan runs in its own virtualenv (tools/checkov/run.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from booking.adapters.aws.dynamodb_table import table_definition
+from tests.terraform_model import (
+    FUNCTIONS,
+    IAM,
+    NETWORK,
+    OBSERVABILITY,
+    QUEUES,
+    REPO,
+    STACK,
+    TERRAFORM,
+    Model,
+    block,
+    check_alarms,
+    check_backends,
+    check_buckets_private,
+    check_encryption,
+    check_environment_grants,
+    check_failure_destinations,
+    check_function_catalogue,
+    check_function_monitoring,
+    check_function_policies,
+    check_lambdas_in_vpc,
+    check_queue_mappings,
+    check_queues,
+    check_queues_match_docs,
+    check_security_groups,
+    check_stream_mappings,
+    check_table_matches_code,
+    check_variables,
+    stack_catalogue,
+)
+
+
+def check_table(model: Model) -> list[str]:
+    return check_table_matches_code(model, table_definition("concertbook"))
+
+
+CHECKS: dict[str, Callable[[Model], list[str]]] = {
+    "catalogue": check_function_catalogue,
+    "vpc": check_lambdas_in_vpc,
+    "failures": check_failure_destinations,
+    "streams": check_stream_mappings,
+    "sqs-mappings": check_queue_mappings,
+    "queues": check_queues,
+    "iam": check_function_policies,
+    "buckets": check_buckets_private,
+    "encryption": check_encryption,
+    "function-monitoring": check_function_monitoring,
+    "alarms": check_alarms,
+    "table": check_table,
+    "security-groups": check_security_groups,
+    "backends": check_backends,
+    "variables": check_variables,
+    "grants": check_environment_grants,
+    "docs": check_queues_match_docs,
+}
+
+
+@pytest.fixture(scope="session")
+def model() -> Model:
+    return Model.load()
+
+
+def test_every_tf_file_parses(model: Model) -> None:
+    on_disk = {str(p.relative_to(TERRAFORM)) for p in TERRAFORM.rglob("*.tf")}
+    assert set(model.files) == on_disk
+    for root in ("envs/dev", "envs/prod", "bootstrap", STACK, FUNCTIONS, IAM, QUEUES, NETWORK):
+        assert root in model.modules
+
+
+def test_every_function_has_its_entry_point_and_environment(model: Model) -> None:
+    assert check_function_catalogue(model) == []
+    assert len(stack_catalogue(model)) >= 9
+
+
+def test_every_lambda_is_in_the_vpc(model: Model) -> None:
+    assert check_lambdas_in_vpc(model) == []
+
+
+def test_every_lambda_has_a_dead_letter_or_on_failure_destination(model: Model) -> None:
+    assert check_failure_destinations(model) == []
+
+
+def test_stream_mappings_bisect_retry_filter_and_send_failures_on(model: Model) -> None:
+    assert check_stream_mappings(model) == []
+
+
+def test_every_sqs_consumer_reports_batch_item_failures(model: Model) -> None:
+    assert check_queue_mappings(model) == []
+
+
+def test_every_queue_is_encrypted_and_redrives_to_a_dead_letter_queue(model: Model) -> None:
+    assert check_queues(model) == []
+
+
+def test_queues_match_the_architecture_document(model: Model) -> None:
+    assert check_queues_match_docs(model) == []
+
+
+def test_every_function_role_is_least_privilege(model: Model) -> None:
+    assert check_function_policies(model) == []
+
+
+def test_every_environment_variable_is_backed_by_a_grant(model: Model) -> None:
+    assert check_environment_grants(model) == []
+
+
+def test_no_bucket_is_public(model: Model) -> None:
+    assert check_buckets_private(model) == []
+
+
+def test_every_data_resource_is_encrypted(model: Model) -> None:
+    assert check_encryption(model) == []
+
+
+def test_every_lambda_is_on_the_dashboard_and_alarmed(model: Model) -> None:
+    assert check_function_monitoring(model) == []
+
+
+def test_the_alarms_that_page(model: Model) -> None:
+    assert check_alarms(model) == []
+
+
+def test_the_table_matches_table_definition(model: Model) -> None:
+    assert check_table(model) == []
+
+
+def test_redis_and_opensearch_admit_only_the_lambdas(model: Model) -> None:
+    assert check_security_groups(model) == []
+
+
+def test_every_root_has_a_locking_s3_backend_and_pinned_providers(model: Model) -> None:
+    assert check_backends(model) == []
+
+
+def test_every_variable_is_described_and_settings_are_validated(model: Model) -> None:
+    assert check_variables(model) == []
+
+
+# -- mutations: each breaks one property; its check must say so ---------------------------
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    check: str
+    expect: str
+    apply: Callable[[Model], Any]
+
+
+def res(model: Model, path: str, kind: str, name: str) -> dict[str, Any]:
+    return model[path].resource(kind, name)
+
+
+def blk(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """The first `name` block of body (which the mutation then changes)."""
+    found = block(body, name)
+    assert found is not None, name
+    return found
+
+
+def lambda_fn(model: Model) -> dict[str, Any]:
+    return res(model, FUNCTIONS, "aws_lambda_function", "this")
+
+
+def stream(model: Model) -> dict[str, Any]:
+    return res(model, FUNCTIONS, "aws_lambda_event_source_mapping", "stream")
+
+
+def sqs_mapping(model: Model) -> dict[str, Any]:
+    return res(model, FUNCTIONS, "aws_lambda_event_source_mapping", "queue")
+
+
+def queue(model: Model, name: str) -> dict[str, Any]:
+    return res(model, QUEUES, "aws_sqs_queue", name)
+
+
+def doc(model: Model, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = model[IAM].data["aws_iam_policy_document"][name]
+    return found
+
+
+def add_statement(model: Model, name: str, actions: list[str], resources: list[str]) -> None:
+    doc(model, name)["statement"].append(
+        {"sid": "Mutant", "actions": actions, "resources": resources}
+    )
+
+
+def alarm(model: Model, name: str) -> dict[str, Any]:
+    return res(model, OBSERVABILITY, "aws_cloudwatch_metric_alarm", name)
+
+
+def stack_call(model: Model, name: str) -> dict[str, Any]:
+    return model[STACK].calls[name]
+
+
+def env(model: Model, function: str) -> dict[str, Any]:
+    found: dict[str, Any] = model[STACK].locals["environments"][function]
+    return found
+
+
+def media(model: Model, kind: str, name: str) -> dict[str, Any]:
+    return res(model, "modules/media", kind, name)
+
+
+def backend(model: Model, root: str) -> dict[str, Any]:
+    found: dict[str, Any] = model[root].terraform[0]["backend"][0]["s3"]
+    return found
+
+
+def replace(value: str, old: str, new: str) -> str:
+    assert old in value, f"{old!r} not in {value!r}"
+    return value.replace(old, new)
+
+
+MUTATIONS = [
+    # every Lambda in the VPC
+    Mutation(
+        "lambda-without-vpc", "vpc", "no vpc_config", lambda m: lambda_fn(m).pop("vpc_config")
+    ),
+    Mutation(
+        "lambda-without-security-group",
+        "vpc",
+        "security group",
+        lambda m: blk(lambda_fn(m), "vpc_config").update(security_group_ids=[]),
+    ),
+    Mutation(
+        "lambdas-in-other-subnets",
+        "vpc",
+        "private subnets",
+        lambda m: stack_call(m, "functions").update(
+            subnet_ids="${module.network.public_subnet_ids}"
+        ),
+    ),
+    # DLQ or on-failure destination
+    Mutation(
+        "lambda-without-dlq",
+        "failures",
+        "no dead_letter_config",
+        lambda m: lambda_fn(m).pop("dead_letter_config"),
+    ),
+    Mutation(
+        "function-without-failure-queue",
+        "failures",
+        "function api has neither",
+        lambda m: m[STACK].locals["failure_queue_functions"].remove("api"),
+    ),
+    Mutation(
+        "stream-without-on-failure",
+        "streams",
+        "no on-failure destination",
+        lambda m: stream(m).pop("destination_config"),
+    ),
+    Mutation(
+        "stream-failures-not-wired",
+        "streams",
+        "failure queues",
+        lambda m: stack_call(m, "functions").update(
+            stream_triggers=replace(
+                stack_call(m, "functions")["stream_triggers"],
+                "on_failure_arn = module.queues.failure_arns[fn]",
+                'on_failure_arn = ""',
+            )
+        ),
+    ),
+    # stream mappings
+    Mutation(
+        "stream-without-bisect",
+        "streams",
+        "bisect",
+        lambda m: stream(m).update(bisect_batch_on_function_error=False),
+    ),
+    Mutation(
+        "stream-retries-forever",
+        "streams",
+        "without limit",
+        lambda m: stream(m).pop("maximum_retry_attempts"),
+    ),
+    Mutation(
+        "stream-without-partial-batch",
+        "streams",
+        "batch item failures",
+        lambda m: stream(m).update(function_response_types=[]),
+    ),
+    Mutation(
+        "stream-unfiltered",
+        "streams",
+        "OUTBOX# inserts",
+        lambda m: m[FUNCTIONS].locals.update(
+            outbox_inserts='${jsonencode({eventName = ["INSERT"]})}'
+        ),
+    ),
+    Mutation(
+        "stream-batches-of-ten",
+        "streams",
+        "not ~100",
+        lambda m: m[STACK].variables["stream_batch_size"].update(default=10),
+    ),
+    Mutation(
+        "indexer-off-the-stream",
+        "streams",
+        "indexer has no stream trigger",
+        lambda m: stack_call(m, "functions").update(
+            stream_triggers=replace(
+                stack_call(m, "functions")["stream_triggers"],
+                '"forwarder", "indexer"',
+                '"forwarder"',
+            )
+        ),
+    ),
+    # SQS mappings
+    Mutation(
+        "sqs-without-partial-batch",
+        "sqs-mappings",
+        "batch item failures",
+        lambda m: sqs_mapping(m).pop("function_response_types"),
+    ),
+    Mutation(
+        "sqs-without-maximum-concurrency",
+        "sqs-mappings",
+        "maximum concurrency",
+        lambda m: sqs_mapping(m).pop("scaling_config"),
+    ),
+    Mutation(
+        "images-queue-not-consumed",
+        "sqs-mappings",
+        "the code's",
+        lambda m: m[STACK].locals["queue_consumers"].pop("images"),
+    ),
+    # queues
+    Mutation(
+        "queue-without-redrive",
+        "queues",
+        "no redrive policy",
+        lambda m: queue(m, "work").pop("redrive_policy"),
+    ),
+    Mutation(
+        "redrive-at-max-attempts",
+        "queues",
+        "max_attempts + 1",
+        lambda m: queue(m, "work").update(
+            redrive_policy=replace(
+                queue(m, "work")["redrive_policy"], "var.max_attempts + 1", "var.max_attempts"
+            )
+        ),
+    ),
+    Mutation(
+        "visibility-twice-the-timeout",
+        "queues",
+        "6 x the timeout",
+        lambda m: queue(m, "work").update(
+            visibility_timeout_seconds="${2 * each.value.timeout_seconds}"
+        ),
+    ),
+    Mutation(
+        "dlq-unencrypted",
+        "queues",
+        "not encrypted",
+        lambda m: queue(m, "dlq").pop("kms_master_key_id"),
+    ),
+    Mutation(
+        "dlq-keeps-four-days",
+        "queues",
+        "14 days",
+        lambda m: queue(m, "dlq").update(message_retention_seconds=345600),
+    ),
+    Mutation(
+        "documented-timeout-differs",
+        "docs",
+        "consumer timeout",
+        lambda m: (
+            m["envs/dev"].calls["stack"]["function_settings"]["payments"].update(timeout_seconds=60)
+        ),
+    ),
+    # least privilege
+    Mutation(
+        "dynamodb-star",
+        "iam",
+        "wildcard action dynamodb:*",
+        lambda m: add_statement(m, "api", ["dynamodb:*"], ["${var.table_arn}"]),
+    ),
+    Mutation(
+        "action-star",
+        "iam",
+        "wildcard action *",
+        lambda m: add_statement(m, "payments", ["*"], ["${var.table_arn}"]),
+    ),
+    Mutation(
+        "send-to-any-queue",
+        "iam",
+        "unscoped",
+        lambda m: add_statement(m, "forwarder", ["sqs:SendMessage"], ["*"]),
+    ),
+    Mutation(
+        "forwarder-sends-webhooks",
+        "iam",
+        "forwarder sends to",
+        lambda m: add_statement(
+            m, "forwarder", ["sqs:SendMessage"], ['${var.queue_arns["webhooks"]}']
+        ),
+    ),
+    Mutation(
+        "payments-drains-notifications",
+        "iam",
+        "beyond its own queue",
+        lambda m: add_statement(
+            m, "payments", ["sqs:ReceiveMessage"], ['${var.queue_arns["notifications"]}']
+        ),
+    ),
+    Mutation(
+        "api-sends-mail",
+        "iam",
+        "SES beyond",
+        lambda m: add_statement(m, "api", ["ses:SendRawEmail"], ["${var.ses_identity_arns[0]}"]),
+    ),
+    Mutation(
+        "payments-reads-any-secret",
+        "iam",
+        "beyond secretsmanager's own resources",
+        lambda m: add_statement(
+            m, "payments", ["secretsmanager:GetSecretValue"], ["${var.data_kms_key_arn}"]
+        ),
+    ),
+    Mutation(
+        "webhooks-searches",
+        "iam",
+        "search access beyond",
+        lambda m: add_statement(
+            m, "webhooks", ["es:ESHttpGet"], ["${var.opensearch_domain_arn}/*"]
+        ),
+    ),
+    Mutation(
+        "images-whole-bucket",
+        "iam",
+        "beyond s3's own resources",
+        lambda m: add_statement(m, "images", ["s3:GetObject"], ["${var.media_bucket_arn}/*"]),
+    ),
+    Mutation(
+        "dynamodb-beyond-the-table",
+        "iam",
+        "beyond dynamodb's own resources",
+        lambda m: add_statement(m, "expiry", ["dynamodb:GetItem"], ["${var.media_bucket_arn}"]),
+    ),
+    Mutation(
+        "function-without-policy",
+        "iam",
+        "expiry has no policy",
+        lambda m: m[IAM].locals["policies"].pop("expiry"),
+    ),
+    Mutation(
+        "environment-without-grant",
+        "grants",
+        "may not send to the payments queue",
+        lambda m: env(m, "api").update(CONCERTBOOK_QUEUE_URL_PAYMENTS="${module.queues.urls}"),
+    ),
+    Mutation(
+        "secret-without-grant",
+        "grants",
+        "lacks var.ticket_signing_key_arn",
+        lambda m: env(m, "notifications").update(
+            CONCERTBOOK_TICKET_SIGNING_KEY_ARN="${local.ticket_signer_key}"
+        ),
+    ),
+    # public buckets
+    Mutation(
+        "media-public-buckets-allowed",
+        "buckets",
+        "lacks Block Public Access",
+        lambda m: media(m, "aws_s3_bucket_public_access_block", "media").update(
+            restrict_public_buckets=False
+        ),
+    ),
+    Mutation(
+        "logs-without-public-access-block",
+        "buckets",
+        "aws_s3_bucket.logs lacks Block Public Access",
+        lambda m: m["modules/media"].resources["aws_s3_bucket_public_access_block"].pop("logs"),
+    ),
+    Mutation(
+        "media-policy-open-to-anyone",
+        "buckets",
+        "is open",
+        lambda m: (
+            m["modules/media"]
+            .data["aws_iam_policy_document"]["media"]["statement"][0]
+            .update(principals=[{"type": "*", "identifiers": ["*"]}], condition=[])
+        ),
+    ),
+    Mutation(
+        "public-read-acl",
+        "buckets",
+        "is public",
+        lambda m: (
+            m["modules/media"]
+            .resources.setdefault("aws_s3_bucket_acl", {})
+            .update(media={"bucket": "${aws_s3_bucket.media.id}", "acl": "public-read"})
+        ),
+    ),
+    Mutation(
+        "media-acls-enabled",
+        "buckets",
+        "disable ACLs",
+        lambda m: blk(media(m, "aws_s3_bucket_ownership_controls", "media"), "rule").update(
+            object_ownership="BucketOwnerPreferred"
+        ),
+    ),
+    Mutation(
+        "cdn-plain-http",
+        "buckets",
+        "plain HTTP",
+        lambda m: blk(
+            media(m, "aws_cloudfront_distribution", "this"), "default_cache_behavior"
+        ).update(viewer_protocol_policy="allow-all"),
+    ),
+    Mutation(
+        "cdn-without-oac",
+        "buckets",
+        "without Origin Access Control",
+        lambda m: blk(media(m, "aws_cloudfront_distribution", "this"), "origin").pop(
+            "origin_access_control_id"
+        ),
+    ),
+    Mutation(
+        "cdn-reads-uploads",
+        "buckets",
+        "more than posters/",
+        lambda m: (
+            m["modules/media"]
+            .data["aws_iam_policy_document"]["media"]["statement"][0]
+            .update(resources=["${aws_s3_bucket.media.arn}/*"])
+        ),
+    ),
+    Mutation(
+        "uploads-kept-a-week",
+        "buckets",
+        "expire after a day",
+        lambda m: blk(
+            media(m, "aws_s3_bucket_lifecycle_configuration", "media")["rule"][0], "expiration"
+        ).update(days=7),
+    ),
+    # encryption
+    Mutation(
+        "table-without-kms",
+        "encryption",
+        "without KMS SSE",
+        lambda m: blk(
+            res(m, "modules/table", "aws_dynamodb_table", "this"), "server_side_encryption"
+        ).update(enabled=False),
+    ),
+    Mutation(
+        "redis-plaintext-in-transit",
+        "encryption",
+        "in transit",
+        lambda m: res(m, "modules/cache", "aws_elasticache_replication_group", "this").update(
+            transit_encryption_enabled=False
+        ),
+    ),
+    Mutation(
+        "redis-unencrypted-at-rest",
+        "encryption",
+        "at rest",
+        lambda m: res(m, "modules/cache", "aws_elasticache_replication_group", "this").pop(
+            "at_rest_encryption_enabled"
+        ),
+    ),
+    Mutation(
+        "opensearch-node-to-node-off",
+        "encryption",
+        "node-to-node",
+        lambda m: blk(
+            res(m, "modules/search", "aws_opensearch_domain", "this"), "node_to_node_encryption"
+        ).update(enabled=False),
+    ),
+    Mutation(
+        "opensearch-tls-1-0",
+        "encryption",
+        "TLS < 1.2",
+        lambda m: blk(
+            res(m, "modules/search", "aws_opensearch_domain", "this"), "domain_endpoint_options"
+        ).update(tls_security_policy="Policy-Min-TLS-1-0-2019-07"),
+    ),
+    Mutation(
+        "opensearch-unencrypted-at-rest",
+        "encryption",
+        "unencrypted at rest",
+        lambda m: res(m, "modules/search", "aws_opensearch_domain", "this").pop("encrypt_at_rest"),
+    ),
+    Mutation(
+        "bucket-without-sse",
+        "encryption",
+        "bucket logs without default encryption",
+        lambda m: (
+            m["modules/media"]
+            .resources["aws_s3_bucket_server_side_encryption_configuration"]
+            .pop("logs")
+        ),
+    ),
+    Mutation(
+        "ecr-without-encryption",
+        "encryption",
+        "without encryption configuration",
+        lambda m: res(m, "modules/ecr", "aws_ecr_repository", "this").pop(
+            "encryption_configuration"
+        ),
+    ),
+    Mutation(
+        "log-group-without-kms",
+        "encryption",
+        "log group function without a KMS key",
+        lambda m: res(m, FUNCTIONS, "aws_cloudwatch_log_group", "function").pop("kms_key_id"),
+    ),
+    Mutation(
+        "secret-without-kms",
+        "encryption",
+        "secret webhook without a KMS key",
+        lambda m: res(m, "modules/secrets", "aws_secretsmanager_secret", "webhook").pop(
+            "kms_key_id"
+        ),
+    ),
+    Mutation(
+        "topic-unencrypted",
+        "encryption",
+        "topic alarms unencrypted",
+        lambda m: res(m, OBSERVABILITY, "aws_sns_topic", "alarms").pop("kms_master_key_id"),
+    ),
+    Mutation(
+        "lambda-environment-unencrypted",
+        "encryption",
+        "environment without a KMS key",
+        lambda m: lambda_fn(m).pop("kms_key_arn"),
+    ),
+    # every Lambda on the dashboard and in alarms
+    Mutation(
+        "errors-alarm-for-one-function",
+        "function-monitoring",
+        "no Errors alarm per function",
+        lambda m: alarm(m, "lambda_errors").update(for_each='${{api = var.function_names["api"]}}'),
+    ),
+    Mutation(
+        "throttles-alarm-removed",
+        "function-monitoring",
+        "no Throttles alarm per function",
+        lambda m: m[OBSERVABILITY].resources["aws_cloudwatch_metric_alarm"].pop("lambda_throttles"),
+    ),
+    Mutation(
+        "widgets-without-throttles",
+        "function-monitoring",
+        "lack Throttles",
+        lambda m: m[OBSERVABILITY].locals.update(
+            function_widgets=replace(
+                m[OBSERVABILITY].locals["function_widgets"], '"Throttles"', '"Invocations"'
+            )
+        ),
+    ),
+    Mutation(
+        "dashboard-without-functions",
+        "function-monitoring",
+        "does not show the function widgets",
+        lambda m: res(m, OBSERVABILITY, "aws_cloudwatch_dashboard", "this").update(
+            dashboard_body="${jsonencode({widgets = local.api_widgets})}"
+        ),
+    ),
+    Mutation(
+        "observability-gets-some-functions",
+        "function-monitoring",
+        "does not get every function",
+        lambda m: stack_call(m, "observability").update(
+            function_names='${{api = module.functions.function_names["api"]}}'
+        ),
+    ),
+    Mutation(
+        "log-group-kept-forever",
+        "function-monitoring",
+        "log group with retention",
+        lambda m: res(m, FUNCTIONS, "aws_cloudwatch_log_group", "function").pop(
+            "retention_in_days"
+        ),
+    ),
+    # the other alarms
+    Mutation(
+        "no-opensearch-red-alarm",
+        "alarms",
+        "opensearch_red",
+        lambda m: m[OBSERVABILITY].resources["aws_cloudwatch_metric_alarm"].pop("opensearch_red"),
+    ),
+    Mutation(
+        "failure-queues-unwatched",
+        "alarms",
+        "var.failure_queue_names",
+        lambda m: m[OBSERVABILITY].locals.update(parked="${var.dlq_names}"),
+    ),
+    Mutation(
+        "api-5xx-does-not-page",
+        "alarms",
+        "api_5xx_rate alarm does not page",
+        lambda m: alarm(m, "api_5xx_rate").pop("alarm_actions"),
+    ),
+    Mutation(
+        "redis-memory-unwatched",
+        "alarms",
+        "redis_memory",
+        lambda m: m[OBSERVABILITY].resources["aws_cloudwatch_metric_alarm"].pop("redis_memory"),
+    ),
+    # the table
+    Mutation(
+        "table-without-ttl",
+        "table",
+        "TTL",
+        lambda m: res(m, "modules/table", "aws_dynamodb_table", "this").pop("ttl"),
+    ),
+    Mutation(
+        "gsi-keys-only",
+        "table",
+        "indexes",
+        lambda m: res(m, "modules/table", "aws_dynamodb_table", "this")["global_secondary_index"][
+            1
+        ].update(projection_type="KEYS_ONLY"),
+    ),
+    Mutation(
+        "stream-new-image-only",
+        "table",
+        "stream differs",
+        lambda m: res(m, "modules/table", "aws_dynamodb_table", "this").update(
+            stream_view_type="NEW_IMAGE"
+        ),
+    ),
+    Mutation(
+        "attribute-missing",
+        "table",
+        "attributes",
+        lambda m: res(m, "modules/table", "aws_dynamodb_table", "this")["attribute"].pop(),
+    ),
+    Mutation(
+        "pitr-off",
+        "table",
+        "point-in-time",
+        lambda m: blk(
+            res(m, "modules/table", "aws_dynamodb_table", "this"), "point_in_time_recovery"
+        ).update(enabled=False),
+    ),
+    Mutation(
+        "deletion-protection-off",
+        "table",
+        "deletion protection",
+        lambda m: res(m, "modules/table", "aws_dynamodb_table", "this").pop(
+            "deletion_protection_enabled"
+        ),
+    ),
+    # security groups
+    Mutation(
+        "redis-open-to-the-vpc",
+        "security-groups",
+        "address range",
+        lambda m: res(
+            m, NETWORK, "aws_vpc_security_group_ingress_rule", "redis_from_lambda"
+        ).update(cidr_ipv4="10.0.0.0/8"),
+    ),
+    Mutation(
+        "opensearch-from-another-group",
+        "security-groups",
+        "more than the Lambdas' group",
+        lambda m: res(
+            m, NETWORK, "aws_vpc_security_group_ingress_rule", "opensearch_from_lambda"
+        ).update(referenced_security_group_id="${aws_security_group.endpoints.id}"),
+    ),
+    Mutation(
+        "opensearch-all-ports",
+        "security-groups",
+        "more than tcp/443",
+        lambda m: res(
+            m, NETWORK, "aws_vpc_security_group_ingress_rule", "opensearch_from_lambda"
+        ).update(from_port=0, to_port=65535),
+    ),
+    Mutation(
+        "redis-inline-ingress",
+        "security-groups",
+        "inline ingress",
+        lambda m: res(m, NETWORK, "aws_security_group", "redis").update(
+            ingress=[{"from_port": 6379, "to_port": 6379, "cidr_blocks": ["0.0.0.0/0"]}]
+        ),
+    ),
+    Mutation(
+        "redis-in-the-lambda-group",
+        "security-groups",
+        "Redis is not in the Redis group",
+        lambda m: stack_call(m, "cache").update(
+            security_group_id="${module.network.lambda_security_group_id}"
+        ),
+    ),
+    # backends and pins
+    Mutation(
+        "dev-state-unlocked",
+        "backends",
+        "does not lock",
+        lambda m: backend(m, "envs/dev").update(use_lockfile=False),
+    ),
+    Mutation(
+        "prod-without-backend",
+        "backends",
+        "envs/prod has no S3 backend",
+        lambda m: m["envs/prod"].terraform[0].pop("backend"),
+    ),
+    Mutation(
+        "provider-unpinned",
+        "backends",
+        "aws provider",
+        lambda m: (
+            m["envs/dev"].terraform[0]["required_providers"][0]["aws"].update(version=">= 4.0")
+        ),
+    ),
+    Mutation(
+        "shared-state-key",
+        "backends",
+        "share a state key",
+        lambda m: backend(m, "envs/prod").update(key=backend(m, "envs/dev")["key"]),
+    ),
+    # variables
+    Mutation(
+        "variable-without-description",
+        "variables",
+        "no description",
+        lambda m: m[QUEUES].variables["max_attempts"].pop("description"),
+    ),
+    Mutation(
+        "number-without-validation",
+        "variables",
+        "number without validation",
+        lambda m: m[STACK].variables["stream_batch_size"].pop("validation"),
+    ),
+    Mutation(
+        "enum-without-validation",
+        "variables",
+        "string setting without validation",
+        lambda m: m["modules/table"].variables["billing_mode"].pop("validation"),
+    ),
+    # the catalogue against the code
+    Mutation(
+        "entry-point-without-function",
+        "catalogue",
+        "indexer.lambda_handler.handler has no function",
+        lambda m: m[STACK].locals["catalogue"]["indexer"].update(handler="indexer.core.handler"),
+    ),
+    Mutation(
+        "setting-typo",
+        "catalogue",
+        "CONCERTBOOK_TABLE is not a setting",
+        lambda m: env(m, "expiry").update(CONCERTBOOK_TABLE="${local.table_name}"),
+    ),
+    Mutation(
+        "forwarder-without-images-queue",
+        "catalogue",
+        "CONCERTBOOK_QUEUE_URL_IMAGES",
+        lambda m: env(m, "forwarder").pop("CONCERTBOOK_QUEUE_URL_IMAGES"),
+    ),
+]
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.id for m in MUTATIONS])
+def test_each_check_reports_its_property_removed(model: Model, mutation: Mutation) -> None:
+    check = CHECKS[mutation.check]
+    mutant = model.copy()
+    mutation.apply(mutant)
+    problems = check(mutant)
+    assert any(mutation.expect in p for p in problems), problems
+
+
+def test_every_check_has_mutations() -> None:
+    assert {m.check for m in MUTATIONS} == set(CHECKS)
+
+
+def test_mutations_do_not_touch_the_shared_model(model: Model) -> None:
+    for mutation in MUTATIONS[:5]:
+        mutation.apply(model.copy())
+    for name, check in CHECKS.items():
+        assert check(model) == [], name
+
+
+# -- checkov -------------------------------------------------------------------------------
+CHECKOV = REPO / "tools" / "checkov"
+
+
+def test_checkov_skips_are_justified() -> None:
+    import yaml  # type: ignore[import-untyped]
+
+    skips = yaml.safe_load((CHECKOV / "skips.yaml").read_text())
+    assert isinstance(skips, dict)
+    for check_id, reason in skips.items():
+        assert re.fullmatch(r"CKV2?_AWS_\d+", check_id), check_id
+        assert isinstance(reason, str) and len(reason) > 40, check_id
+    assert "CKV_AWS_117" not in skips, "every function runs in the VPC"
+    inline = [p for p in TERRAFORM.rglob("*.tf") if "checkov:skip" in p.read_text()]
+    assert inline == [], "skips belong in tools/checkov/skips.yaml, with their reasons"
+
+
+def test_checkov_is_pinned_with_hashes() -> None:
+    text = (CHECKOV / "requirements.txt").read_text()
+    assert re.search(r"^checkov==\d+\.\d+\.\d+ \\$", text, re.M)
+    assert "--hash=sha256:" in text
+
+
+@pytest.mark.slow
+def test_checkov_passes() -> None:
+    """checkov over terraform/ in its own virtualenv; skipped when it cannot be built here
+    (no network to PyPI), unless CONCERTBOOK_REQUIRE_SERVICES=1."""
+    script = str(CHECKOV / "run.sh")
+    install = subprocess.run(
+        [script, "--install-only"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if install.returncode != 0:
+        message = f"checkov's virtualenv could not be built: {install.stderr[-2000:]}"
+        if os.environ.get("CONCERTBOOK_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    scan = subprocess.run(
+        [script], cwd=REPO, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert scan.returncode == 0, scan.stdout[-6000:] + scan.stderr[-2000:]
+    assert "Failed checks: 0" in scan.stdout
