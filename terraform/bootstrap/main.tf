@@ -191,7 +191,40 @@ resource "aws_iam_role_policy_attachment" "deploy_power_user" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/PowerUserAccess"
 }
 
-data "aws_iam_policy_document" "state_access" {
+# The plan role reads the state (plan.yml plans with -lock=false); the deploy role also
+# writes it and its lock files.
+data "aws_iam_policy_document" "state_read" {
+  statement {
+    sid       = "ListTheStateBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+  }
+  statement {
+    sid       = "ReadStates"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/concertbook/*"]
+  }
+  statement {
+    sid       = "StateKeyDecrypt"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.state.arn]
+  }
+  # Refreshing a function reads its environment, which Lambda decrypts with the stage's
+  # data key for a caller that may; without it every plan would show the environments
+  # as changed.
+  statement {
+    sid       = "FunctionEnvironmentsThroughLambda"
+    actions   = ["kms:Decrypt"]
+    resources = ["arn:${local.partition}:kms:${var.region}:${var.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "state_write" {
   statement {
     sid       = "ListTheStateBucket"
     actions   = ["s3:ListBucket"]
@@ -210,15 +243,15 @@ data "aws_iam_policy_document" "state_access" {
 }
 
 resource "aws_iam_role_policy" "plan_state" {
-  name   = "terraform-state"
+  name   = "terraform-state-read"
   role   = aws_iam_role.plan.id
-  policy = data.aws_iam_policy_document.state_access.json
+  policy = data.aws_iam_policy_document.state_read.json
 }
 
 resource "aws_iam_role_policy" "deploy_state" {
   name   = "terraform-state"
   role   = aws_iam_role.deploy.id
-  policy = data.aws_iam_policy_document.state_access.json
+  policy = data.aws_iam_policy_document.state_write.json
 }
 
 data "aws_iam_policy_document" "deploy_iam" {

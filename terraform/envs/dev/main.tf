@@ -48,6 +48,6 @@ module "stack" {
   mail_from_address       = var.mail_from_address
   ses_identity            = var.ses_identity
   alarm_emails            = var.alarm_emails
-  search_admin_principals = var.search_admin_principals
+  search_admin_principals = length(var.search_admin_principals) > 0 ? var.search_admin_principals : ["arn:aws:iam::${var.account_id}:root"]
   log_retention_days      = 14
 }

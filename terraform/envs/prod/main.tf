@@ -23,8 +23,11 @@ module "stack" {
   opensearch_dedicated_master_type = "m7g.large.search"
   opensearch_volume_size_gb        = 20
 
+  # Provisioned concurrency of the API is billed around the clock (50 warm 1769 MB
+  # environments cost about as much as the rest of the stage): raise it for an onsale
+  # window only (docs/DEPLOY.md, "Before an onsale").
   function_settings = {
-    api            = { memory_mb = 1769, timeout_seconds = 29, reserved_concurrency = 2000, provisioned_concurrency = 50 }
+    api            = { memory_mb = 1769, timeout_seconds = 29, reserved_concurrency = 2000, provisioned_concurrency = 0 }
     forwarder      = { memory_mb = 512, timeout_seconds = 60, reserved_concurrency = 100 }
     payments       = { memory_mb = 1024, timeout_seconds = 30, reserved_concurrency = 200 }
     notifications  = { memory_mb = 1024, timeout_seconds = 30, reserved_concurrency = 50 }
@@ -49,6 +52,6 @@ module "stack" {
   mail_from_address       = var.mail_from_address
   ses_identity            = var.ses_identity
   alarm_emails            = var.alarm_emails
-  search_admin_principals = var.search_admin_principals
+  search_admin_principals = length(var.search_admin_principals) > 0 ? var.search_admin_principals : ["arn:aws:iam::${var.account_id}:root"]
   log_retention_days      = 90
 }

@@ -77,10 +77,6 @@ variable "alarm_emails" {
 
 variable "search_admin_principals" {
   type        = list(string)
-  description = "IAM principals that may assume the search admin role (with MFA)."
-
-  validation {
-    condition     = length(var.search_admin_principals) > 0
-    error_message = "search_admin_principals needs at least one principal."
-  }
+  description = "IAM principals that may assume the search admin role (with MFA); empty: the account (any principal its IAM policies allow)."
+  default     = []
 }

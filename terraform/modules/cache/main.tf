@@ -4,25 +4,16 @@
 # Redis is an accelerator, never the fence: if it fails, requests go straight to the
 # table, so one node suffices for dev; prod runs a replica in another zone with failover.
 #
-# The AUTH token is generated here and kept in Secrets Manager (for operators and
-# tools). The application reads Redis from CONCERTBOOK_REDIS_URL, which carries the
-# token, so the URL is also output (sensitive) for the functions' environment, which
-# Lambda encrypts with the data key.
+# The AUTH token is generated here (random_password). The application reads Redis from
+# CONCERTBOOK_REDIS_URL, which carries the token, so the URL is output (sensitive) for
+# the functions' environment, which Lambda encrypts with the data key; the token also
+# sits in the Terraform state, which is encrypted with the state bucket's key and
+# readable only by the CI roles. A second copy in Secrets Manager would add nothing the
+# state does not already hold (and the application has no setting to read it from).
 
 resource "random_password" "auth" {
   length  = 64
   special = false # keeps the token URL-safe inside rediss://:<token>@host
-}
-
-resource "aws_secretsmanager_secret" "auth" {
-  name        = "${var.name_prefix}/redis-auth-token"
-  description = "AUTH token of the ${var.name_prefix} Redis replication group"
-  kms_key_id  = var.kms_key_arn
-}
-
-resource "aws_secretsmanager_secret_version" "auth" {
-  secret_id     = aws_secretsmanager_secret.auth.id
-  secret_string = random_password.auth.result
 }
 
 resource "aws_elasticache_subnet_group" "this" {

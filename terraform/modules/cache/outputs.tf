@@ -18,8 +18,3 @@ output "url" {
   value       = "rediss://:${random_password.auth.result}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379/0"
   sensitive   = true
 }
-
-output "auth_token_secret_arn" {
-  description = "Secrets Manager ARN of the AUTH token."
-  value       = aws_secretsmanager_secret.auth.arn
-}

@@ -20,7 +20,7 @@ variable "security_group_id" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "KMS key for data at rest and for the AUTH token's secret."
+  description = "KMS key for data at rest."
 }
 
 variable "node_type" {

@@ -34,7 +34,7 @@ module "network" {
 
 module "table" {
   source             = "../table"
-  table_name         = local.name_prefix
+  table_name         = coalesce(var.table_name, local.name_prefix)
   billing_mode       = var.table_billing_mode
   min_read_capacity  = var.table_min_read_capacity
   max_read_capacity  = var.table_max_read_capacity

@@ -188,6 +188,17 @@ variable "nat_gateway_per_az" {
   default     = false
 }
 
+variable "table_name" {
+  type        = string
+  description = "Name of the table; null: the stage's name (concertbook-<stage>). Set only to adopt a table restored from a backup (docs/DEPLOY.md)."
+  default     = null
+
+  validation {
+    condition     = var.table_name == null || can(regex("^[a-zA-Z0-9_.-]{3,255}$", coalesce(var.table_name, "xxx")))
+    error_message = "table_name: 3-255 letters, digits, '_', '-' or '.'."
+  }
+}
+
 variable "table_billing_mode" {
   type        = string
   description = "PAY_PER_REQUEST (on-demand) or PROVISIONED (with autoscaling)."
