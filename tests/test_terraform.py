@@ -46,6 +46,7 @@ from tests.terraform_model import (
     check_stream_mappings,
     check_table_matches_code,
     check_variables,
+    parse,
     stack_catalogue,
 )
 
@@ -154,6 +155,17 @@ def test_every_root_has_a_locking_s3_backend_and_pinned_providers(model: Model) 
 
 def test_every_variable_is_described_and_settings_are_validated(model: Model) -> None:
     assert check_variables(model) == []
+
+
+def test_each_stage_sets_what_the_workflows_do_not_pass(model: Model) -> None:
+    """plan.yml and deploy.yml pass only account_id and image_tag; terraform.tfvars holds
+    every other required variable of the stage, and nothing the stage does not declare."""
+    for stage in ("envs/dev", "envs/prod"):
+        declared = model[stage].variables
+        required = {name for name, v in declared.items() if "default" not in v}
+        values = parse((TERRAFORM / stage / "terraform.tfvars").read_text())
+        assert required - {"account_id", "image_tag"} <= set(values), stage
+        assert set(values) <= set(declared), stage
 
 
 # -- mutations: each breaks one property; its check must say so ---------------------------
