@@ -8,8 +8,9 @@ terraform {
     }
   }
 
-  # The bootstrap creates the state bucket, so its first apply keeps local state.
-  # Afterwards its state moves into the bucket it made (docs/DEPLOY.md, step 1):
+  # The bootstrap creates the state bucket, so its first apply keeps local state (a
+  # backend_override.tf with `backend "local" {}`); afterwards its state moves into the
+  # bucket it made (docs/DEPLOY.md, step 1):
   #   terraform init -migrate-state -backend-config="bucket=concertbook-tfstate-<account id>"
   backend "s3" {
     key          = "concertbook/bootstrap/terraform.tfstate"
