@@ -116,6 +116,16 @@ variable "queue_maximum_concurrency" {
     condition     = length(setsymmetricdifference(keys(var.queue_maximum_concurrency), ["payments", "notifications", "webhooks", "images"])) == 0 && alltrue([for n in values(var.queue_maximum_concurrency) : n >= 2 && n <= 1000])
     error_message = "queue_maximum_concurrency: payments, notifications, webhooks, images, each 2-1000."
   }
+
+  # More pollers than the consumer's reserved concurrency only turns into throttled
+  # batches whose messages come back later.
+  validation {
+    condition = alltrue([
+      for queue, fn in { payments = "payments", notifications = "notifications", webhooks = "webhooks", images = "images-queue" } :
+      lookup(var.queue_maximum_concurrency, queue, 2) <= try(var.function_settings[fn].reserved_concurrency, 1000)
+    ])
+    error_message = "Each queue's maximum concurrency must not exceed its consumer's reserved concurrency."
+  }
 }
 
 variable "stream_batch_size" {
