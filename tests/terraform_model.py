@@ -57,7 +57,12 @@ def parse(text: str) -> dict[str, Any]:
 
 def parse_tree(root: Path = TERRAFORM) -> dict[str, dict[str, Any]]:
     """Every .tf file under root, parsed, by path relative to root."""
-    return {str(p.relative_to(root)): parse(p.read_text()) for p in sorted(root.rglob("*.tf"))}
+    return {str(p.relative_to(root)): parse(p.read_text()) for p in tf_files(root)}
+
+
+def tf_files(root: Path = TERRAFORM) -> list[Path]:
+    """The .tf files under root, but not those of `terraform init`'s working folders."""
+    return sorted(p for p in root.rglob("*.tf") if ".terraform" not in p.parts)
 
 
 def ref(value: object) -> str:

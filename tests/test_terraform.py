@@ -48,6 +48,7 @@ from tests.terraform_model import (
     check_variables,
     parse,
     stack_catalogue,
+    tf_files,
 )
 
 
@@ -82,7 +83,7 @@ def model() -> Model:
 
 
 def test_every_tf_file_parses(model: Model) -> None:
-    on_disk = {str(p.relative_to(TERRAFORM)) for p in TERRAFORM.rglob("*.tf")}
+    on_disk = {str(p.relative_to(TERRAFORM)) for p in tf_files()}
     assert set(model.files) == on_disk
     for root in ("envs/dev", "envs/prod", "bootstrap", STACK, FUNCTIONS, IAM, QUEUES, NETWORK):
         assert root in model.modules
@@ -917,7 +918,7 @@ def test_checkov_skips_are_justified() -> None:
         assert re.fullmatch(r"CKV2?_AWS_\d+", check_id), check_id
         assert isinstance(reason, str) and len(reason) > 40, check_id
     assert "CKV_AWS_117" not in skips, "every function runs in the VPC"
-    inline = [p for p in TERRAFORM.rglob("*.tf") if "checkov:skip" in p.read_text()]
+    inline = [p for p in tf_files() if "checkov:skip" in p.read_text()]
     assert inline == [], "skips belong in tools/checkov/skips.yaml, with their reasons"
 
 
