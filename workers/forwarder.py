@@ -17,11 +17,11 @@ Event-source mapping: filter `{"eventName": ["INSERT"], "dynamodb": {"Keys": {"p
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping
 from typing import Any
 
+from booking.adapters.aws.dynamodb_stream import OutboxEntry, outbox_entries
 from booking.adapters.aws.messaging import string_attributes
 from booking.bootstrap import Runtime
 from booking.lambda_environment import LambdaEnvironment
@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 
 class QueueNotConfigured(RuntimeError):
     pass
-
-
-def _binary(value: Mapping[str, Any]) -> bytes:
-    """A `B` attribute: base64 text in Lambda events, bytes from the Streams API."""
-    raw = value["B"]
-    return raw if isinstance(raw, bytes) else base64.b64decode(raw)
 
 
 def _table_of(stream_arn: str) -> str:
@@ -59,37 +53,32 @@ class Forwarder:
         self._topic_queues = topic_queues
 
     async def __call__(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
-        for record in event.get("Records", []):
+        records = event.get("Records", [])
+        for entry in outbox_entries(records):
             try:
-                await self._forward(record)
+                await self._forward(entry, _table_of(records[0]["eventSourceARN"]))
             except Exception:
-                sequence = record["dynamodb"]["SequenceNumber"]
-                log.exception("outbox forwarding failed", extra={"sequence_number": sequence})
-                return {"batchItemFailures": [{"itemIdentifier": sequence}]}
+                log.exception(
+                    "outbox forwarding failed", extra={"sequence_number": entry.sequence_number}
+                )
+                return {"batchItemFailures": [{"itemIdentifier": entry.sequence_number}]}
         return {"batchItemFailures": []}
 
-    async def _forward(self, record: Mapping[str, Any]) -> None:
-        if record.get("eventName") != "INSERT":
-            return
-        image = record["dynamodb"].get("NewImage", {})
-        pk = image.get("pk", {}).get("S", "")
-        if not pk.startswith("OUTBOX#"):
-            return
-        sk = image["sk"]["S"]
-        topic = image["topic"]["S"]
-        queue = self._topic_queues.get(topic)
+    async def _forward(self, entry: OutboxEntry, table: str) -> None:
+        queue = self._topic_queues.get(entry.topic)
         if queue is not None:
             url = self._urls.get(queue)
             if url is None:
-                raise QueueNotConfigured(f"{topic} goes to the {queue} queue, which has no URL")
+                raise QueueNotConfigured(
+                    f"{entry.topic} goes to the {queue} queue, which has no URL"
+                )
             await self._sqs.send_message(
                 QueueUrl=url,
-                MessageBody=_binary(image["payload"]).decode(),
-                MessageAttributes=string_attributes({"topic": topic, "outbox_id": sk}),
+                MessageBody=entry.payload.decode(),
+                MessageAttributes=string_attributes({"topic": entry.topic, "outbox_id": entry.sk}),
             )
         await self._dynamodb.delete_item(
-            TableName=_table_of(record["eventSourceARN"]),
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            TableName=table, Key={"pk": {"S": entry.pk}, "sk": {"S": entry.sk}}
         )
 
 

@@ -24,6 +24,8 @@ StreamRecord = Mapping[str, Any]
 
 class OutboxEntry(msgspec.Struct, frozen=True):
     sequence_number: str
+    pk: str
+    sk: str
     topic: str
     payload: bytes
 
@@ -36,12 +38,15 @@ def outbox_entries(records: Sequence[StreamRecord]) -> list[OutboxEntry]:
             continue  # an outbox item's removal (delivered) says nothing new
         change = record["dynamodb"]
         image = change.get("NewImage", {})
-        if not str(image.get("pk", {}).get("S", "")).startswith("OUTBOX#"):
+        pk = str(image.get("pk", {}).get("S", ""))
+        if not pk.startswith("OUTBOX#"):
             continue
         payload = image["payload"]["B"]
         entries.append(
             OutboxEntry(
                 sequence_number=str(change["SequenceNumber"]),
+                pk=pk,
+                sk=str(image["sk"]["S"]),
                 topic=str(image["topic"]["S"]),
                 payload=base64.b64decode(payload) if isinstance(payload, str) else bytes(payload),
             )
