@@ -33,15 +33,14 @@ QUEUES = ("payments", "notifications", "images", "webhooks")
 
 
 @pytest.fixture(scope="module")
-def endpoint(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's server for SQS, SES and DynamoDB Streams: the session's, when that is moto,
-    else one of this module's own."""
-    with contextlib.suppress(httpx.HTTPError):
-        if httpx.get(moto_endpoint + "/moto-api/", timeout=2).status_code == 200:
-            yield moto_endpoint
-            return
-    with moto_server(tmp_path_factory.mktemp("moto-work")) as own:
-        yield own
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server of this module's own: the mail check reads moto's whole state, which on
+    the session's shared server holds every other test's tables and takes too long to dump."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in AWS_TEST_ENV.items():
+            env.setenv(name, value)
+        with moto_server(tmp_path_factory.mktemp("moto-work")) as own:
+            yield own
 
 
 async def _queues(endpoint: str) -> dict[str, str]:
@@ -107,7 +106,7 @@ def _process(args: list[str], env: dict[str, str], log: IO[bytes]) -> Iterator[A
 
 
 def sent_mail(endpoint: str) -> list[dict[str, Any]]:
-    data = httpx.get(endpoint + "/moto-api/data.json", timeout=10).json()
+    data = httpx.get(endpoint + "/moto-api/data.json", timeout=30).json()
     return list(data.get("ses", {}).get("RawMessage", []))
 
 
