@@ -18,7 +18,7 @@ from litestar.openapi import OpenAPIConfig
 
 from api.deps import DEPENDENCIES
 from api.problems import EXCEPTION_HANDLERS, describe_problem_type, list_problem_types
-from api.routes.accounts import AccountController
+from api.routes.accounts import AccountController, RehearsalController
 from api.routes.booking import (
     HoldController,
     InventoryController,
@@ -99,6 +99,7 @@ def create_app(
             PaymentWebhookController,
             TicketController,
             SearchController,
+            *([RehearsalController] if runtime.settings.rehearsal else []),
         ],
         dependencies=DEPENDENCIES,
         before_request=decode_body_strictly,

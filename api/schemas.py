@@ -57,6 +57,19 @@ class SessionOut(msgspec.Struct, frozen=True):
     account_id: str
 
 
+class RehearsalFansIn(Strict, frozen=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+
+
+class RehearsalFan(msgspec.Struct, frozen=True):
+    account_id: str
+    token: str
+
+
+class RehearsalFansOut(msgspec.Struct, frozen=True):
+    fans: list[RehearsalFan]
+
+
 # -- catalog ----------------------------------------------------------------------------
 class SeatBlocks(Strict, frozen=True):
     blocks: Annotated[list[SeatBlock], msgspec.Meta(min_length=0, max_length=500)] = []

@@ -87,6 +87,9 @@ class Settings:
     queue_wait_seconds: int = 20
     """Long-poll wait of a long-running process's queue consumers (0-20; 0 polls every
     0.2 s, for emulators that serve one request at a time)."""
+    rehearsal: bool = False
+    """Rehearsal mode: organizers may mint fan sessions in bulk (`concertbook rehearse`).
+    Never on a stage that sells real tickets."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -122,6 +125,15 @@ class Settings:
         return path.read_text().strip().encode()
 
 
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
 _PARSERS: dict[str, Callable[[str], object]] = {
     "data_dir": Path,
     "port": int,
@@ -137,4 +149,5 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "aws_max_connections": int,
     "queue_max_attempts": int,
     "queue_wait_seconds": int,
+    "rehearsal": _flag,
 }

@@ -8,7 +8,15 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import JSONBody
 
 from api.deps import AccountDep, ServicesDep, bearer_token
-from api.schemas import AccountOut, LogIn, SessionOut, SignUp
+from api.schemas import (
+    AccountOut,
+    LogIn,
+    RehearsalFan,
+    RehearsalFansIn,
+    RehearsalFansOut,
+    SessionOut,
+    SignUp,
+)
 
 
 def _out(account: AccountDep) -> AccountOut:
@@ -44,3 +52,17 @@ class AccountController(Controller):
     @get("/me", summary="The account of the bearer token")
     async def me(self, account: AccountDep) -> AccountOut:
         return _out(account)
+
+
+class RehearsalController(Controller):
+    """Mounted only in rehearsal mode (CONCERTBOOK_REHEARSAL=1)."""
+
+    path = "/api/v1/rehearsal"
+    tags = ["rehearsal"]
+
+    @post("/fans", summary="Rehearsal mode: fan accounts with ready sessions, in bulk")
+    async def fans(
+        self, data: JSONBody[RehearsalFansIn], account: AccountDep, services: ServicesDep
+    ) -> RehearsalFansOut:
+        minted = await services.accounts.rehearsal_fans(account, data.count)
+        return RehearsalFansOut([RehearsalFan(fan.id, token) for fan, token in minted])

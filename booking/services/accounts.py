@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from datetime import timedelta
 
 from booking.domain.accounts import Account, Role, Session
-from booking.domain.errors import AuthenticationRequired, EmailTaken, InvalidCredentials
+from booking.domain.errors import (
+    AuthenticationRequired,
+    EmailTaken,
+    Forbidden,
+    InvalidCredentials,
+    InvalidRequest,
+)
 from booking.domain.ids import new_id
 from booking.domain.ports import AccountStore, Clock, PasswordHasher
 
 SESSION_TTL = timedelta(days=7)
+REHEARSAL_FANS_PER_CALL = 1000
+UNUSABLE_PASSWORD_HASH = "!rehearsal"  # noqa: S105 - deliberately not a hash
+"""Matches no password (not an argon2 hash): rehearsal fans can only use their token."""
 
 
 def token_hash(token: str) -> str:
@@ -63,3 +73,30 @@ class AccountService:
 
     async def log_out(self, token: str) -> None:
         await self._store.delete_session(token_hash(token))
+
+    async def rehearsal_fans(self, organizer: Account, count: int) -> list[tuple[Account, str]]:
+        """Fan accounts with a session each, for an onsale rehearsal on a stage running in
+        rehearsal mode: tens of thousands of sign-ups would otherwise spend minutes in
+        argon2. They cannot log in with a password; their tokens expire like any other."""
+        if organizer.role is not Role.ORGANIZER:
+            raise Forbidden("only organizers create rehearsal fans")
+        if not 1 <= count <= REHEARSAL_FANS_PER_CALL:
+            raise InvalidRequest(f"count must be 1–{REHEARSAL_FANS_PER_CALL}")
+        now = self._clock.now()
+
+        async def one(n: int) -> tuple[Account, str]:
+            account_id = new_id("acc")
+            account = Account(
+                id=account_id,
+                email=f"{account_id}@rehearsal.invalid",
+                display_name=f"Rehearsal fan {n + 1}",
+                role=Role.FAN,
+                created_at=now,
+            )
+            await self._store.add_account(account, UNUSABLE_PASSWORD_HASH)
+            token = secrets.token_urlsafe(32)
+            await self._store.add_session(Session(token_hash(token), account_id, now + SESSION_TTL))
+            return account, token
+
+        # Concurrent on purpose: the stores batch concurrent writes.
+        return list(await asyncio.gather(*(one(n) for n in range(count))))
