@@ -4,7 +4,7 @@
 # one widget per function (duration, errors, throttles, concurrent executions), the
 # table (consumed capacity, throttled requests), the queues (age of the oldest message),
 # every dead-letter and failure queue (depth), OpenSearch (cluster status, free storage,
-# CPU) and Redis (engine CPU, memory), per node.
+# CPU, JVM memory pressure) and Redis (engine CPU, memory), per node.
 #
 # Alarms (to the SNS topic, with an e-mail subscription to confirm): API 5xx rate and
 # p99 latency; errors and throttles of every function; table throttling; any message in
@@ -205,12 +205,13 @@ locals {
       width  = 8
       height = 6
       properties = {
-        title  = "OpenSearch CPU (%)"
+        title  = "OpenSearch CPU and JVM memory pressure (%)"
         region = local.region
         period = 60
         stat   = "Maximum"
         metrics = [
           ["AWS/ES", "CPUUtilization", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "CPU" }],
+          ["AWS/ES", "JVMMemoryPressure", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "JVM memory pressure" }],
         ]
       }
     },
