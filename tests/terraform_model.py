@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -825,6 +826,31 @@ def check_table_matches_code(model: Model, definition: dict[str, Any]) -> list[s
     mode = module.variables.get(ref(table.get("billing_mode")).removeprefix("var."), {})
     if mode.get("default") != definition["BillingMode"] or not blocks(mode, "validation"):
         problems.append("billing mode is not a validated variable defaulting to on-demand")
+    if "PROVISIONED" in json.dumps(blocks(mode, "validation")):
+        problems.extend(_autoscaling_problems(module, sorted(indexes, key=str)))
+    return problems
+
+
+def _autoscaling_problems(module: Module, indexes: list[str]) -> list[str]:
+    """PROVISIONED capacity is autoscaled (target tracking) for the table and each index,
+    reads and writes."""
+    problems = []
+    scaled = str(module.locals.get("scaled", ""))
+    targets = module.each("aws_appautoscaling_target").values()
+    policies = module.each("aws_appautoscaling_policy").values()
+    if not any(t.get("for_each") == "${local.scaled}" for t in targets):
+        problems.append("PROVISIONED capacity has no autoscaling target")
+    if not any(
+        p.get("for_each") == "${local.scaled}" and p.get("policy_type") == "TargetTrackingScaling"
+        for p in policies
+    ):
+        problems.append("PROVISIONED capacity has no target-tracking autoscaling policy")
+    for kind in ("table", "index"):
+        for unit in ("Read", "Write"):
+            if f"dynamodb:{kind}:{unit}CapacityUnits" not in scaled:
+                problems.append(f"autoscaling misses the {kind}'s {unit.lower()} capacity")
+    if sorted(as_list(module.locals.get("indexes"))) != indexes:
+        problems.append(f"autoscaling covers indexes {module.locals.get('indexes')}, not {indexes}")
     return problems
 
 
@@ -990,4 +1016,449 @@ def check_queues_match_docs(model: Model) -> list[str]:
                 problems.append(
                     f"{stage}: {queue} consumer timeout {timeout} != documented {row['timeout']}"
                 )
+    return problems
+
+
+# -- the topology the seed names, and how it is wired ----------------------------------------
+# What the seed (and issue 6, which takes its topology as the spec) names: where its
+# Terraform lives and the resource that makes it.
+SEED_TOPOLOGY: dict[str, tuple[str, str]] = {
+    "API Gateway": ("modules/api", "aws_apigatewayv2_api"),
+    "Lambda": (FUNCTIONS, "aws_lambda_function"),
+    "ECR repositories of the images": ("modules/ecr", "aws_ecr_repository"),
+    "DynamoDB": ("modules/table", "aws_dynamodb_table"),
+    "ElastiCache Redis": ("modules/cache", "aws_elasticache_replication_group"),
+    "OpenSearch": ("modules/search", "aws_opensearch_domain"),
+    "SQS": (QUEUES, "aws_sqs_queue"),
+    "SQS workers and Streams readers": (FUNCTIONS, "aws_lambda_event_source_mapping"),
+    "S3": ("modules/media", "aws_s3_bucket"),
+    "CloudFront": ("modules/media", "aws_cloudfront_distribution"),
+    "VPC": (NETWORK, "aws_vpc"),
+    "VPC endpoints": (NETWORK, "aws_vpc_endpoint"),
+    "NAT gateway": (NETWORK, "aws_nat_gateway"),
+    "CloudWatch dashboard": (OBSERVABILITY, "aws_cloudwatch_dashboard"),
+    "CloudWatch alarms": (OBSERVABILITY, "aws_cloudwatch_metric_alarm"),
+    "IAM roles": (IAM, "aws_iam_role"),
+    "KMS keys": ("modules/keys", "aws_kms_key"),
+    "Secrets Manager": ("modules/secrets", "aws_secretsmanager_secret"),
+}
+
+# What a stage root outputs for the people who deploy it (issue 6: API URL, CDN domain,
+# table name), and the stack output each one passes on.
+STAGE_OUTPUTS = {
+    "api_url": "api_url",
+    "cdn_domain_name": "cdn_domain_name",
+    "table_name": "table_name",
+}
+
+# Arguments of a module call that are not the module's variables.
+_META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
+
+
+def _called(caller: str, call: Block) -> str:
+    """The module directory (relative to terraform/) a module call's source names."""
+    return posixpath.normpath(posixpath.join(caller, str(call.get("source", ""))))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield str(key)
+            yield from _strings(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _strings(inner)
+
+
+def _call_problems(model: Model) -> list[str]:
+    """Every stage calls the stack, the stack calls every module, and every call passes
+    each required variable of its module and nothing the module does not declare."""
+    problems = []
+    for stage in STAGES:
+        call = model[stage].calls.get("stack")
+        if call is None or _called(stage, call) != STACK:
+            problems.append(f"{stage} does not call {STACK}")
+    called = {_called(STACK, c) for c in model[STACK].calls.values()}
+    for path in sorted(model.modules):
+        if path.startswith("modules/") and path != STACK and path not in called:
+            problems.append(f"{path} is not called by the stack")
+    for path, module in model.modules.items():
+        for name, call in module.calls.items():
+            target = model.modules.get(_called(path, call))
+            if target is None:
+                problems.append(f"{path}: module {name} calls {call.get('source')}, no module")
+                continue
+            arguments = set(call) - _META_ARGUMENTS
+            required = {v for v, body in target.variables.items() if "default" not in body}
+            problems.extend(
+                f"{path}: module {name} does not pass {missing}"
+                for missing in sorted(required - arguments)
+            )
+            problems.extend(
+                f"{path}: module {name} gets unknown argument {unknown}"
+                for unknown in sorted(arguments - set(target.variables))
+            )
+    return problems
+
+
+def _reference_problems(model: Model, file: str, parsed: dict[str, Any]) -> list[str]:
+    """Every module.X.Y, var.X, local.X, data and resource reference of one file names
+    something its module declares."""
+    problems = []
+    directory = str(Path(file).parent)
+    module = model[directory]
+    text = "\n".join(s for s in _strings(parsed) if "${" in s)
+    for call, output in sorted(set(re.findall(r"\bmodule\.([a-z0-9_]+)\.([a-z0-9_]+)", text))):
+        target_call = module.calls.get(call)
+        if target_call is None:
+            problems.append(f"{file}: module.{call} is no module call")
+            continue
+        target = model.modules.get(_called(directory, target_call))
+        if target is not None and output not in target.outputs:
+            problems.append(f"{file}: module.{call}.{output} is no output of {call}")
+    variables = set(re.findall(r"\bvar\.([a-z0-9_]+)", text)) - set(module.variables)
+    problems.extend(f"{file}: var.{name} is not declared" for name in sorted(variables))
+    locals_ = set(re.findall(r"\blocal\.([a-z0-9_]+)", text)) - set(module.locals)
+    problems.extend(f"{file}: local.{name} is not defined" for name in sorted(locals_))
+    data = set(re.findall(r"(?<![\w.])data\.([a-z0-9_]+)\.([a-z0-9_]+)", text))
+    problems.extend(
+        f"{file}: data.{kind}.{name} is not declared"
+        for kind, name in sorted(data)
+        if name not in module.data.get(kind, {})
+    )
+    resources = set(re.findall(r"(?<![\w.])((?:aws|random)_[a-z0-9_]+)\.([a-z0-9_]+)", text))
+    problems.extend(
+        f"{file}: {kind}.{name} is not declared"
+        for kind, name in sorted(resources)
+        if name not in module.resources.get(kind, {})
+    )
+    return problems
+
+
+def check_wiring(model: Model) -> list[str]:
+    """What `terraform validate` would say about the wiring, without terraform: every stage
+    calls the stack, the stack calls every module; every call passes each required
+    variable and nothing the module does not declare; every module.X.Y, var.X, local.X,
+    resource and data reference names something that exists; each stage outputs the API
+    URL, the CDN domain and the table name."""
+    problems = _call_problems(model)
+    for file, parsed in model.files.items():
+        # envs/shared is linked into every stage root, and checked there.
+        if str(Path(file).parent) != "envs/shared":
+            problems.extend(_reference_problems(model, file, parsed))
+    for stage in STAGES:
+        outputs = model[stage].outputs
+        problems.extend(
+            f"{stage} does not output {output}"
+            for output, source in STAGE_OUTPUTS.items()
+            if ref(outputs.get(output, {}).get("value")) != f"module.stack.{source}"
+        )
+    return problems
+
+
+# The per-stage settings of every function, by the aws_lambda_function argument they set.
+FUNCTION_SETTINGS = {
+    "memory_size": "memory_mb",
+    "timeout": "timeout_seconds",
+    "reserved_concurrent_executions": "reserved_concurrency",
+}
+
+
+def _image_problems(model: Model) -> list[str]:
+    """The Lambdas run container images from the stage's ECR, with memory, timeout and
+    reserved concurrency from each stage's function_settings."""
+    problems = []
+    for name, body in model[FUNCTIONS].each("aws_lambda_function").items():
+        if (
+            body.get("package_type") != "Image"
+            or body.get("image_uri") != "${each.value.image_uri}"
+        ):
+            problems.append(f"aws_lambda_function.{name} does not run a container image")
+        problems.extend(
+            f"aws_lambda_function.{name}: {argument} is not the {setting} setting"
+            for argument, setting in FUNCTION_SETTINGS.items()
+            if body.get(argument) != f"${{each.value.{setting}}}"
+        )
+    stack = model[STACK]
+    if "module.ecr.repository_urls[spec.image]" not in str(stack.locals.get("image_uris")):
+        problems.append("the functions' images are not in the stage's ECR repositories")
+    functions_local = str(stack.locals.get("functions", ""))
+    problems.extend(
+        f"the stack's {setting} does not come from var.function_settings"
+        for setting in FUNCTION_SETTINGS.values()
+        if f"{setting} = var.function_settings[name].{setting}" not in functions_local
+    )
+    for stage in STAGES:
+        given = model[stage].calls.get("stack", {}).get("function_settings", {})
+        for name in sorted(stack_catalogue(model)):
+            spec = given.get(name, {}) if isinstance(given, dict) else {}
+            missing = [s for s in FUNCTION_SETTINGS.values() if s not in spec]
+            if missing:
+                problems.append(f"{stage}: function {name} lacks {', '.join(missing)}")
+    return problems
+
+
+def check_topology(model: Model) -> list[str]:
+    """Every service the seed names has its resource in its module (which the stack
+    wires, check_wiring); the Lambdas run container images (_image_problems); Redis is
+    Redis; OpenSearch runs an OpenSearch engine (nori is built in)."""
+    problems = [
+        f"the seed's {service} has no {kind} in {path}"
+        for service, (path, kind) in SEED_TOPOLOGY.items()
+        if path not in model.modules or not model[path].each(kind)
+    ]
+    problems.extend(_image_problems(model))
+    for _module, name, body in model.all_resources("aws_elasticache_replication_group"):
+        if body.get("engine") != "redis":
+            problems.append(f"aws_elasticache_replication_group.{name} is not Redis")
+    search = model["modules/search"]
+    for name, body in search.each("aws_opensearch_domain").items():
+        version = search.variables.get(ref(body.get("engine_version")).removeprefix("var."), {})
+        if not str(version.get("default", body.get("engine_version"))).startswith("OpenSearch_"):
+            problems.append(f"aws_opensearch_domain.{name} does not run OpenSearch (with nori)")
+    return problems
+
+
+# How the functions reach each AWS service they call (their roles' actions): through a
+# gateway or an interface endpoint of the VPC (checked below), or
+IN_THE_VPC = {"es"}  # the OpenSearch domain sits in the private subnets
+THROUGH_THE_NAT = {"ses"}  # SES's only endpoint (email-smtp) serves SMTP, not the API
+# kms is called by the services themselves (kms:ViaService), never by a function.
+
+
+def _endpoint_services(network: Module) -> tuple[set[str], set[str]]:
+    """(gateway, interface) services of the network's VPC endpoints, by their last name
+    (com.amazonaws.<region>.<service>); for_each sets of literal names are expanded."""
+    gateway: set[str] = set()
+    interface: set[str] = set()
+    for body in network.each("aws_vpc_endpoint").values():
+        service_name = str(body.get("service_name", ""))
+        names = {service_name.rsplit(".", 1)[-1]}
+        if service_name.endswith(".${each.key}"):
+            names = set(re.findall(r'"([a-z0-9-]+)"', str(network.resolve(body.get("for_each")))))
+        kind = body.get("vpc_endpoint_type")
+        if kind == "Gateway" and body.get("route_table_ids") == "${aws_route_table.private[*].id}":
+            gateway |= names
+        elif (
+            kind == "Interface"
+            and body.get("private_dns_enabled") is True
+            and body.get("subnet_ids") == "${aws_subnet.private[*].id}"
+            and as_list(body.get("security_group_ids")) == ["${aws_security_group.endpoints.id}"]
+        ):
+            interface |= names
+    return gateway, interface
+
+
+def _zone_problems(model: Model) -> list[str]:
+    """At least two zones, in the module's validation and in every stage; one private
+    subnet per zone, without public addresses."""
+    problems = []
+    network = model[NETWORK]
+    zones = network.variables.get("availability_zone_ids", {})
+    if not any(
+        "length(var.availability_zone_ids) >= 2" in str(v.get("condition"))
+        for v in blocks(zones, "validation")
+    ):
+        problems.append("the network does not require at least 2 zones")
+    for stage in STAGES:
+        given = model[stage].calls.get("stack", {}).get("availability_zone_ids")
+        if not isinstance(given, list) or len(set(given)) < 2:
+            problems.append(f"{stage} uses fewer than 2 zones: {given}")
+    private = network.each("aws_subnet").get("private", {})
+    if (
+        network.resolve(private.get("count")) != "${length(var.availability_zone_ids)}"
+        or private.get("availability_zone_id") != "${local.azs[count.index]}"
+    ):
+        problems.append("the private subnets are not one per zone")
+    if private.get("map_public_ip_on_launch") is True:
+        problems.append("the private subnets give out public addresses")
+    if (
+        ref(network.outputs.get("private_subnet_ids", {}).get("value"))
+        != "aws_subnet.private[*].id"
+    ):
+        problems.append("private_subnet_ids is not the private subnets")
+    return problems
+
+
+def _egress_problems(model: Model) -> list[str]:
+    """A NAT gateway for the private route tables' internet; gateway endpoints for
+    DynamoDB and S3; an interface endpoint for SQS and every other service the functions
+    call, unless it sits in the VPC or is named as reached through the NAT."""
+    problems = []
+    network = model[NETWORK]
+    nats = network.each("aws_nat_gateway")
+    if not any("aws_subnet.public" in str(n.get("subnet_id")) for n in nats.values()):
+        problems.append("no NAT gateway in a public subnet")
+    routes = [
+        r
+        for r in network.each("aws_route").values()
+        if "aws_route_table.private" in str(r.get("route_table_id"))
+        and r.get("destination_cidr_block") == "0.0.0.0/0"
+    ]
+    if not routes or any("aws_nat_gateway." not in str(r.get("nat_gateway_id")) for r in routes):
+        problems.append("the private subnets do not reach the internet through the NAT gateway")
+    gateway, interface = _endpoint_services(network)
+    problems.extend(
+        f"no gateway endpoint for {service} in the private route tables"
+        for service in ("dynamodb", "s3")
+        if service not in gateway
+    )
+    if "sqs" not in interface:
+        problems.append("no interface endpoint for sqs")
+    called = {
+        str(action).partition(":")[0]
+        for found in function_statements(model).values()
+        for statement in found
+        for action in statement["actions"]
+        if statement["effect"] == "Allow"
+    } - {"kms"}
+    problems.extend(
+        f"the functions call {service} through no VPC endpoint"
+        for service in sorted(called - gateway - interface - IN_THE_VPC - THROUGH_THE_NAT)
+    )
+    return problems
+
+
+def check_network(model: Model) -> list[str]:
+    """The VPC: private subnets in at least two zones in every stage (_zone_problems), a
+    NAT gateway and the endpoints (_egress_problems); the functions, Redis and OpenSearch
+    in the private subnets, OpenSearch in the VPC."""
+    problems = _zone_problems(model) + _egress_problems(model)
+    stack = model[STACK].calls
+    problems.extend(
+        f"the stack does not put {call} in the private subnets"
+        for call in ("functions", "cache", "search")
+        if stack.get(call, {}).get("subnet_ids") != "${module.network.private_subnet_ids}"
+    )
+    for name, body in model["modules/search"].each("aws_opensearch_domain").items():
+        vpc = block(body, "vpc_options") or {}
+        if "var.subnet_ids" not in str(vpc.get("subnet_ids")) or as_list(
+            vpc.get("security_group_ids")
+        ) != ["${var.security_group_id}"]:
+            problems.append(f"aws_opensearch_domain.{name} is not in the VPC")
+    return problems
+
+
+def check_api(model: Model) -> list[str]:
+    """API Gateway: an HTTP API that proxies to the API function's alias (payload 2.0),
+    a stage with throttling (burst and rate, per-stage settings) and JSON access logs in
+    a log group of its own."""
+    problems = []
+    api = model["modules/api"]
+    apis = api.each("aws_apigatewayv2_api")
+    if not apis or any(a.get("protocol_type") != "HTTP" for a in apis.values()):
+        problems.append("no HTTP API")
+    integrations = api.each("aws_apigatewayv2_integration").values()
+    if not any(
+        i.get("integration_type") == "AWS_PROXY"
+        and i.get("integration_uri") == "${var.function_invoke_arn}"
+        and i.get("payload_format_version") == "2.0"
+        for i in integrations
+    ):
+        problems.append("the API does not proxy to the API function (payload 2.0)")
+    stages = api.each("aws_apigatewayv2_stage")
+    if not stages:
+        problems.append("the API has no stage")
+    for name, stage in stages.items():
+        route = block(stage, "default_route_settings") or {}
+        for limit in ("throttling_burst_limit", "throttling_rate_limit"):
+            if route.get(limit) != f"${{var.{limit}}}":
+                problems.append(f"stage {name} has no {limit} (throttling)")
+        logs = block(stage, "access_log_settings") or {}
+        group = re.fullmatch(
+            r"aws_cloudwatch_log_group\.([a-z_]+)\.arn", ref(logs.get("destination_arn"))
+        )
+        if group is None or group.group(1) not in api.each("aws_cloudwatch_log_group"):
+            problems.append(f"stage {name} writes no access logs to its log group")
+        elif "$context.status" not in str(logs.get("format")):
+            problems.append(f"stage {name}: the access log format lacks the status")
+    call = model[STACK].calls.get("api", {})
+    for limit in ("throttling_burst_limit", "throttling_rate_limit"):
+        if call.get(limit) != f"${{var.api_{limit}}}":
+            problems.append(f"the stack does not set the API's {limit} per stage")
+    if call.get("function_invoke_arn") != '${module.functions.alias_invoke_arns["api"]}':
+        problems.append("the API does not invoke the API function's alias")
+    return problems
+
+
+# The dashboard's metrics: what the seed names (error rates, QPS, latency p75/p90/p99, CPU
+# and memory) as issue 6 spells them out. Each is a set of markers that one widget must
+# hold (compared without quotes, backslashes and spaces).
+DASHBOARD_METRICS: dict[str, list[str]] = {
+    "API requests per second": ["AWS/ApiGateway,Count", "/PERIOD("],
+    "API 4xx rate": ["AWS/ApiGateway,4xx", "AWS/ApiGateway,Count", "expression"],
+    "API 5xx rate": ["AWS/ApiGateway,5xx", "AWS/ApiGateway,Count", "expression"],
+    "API latency p75": ["AWS/ApiGateway,Latency", "stat=p75"],
+    "API latency p90": ["AWS/ApiGateway,Latency", "stat=p90"],
+    "API latency p99": ["AWS/ApiGateway,Latency", "stat=p99"],
+    "Lambda duration": ["AWS/Lambda,Duration,FunctionName,function_name"],
+    "Lambda errors": ["AWS/Lambda,Errors,FunctionName,function_name"],
+    "Lambda throttles": ["AWS/Lambda,Throttles,FunctionName,function_name"],
+    "Lambda concurrency": ["AWS/Lambda,ConcurrentExecutions,FunctionName,function_name"],
+    "DynamoDB consumed read capacity": ["AWS/DynamoDB,ConsumedReadCapacityUnits"],
+    "DynamoDB consumed write capacity": ["AWS/DynamoDB,ConsumedWriteCapacityUnits"],
+    "DynamoDB throttles": ["AWS/DynamoDB,ThrottledRequests", "local.throttle_queries"],
+    "SQS age of the oldest message": [
+        "forq,nameinvar.queue_names",
+        "AWS/SQS,ApproximateAgeOfOldestMessage",
+    ],
+    "DLQ depth": ["forq,nameinlocal.parked", "AWS/SQS,ApproximateNumberOfMessagesVisible"],
+    "OpenSearch health": ["AWS/ES,ClusterStatus.red", "AWS/ES,ClusterStatus.yellow"],
+    "OpenSearch CPU": ["AWS/ES,CPUUtilization"],
+    "OpenSearch memory": ["AWS/ES,JVMMemoryPressure"],
+    "Redis CPU": ["fornodeinvar.redis_node_ids", "AWS/ElastiCache,EngineCPUUtilization"],
+    "Redis memory": [
+        "fornodeinvar.redis_node_ids",
+        "AWS/ElastiCache,DatabaseMemoryUsagePercentage",
+    ],
+}
+
+
+def _compact(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return re.sub(r'[\s"\\]', "", text).replace(":", "=")
+
+
+def dashboard_widgets(model: Model) -> list[str]:
+    """The dashboard's widgets (compacted text), from the locals its body concatenates."""
+    obs = model[OBSERVABILITY]
+    body = ref(obs.each("aws_cloudwatch_dashboard").get("this", {}).get("dashboard_body", ""))
+    widgets: list[str] = []
+    for name in re.findall(r"local\.([a-z0-9_]+)", body):
+        value = obs.locals.get(name)
+        for widget in value if isinstance(value, list) else [value]:
+            widgets.append(_compact(widget))
+    return widgets
+
+
+def check_dashboard(model: Model) -> list[str]:
+    """Every metric of DASHBOARD_METRICS on the dashboard, fed by the stage's resources,
+    and the table throttles over every index of the table."""
+    problems = []
+    widgets = dashboard_widgets(model)
+    for metric, markers in DASHBOARD_METRICS.items():
+        wanted = [_compact(m) for m in markers]
+        if not any(all(m in w for m in wanted) for w in widgets):
+            problems.append(f"the dashboard lacks {metric}")
+    call = model[STACK].calls.get("observability", {})
+    inputs = {
+        "api_id": "module.api.api_id",
+        "api_stage": "module.api.stage_name",
+        "table_name": "module.table.name",
+        "queue_names": "module.queues.names",
+        "dlq_names": "module.queues.dlq_names",
+        "failure_queue_names": "module.queues.failure_names",
+        "opensearch_domain_name": "module.search.domain_name",
+        "redis_node_ids": "module.cache.node_ids",
+    }
+    for argument, source in inputs.items():
+        if call.get(argument) != f"${{{source}}}":
+            problems.append(f"the dashboard's {argument} is not {source}")
+    tables = [body for _, _, body in model.all_resources("aws_dynamodb_table")]
+    indexes = sorted(i.get("name") for t in tables for i in blocks(t, "global_secondary_index"))
+    shown = model[OBSERVABILITY].variables.get("table_indexes", {}).get("default")
+    if sorted(as_list(shown)) != indexes:
+        problems.append(f"the dashboard's table_indexes {shown} are not the table's {indexes}")
     return problems

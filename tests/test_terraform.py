@@ -19,19 +19,24 @@ import pytest
 
 from booking.adapters.aws.dynamodb_table import table_definition
 from tests.terraform_model import (
+    DASHBOARD_METRICS,
     FUNCTIONS,
     IAM,
     NETWORK,
     OBSERVABILITY,
     QUEUES,
     REPO,
+    SEED_TOPOLOGY,
     STACK,
+    STAGE_OUTPUTS,
     TERRAFORM,
     Model,
     block,
     check_alarms,
+    check_api,
     check_backends,
     check_buckets_private,
+    check_dashboard,
     check_encryption,
     check_environment_grants,
     check_failure_destinations,
@@ -39,13 +44,16 @@ from tests.terraform_model import (
     check_function_monitoring,
     check_function_policies,
     check_lambdas_in_vpc,
+    check_network,
     check_queue_mappings,
     check_queues,
     check_queues_match_docs,
     check_security_groups,
     check_stream_mappings,
     check_table_matches_code,
+    check_topology,
     check_variables,
+    check_wiring,
     parse,
     stack_catalogue,
     tf_files,
@@ -57,6 +65,11 @@ def check_table(model: Model) -> list[str]:
 
 
 CHECKS: dict[str, Callable[[Model], list[str]]] = {
+    "wiring": check_wiring,
+    "topology": check_topology,
+    "network": check_network,
+    "api": check_api,
+    "dashboard": check_dashboard,
     "catalogue": check_function_catalogue,
     "vpc": check_lambdas_in_vpc,
     "failures": check_failure_destinations,
@@ -87,6 +100,28 @@ def test_every_tf_file_parses(model: Model) -> None:
     assert set(model.files) == on_disk
     for root in ("envs/dev", "envs/prod", "bootstrap", STACK, FUNCTIONS, IAM, QUEUES, NETWORK):
         assert root in model.modules
+
+
+def test_every_module_is_wired_from_each_stage(model: Model) -> None:
+    assert check_wiring(model) == []
+
+
+def test_every_service_the_seed_names_has_its_terraform(model: Model) -> None:
+    assert check_topology(model) == []
+
+
+def test_the_vpc_has_two_zones_nat_and_endpoints_for_what_the_functions_call(
+    model: Model,
+) -> None:
+    assert check_network(model) == []
+
+
+def test_the_http_api_is_throttled_and_logged(model: Model) -> None:
+    assert check_api(model) == []
+
+
+def test_the_dashboard_has_every_metric_the_seed_and_the_issue_name(model: Model) -> None:
+    assert check_dashboard(model) == []
 
 
 def test_every_function_has_its_entry_point_and_environment(model: Model) -> None:
@@ -885,6 +920,452 @@ MUTATIONS = [
 ]
 
 
+def rename_in_dashboard(model: Model, old: str, new: str) -> None:
+    """Replace `old` (as a whole name) by `new` in every widget local of the dashboard."""
+    pattern = re.compile(rf"(?<![\w.]){re.escape(old)}(?![\w.])")
+    found = []
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            if pattern.search(value):
+                found.append(value)
+            return pattern.sub(new, value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    locals_ = model[OBSERVABILITY].locals
+    for name in [n for n in locals_ if n.endswith("_widgets")]:
+        locals_[name] = walk(locals_[name])
+    assert found, f"{old!r} is on no widget"
+
+
+def interface_endpoints_without(model: Model, service: str) -> None:
+    network = model[NETWORK].locals
+    network["interface_endpoints"] = replace(
+        network["interface_endpoints"], f'"{service}"', '"ec2"'
+    )
+
+
+def network_res(model: Model, kind: str, name: str) -> dict[str, Any]:
+    return res(model, NETWORK, kind, name)
+
+
+def api_res(model: Model, kind: str, name: str) -> dict[str, Any]:
+    return res(model, "modules/api", kind, name)
+
+
+def search_domain(model: Model) -> dict[str, Any]:
+    return res(model, "modules/search", "aws_opensearch_domain", "this")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+# Each service the seed names, removed from its module.
+MUTATIONS += [
+    Mutation(
+        f"seed-without-{slug(service)}",
+        "topology",
+        f"the seed's {service}",
+        lambda m, path=path, kind=kind: m[path].resources.pop(kind),
+    )
+    for service, (path, kind) in SEED_TOPOLOGY.items()
+]
+
+# Each metric of the dashboard, swapped for another one (or its statistic for another).
+DASHBOARD_SWAPS = {
+    "API requests per second": ("/ PERIOD(m1)", ""),
+    "API 4xx rate": ("4xx", "4XXError"),
+    "API 5xx rate": ("5xx", "5XXError"),
+    "API latency p75": ("p75", "p50"),
+    "API latency p90": ("p90", "p50"),
+    "API latency p99": ("p99", "Average"),
+    "Lambda duration": ("Duration", "Invocations"),
+    "Lambda errors": ("Errors", "Invocations"),
+    "Lambda throttles": ("Throttles", "Invocations"),
+    "Lambda concurrency": ("ConcurrentExecutions", "Invocations"),
+    "DynamoDB consumed read capacity": (
+        "ConsumedReadCapacityUnits",
+        "ProvisionedReadCapacityUnits",
+    ),
+    "DynamoDB consumed write capacity": (
+        "ConsumedWriteCapacityUnits",
+        "ProvisionedWriteCapacityUnits",
+    ),
+    "DynamoDB throttles": ("ThrottledRequests", "SuccessfulRequestLatency"),
+    "SQS age of the oldest message": ("ApproximateAgeOfOldestMessage", "NumberOfMessagesSent"),
+    "DLQ depth": ("ApproximateNumberOfMessagesVisible", "NumberOfMessagesDeleted"),
+    "OpenSearch health": ("ClusterStatus.red", "Nodes"),
+    "OpenSearch CPU": ("CPUUtilization", "Nodes"),
+    "OpenSearch memory": ("JVMMemoryPressure", "Nodes"),
+    "Redis CPU": ("EngineCPUUtilization", "CPUCreditBalance"),
+    "Redis memory": ("DatabaseMemoryUsagePercentage", "CurrConnections"),
+}
+MUTATIONS += [
+    Mutation(
+        f"dashboard-without-{slug(metric)}",
+        "dashboard",
+        f"the dashboard lacks {metric}",
+        lambda m, old=old, new=new: rename_in_dashboard(m, old, new),
+    )
+    for metric, (old, new) in DASHBOARD_SWAPS.items()
+]
+
+# Each alarm that pages, removed (opensearch_red and redis_memory are above).
+MUTATIONS += [
+    Mutation(
+        f"no-{slug(name)}-alarm",
+        "alarms",
+        f"no {name} alarm",
+        lambda m, name=name: m[OBSERVABILITY].resources["aws_cloudwatch_metric_alarm"].pop(name),
+    )
+    for name in (
+        "api_5xx_rate",
+        "api_latency_p99",
+        "table_throttles",
+        "parked_messages",
+        "queue_age",
+        "redis_cpu",
+    )
+]
+
+# Each output a stage owes its deployers, removed.
+MUTATIONS += [
+    Mutation(
+        f"{slug(stage)}-without-{slug(output)}-output",
+        "wiring",
+        f"{stage} does not output {output}",
+        lambda m, stage=stage, output=output: m[stage].outputs.pop(output),
+    )
+    for stage in ("envs/dev", "envs/prod")
+    for output in STAGE_OUTPUTS
+]
+
+MUTATIONS += [
+    # the wiring
+    Mutation(
+        "prod-does-not-call-the-stack",
+        "wiring",
+        "envs/prod does not call modules/stack",
+        lambda m: m["envs/prod"].calls.pop("stack"),
+    ),
+    Mutation(
+        "dev-calls-another-module",
+        "wiring",
+        "envs/dev does not call modules/stack",
+        lambda m: m["envs/dev"].calls["stack"].update(source="../../modules/network"),
+    ),
+    Mutation(
+        "search-not-wired",
+        "wiring",
+        "modules/search is not called by the stack",
+        lambda m: m[STACK].calls.pop("search"),
+    ),
+    Mutation(
+        "cache-without-its-key",
+        "wiring",
+        "module cache does not pass kms_key_arn",
+        lambda m: stack_call(m, "cache").pop("kms_key_arn"),
+    ),
+    Mutation(
+        "table-gets-an-unknown-argument",
+        "wiring",
+        "module table gets unknown argument point_in_time_recovery",
+        lambda m: stack_call(m, "table").update(point_in_time_recovery=True),
+    ),
+    Mutation(
+        "api-url-not-an-output",
+        "wiring",
+        "module.api.url is no output of api",
+        lambda m: m["modules/api"].outputs.pop("url"),
+    ),
+    Mutation(
+        "variable-not-declared",
+        "wiring",
+        "var.stream_arn is not declared",
+        lambda m: m[FUNCTIONS].variables.pop("stream_arn"),
+    ),
+    Mutation(
+        "local-not-defined",
+        "wiring",
+        "local.outbox_inserts is not defined",
+        lambda m: m[FUNCTIONS].locals.pop("outbox_inserts"),
+    ),
+    Mutation(
+        "resource-not-declared",
+        "wiring",
+        "aws_cloudwatch_log_group.access is not declared",
+        lambda m: m["modules/api"].resources["aws_cloudwatch_log_group"].pop("access"),
+    ),
+    # the seed's services, as the issue spells them out
+    Mutation(
+        "lambda-from-a-zip",
+        "topology",
+        "does not run a container image",
+        lambda m: lambda_fn(m).update(package_type="Zip", filename="lambda.zip"),
+    ),
+    Mutation(
+        "memory-hard-coded",
+        "topology",
+        "memory_size is not the memory_mb setting",
+        lambda m: lambda_fn(m).update(memory_size=1024),
+    ),
+    Mutation(
+        "no-reserved-concurrency",
+        "topology",
+        "reserved_concurrent_executions is not the reserved_concurrency setting",
+        lambda m: lambda_fn(m).pop("reserved_concurrent_executions"),
+    ),
+    Mutation(
+        "timeout-not-a-stage-setting",
+        "topology",
+        "timeout_seconds does not come from var.function_settings",
+        lambda m: m[STACK].locals.update(
+            functions=replace(
+                m[STACK].locals["functions"],
+                "timeout_seconds = var.function_settings[name].timeout_seconds",
+                "timeout_seconds = 60",
+            )
+        ),
+    ),
+    Mutation(
+        "prod-without-an-indexer-timeout",
+        "topology",
+        "envs/prod: function indexer lacks timeout_seconds",
+        lambda m: (
+            m["envs/prod"].calls["stack"]["function_settings"]["indexer"].pop("timeout_seconds")
+        ),
+    ),
+    Mutation(
+        "images-from-elsewhere",
+        "topology",
+        "not in the stage's ECR",
+        lambda m: m[STACK].locals.update(
+            image_uris='${{for name, spec in local.catalogue : name => "public.ecr.aws/x:1"}}'
+        ),
+    ),
+    Mutation(
+        "cache-is-memcached",
+        "topology",
+        "is not Redis",
+        lambda m: res(m, "modules/cache", "aws_elasticache_replication_group", "this").update(
+            engine="memcached"
+        ),
+    ),
+    Mutation(
+        "search-on-elasticsearch",
+        "topology",
+        "does not run OpenSearch",
+        lambda m: (
+            m["modules/search"].variables["engine_version"].update(default="Elasticsearch_7.10")
+        ),
+    ),
+    # the network
+    Mutation(
+        "one-zone-allowed",
+        "network",
+        "at least 2 zones",
+        lambda m: blk(m[NETWORK].variables["availability_zone_ids"], "validation").update(
+            condition="${length(var.availability_zone_ids) >= 1}"
+        ),
+    ),
+    Mutation(
+        "dev-in-one-zone",
+        "network",
+        "envs/dev uses fewer than 2 zones",
+        lambda m: m["envs/dev"].calls["stack"].update(availability_zone_ids=["apne2-az1"]),
+    ),
+    Mutation(
+        "one-private-subnet",
+        "network",
+        "not one per zone",
+        lambda m: network_res(m, "aws_subnet", "private").update(count=1),
+    ),
+    Mutation(
+        "no-nat-gateway",
+        "network",
+        "no NAT gateway",
+        lambda m: m[NETWORK].resources.pop("aws_nat_gateway"),
+    ),
+    Mutation(
+        "private-route-to-the-internet-gateway",
+        "network",
+        "through the NAT gateway",
+        lambda m: network_res(m, "aws_route", "private_nat").update(
+            nat_gateway_id=None, gateway_id="${aws_internet_gateway.this.id}"
+        ),
+    ),
+    Mutation(
+        "no-dynamodb-endpoint",
+        "network",
+        "no gateway endpoint for dynamodb",
+        lambda m: m[NETWORK].resources["aws_vpc_endpoint"].pop("dynamodb"),
+    ),
+    Mutation(
+        "s3-endpoint-on-the-public-routes",
+        "network",
+        "no gateway endpoint for s3",
+        lambda m: network_res(m, "aws_vpc_endpoint", "s3").update(
+            route_table_ids=["${aws_route_table.public.id}"]
+        ),
+    ),
+    Mutation(
+        "no-sqs-endpoint",
+        "network",
+        "no interface endpoint for sqs",
+        lambda m: interface_endpoints_without(m, "sqs"),
+    ),
+    Mutation(
+        "no-secrets-manager-endpoint",
+        "network",
+        "the functions call secretsmanager through no VPC endpoint",
+        lambda m: interface_endpoints_without(m, "secretsmanager"),
+    ),
+    Mutation(
+        "endpoints-without-private-dns",
+        "network",
+        "the functions call sqs through no VPC endpoint",
+        lambda m: network_res(m, "aws_vpc_endpoint", "interface").update(private_dns_enabled=False),
+    ),
+    Mutation(
+        "opensearch-outside-the-vpc",
+        "network",
+        "aws_opensearch_domain.this is not in the VPC",
+        lambda m: search_domain(m).pop("vpc_options"),
+    ),
+    Mutation(
+        "redis-in-other-subnets",
+        "network",
+        "does not put cache in the private subnets",
+        lambda m: stack_call(m, "cache").update(subnet_ids="${module.network.public_subnet_ids}"),
+    ),
+    # the API
+    Mutation(
+        "websocket-api",
+        "api",
+        "no HTTP API",
+        lambda m: api_res(m, "aws_apigatewayv2_api", "this").update(protocol_type="WEBSOCKET"),
+    ),
+    Mutation(
+        "api-payload-1-0",
+        "api",
+        "payload 2.0",
+        lambda m: api_res(m, "aws_apigatewayv2_integration", "lambda").update(
+            payload_format_version="1.0"
+        ),
+    ),
+    Mutation(
+        "api-unthrottled",
+        "api",
+        "no throttling_burst_limit",
+        lambda m: api_res(m, "aws_apigatewayv2_stage", "default").pop("default_route_settings"),
+    ),
+    Mutation(
+        "api-without-access-logs",
+        "api",
+        "writes no access logs",
+        lambda m: api_res(m, "aws_apigatewayv2_stage", "default").pop("access_log_settings"),
+    ),
+    Mutation(
+        "api-throttling-fixed",
+        "api",
+        "does not set the API's throttling_rate_limit per stage",
+        lambda m: stack_call(m, "api").pop("throttling_rate_limit"),
+    ),
+    # the dashboard's inputs
+    Mutation(
+        "dashboard-misses-failure-queues",
+        "dashboard",
+        "the dashboard lacks DLQ depth",
+        lambda m: rename_in_dashboard(m, "local.parked", "var.dlq_names"),
+    ),
+    Mutation(
+        "dashboard-without-search-widgets",
+        "dashboard",
+        "the dashboard lacks OpenSearch health",
+        lambda m: res(m, OBSERVABILITY, "aws_cloudwatch_dashboard", "this").update(
+            dashboard_body=replace(
+                res(m, OBSERVABILITY, "aws_cloudwatch_dashboard", "this")["dashboard_body"],
+                "local.search_widgets, ",
+                "",
+            )
+        ),
+    ),
+    Mutation(
+        "dashboard-without-redis-nodes",
+        "dashboard",
+        "redis_node_ids is not module.cache.node_ids",
+        lambda m: stack_call(m, "observability").update(redis_node_ids=[]),
+    ),
+    Mutation(
+        "dashboard-indexes-stale",
+        "dashboard",
+        "table_indexes",
+        lambda m: m[OBSERVABILITY].variables["table_indexes"].update(default=["gsi1"]),
+    ),
+    # encryption and access control: Redis AUTH, OpenSearch, ECR tags, key rotation
+    Mutation(
+        "redis-without-auth",
+        "encryption",
+        "without AUTH",
+        lambda m: res(m, "modules/cache", "aws_elasticache_replication_group", "this").pop(
+            "auth_token"
+        ),
+    ),
+    Mutation(
+        "opensearch-without-fine-grained-access",
+        "encryption",
+        "fine-grained access control",
+        lambda m: blk(search_domain(m), "advanced_security_options").update(enabled=False),
+    ),
+    Mutation(
+        "opensearch-internal-users",
+        "encryption",
+        "fine-grained access control",
+        lambda m: blk(search_domain(m), "advanced_security_options").update(
+            internal_user_database_enabled=True
+        ),
+    ),
+    Mutation(
+        "opensearch-http",
+        "encryption",
+        "allows HTTP",
+        lambda m: blk(search_domain(m), "domain_endpoint_options").update(enforce_https=False),
+    ),
+    Mutation(
+        "ecr-mutable-tags",
+        "encryption",
+        "mutable tags",
+        lambda m: res(m, "modules/ecr", "aws_ecr_repository", "this").update(
+            image_tag_mutability="MUTABLE"
+        ),
+    ),
+    Mutation(
+        "kms-key-not-rotated",
+        "encryption",
+        "not rotated",
+        lambda m: res(m, "modules/keys", "aws_kms_key", "data").pop("enable_key_rotation"),
+    ),
+    # provisioned capacity
+    Mutation(
+        "provisioned-without-autoscaling",
+        "table",
+        "no target-tracking autoscaling policy",
+        lambda m: m["modules/table"].resources.pop("aws_appautoscaling_policy"),
+    ),
+    Mutation(
+        "autoscaling-misses-an-index",
+        "table",
+        "autoscaling covers indexes",
+        lambda m: m["modules/table"].locals.update(indexes=["gsi1"]),
+    ),
+]
+
+
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.id for m in MUTATIONS])
 def test_each_check_reports_its_property_removed(model: Model, mutation: Mutation) -> None:
     check = CHECKS[mutation.check]
@@ -896,6 +1377,14 @@ def test_each_check_reports_its_property_removed(model: Model, mutation: Mutatio
 
 def test_every_check_has_mutations() -> None:
     assert {m.check for m in MUTATIONS} == set(CHECKS)
+    ids = [m.id for m in MUTATIONS]
+    assert len(ids) == len(set(ids)), "mutation ids are unique"
+
+
+def test_every_dashboard_metric_and_seed_service_has_a_mutation() -> None:
+    assert set(DASHBOARD_SWAPS) == set(DASHBOARD_METRICS)
+    ids = {m.id for m in MUTATIONS}
+    assert {f"seed-without-{slug(s)}" for s in SEED_TOPOLOGY} <= ids
 
 
 def test_mutations_do_not_touch_the_shared_model(model: Model) -> None:
