@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from booking.adapters.baselines.performance_lock import PerformanceLockingBookingStore
 from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.mail_folder import MailFolder
@@ -17,7 +18,7 @@ from booking.adapters.local.outbox_relay import BatchSubscription, Handler, Outb
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
 from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
-from booking.adapters.local.sqlite_db import SqliteDatabase
+from booking.adapters.local.sqlite_db import MAX_GROUP, SqliteDatabase
 from booking.adapters.local.sqlite_search import SqliteSearchIndex
 from booking.adapters.payments.simulated_gateway import (
     GATEWAY_MIGRATIONS,
@@ -85,6 +86,10 @@ class Services:
     search: SearchService
 
 
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 class Relay(Protocol):
     async def run(self) -> None: ...
 
@@ -123,10 +128,11 @@ class LocalRuntime:
     db: SqliteDatabase
     gateway_db: SqliteDatabase
     gateway: SimulatedGateway
-    booking_store: SqliteBookingStore
+    booking_store: BookingStore
     services: Services
     search_index: ManagedSearchIndex
     indexer: ListingIndexer
+    redis: Closable | None = None
 
     def open(self) -> None:
         self.db.open()
@@ -142,6 +148,8 @@ class LocalRuntime:
 
     async def stop(self) -> None:
         await self.search_index.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.close()
 
     def relay(
@@ -233,9 +241,11 @@ def build_services(
 
 def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     clock = clock or SystemClock()
-    db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock)
+    # The baselines give every write its own transaction, as their designs do.
+    group = 1 if settings.inventory_strategy != "claims" else MAX_GROUP
+    db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock, max_group=group)
     gateway_db, gateway = simulated_gateway(settings, clock)
-    booking_store = SqliteBookingStore(db)
+    booking_store, redis = inventory(settings, SqliteBookingStore(db))
     catalog_store = SqliteCatalogStore(db)
     index = search_index(settings, clock)
     services = build_services(
@@ -243,5 +253,30 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     )
     indexer = ListingIndexer(catalog_store, booking_store, index)
     return LocalRuntime(
-        settings, clock, db, gateway_db, gateway, booking_store, services, index, indexer
+        settings, clock, db, gateway_db, gateway, booking_store, services, index, indexer, redis
     )
+
+
+def inventory(settings: Settings, store: BookingStore) -> tuple[BookingStore, Closable | None]:
+    """The booking store as `settings.inventory_strategy` claims places, and the Redis
+    client it needs, if any (the aws extra's redis package is imported only then)."""
+    if settings.inventory_strategy == "performance-lock":
+        return PerformanceLockingBookingStore(store), None
+    if not settings.redis_url:
+        return store, None
+    from booking.adapters.aws.redis_preclaim import (  # noqa: PLC0415 - optional dependency
+        PreclaimingBookingStore,
+        redis_client,
+    )
+
+    if settings.inventory_strategy == "seat-locks":
+        # As usually deployed: every request waits its turn for a connection and a reply.
+        redis = redis_client(settings.redis_url, max_connections=256, timeout_seconds=5.0)
+        from booking.adapters.baselines.seat_locks import (  # noqa: PLC0415 - optional dependency
+            SeatLockingBookingStore,
+        )
+
+        return SeatLockingBookingStore(store, redis), redis
+    redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+    # Redis turns losers away before they queue for the writer; SQLite stays the fence.
+    return PreclaimingBookingStore(store, redis), redis

@@ -15,6 +15,9 @@ class ConfigError(ValueError):
     pass
 
 
+INVENTORY_STRATEGIES = ("claims", "seat-locks", "performance-lock")
+
+
 @dataclass(frozen=True)
 class Settings:
     runtime: str = "local"
@@ -87,6 +90,11 @@ class Settings:
     queue_wait_seconds: int = 20
     """Long-poll wait of a long-running process's queue consumers (0-20; 0 polls every
     0.2 s, for emulators that serve one request at a time)."""
+    inventory_strategy: str = "claims"
+    """How holds claim places: `claims` (group-committed conditional claims, behind a Redis
+    pre-claim when CONCERTBOOK_REDIS_URL is set), or a naive baseline for the rehearsal to
+    compare against: `seat-locks` (a Redis lock per seat, needs Redis) or
+    `performance-lock` (one lock per performance). The baselines run on the local runtime."""
     rehearsal: bool = False
     """Rehearsal mode: organizers may mint fan sessions in bulk (`concertbook rehearse`).
     Never on a stage that sells real tickets."""
@@ -108,6 +116,17 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.runtime not in {"local", "aws"}:
             raise ConfigError(f"CONCERTBOOK_RUNTIME must be local or aws, not {settings.runtime!r}")
+        if settings.inventory_strategy not in INVENTORY_STRATEGIES:
+            raise ConfigError(
+                f"CONCERTBOOK_INVENTORY_STRATEGY={settings.inventory_strategy!r}: "
+                f"one of {', '.join(INVENTORY_STRATEGIES)}"
+            )
+        if settings.inventory_strategy != "claims" and settings.runtime != "local":
+            raise ConfigError("the baseline inventory strategies run on the local runtime only")
+        if settings.inventory_strategy == "seat-locks" and not settings.redis_url:
+            raise ConfigError(
+                "CONCERTBOOK_INVENTORY_STRATEGY=seat-locks needs CONCERTBOOK_REDIS_URL"
+            )
         if settings.runtime == "aws" and not settings.table_name:
             raise ConfigError("the aws runtime needs CONCERTBOOK_TABLE_NAME")
         if settings.media_bucket and not settings.media_base_url:

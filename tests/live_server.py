@@ -39,6 +39,8 @@ class LiveServer:
     log_path: Path
     stores: dict[str, Any] = field(default_factory=dict)
     """Where the audit reads state: for `local`, the `booking` and `gateway` SQLite paths."""
+    variant: str = ""
+    """What a test calls this server when it runs one backend several ways."""
 
     @property
     def pid(self) -> int:

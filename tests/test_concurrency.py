@@ -40,6 +40,8 @@ from tests.audit import (
     unsettled,
 )
 from tests.live_server import BACKENDS, LiveServer, live_server
+from tests.redis_server import redis_binary, start_redis
+from tests.support import skip_unless_available
 
 pytestmark = pytest.mark.slow
 
@@ -602,7 +604,7 @@ def _summarize(result: RushResult) -> dict[str, Any]:
     assert s is not None
     return {
         "seed": SEED,
-        "backend": result.server.backend,
+        "backend": result.server.variant,
         "seconds": result.seconds,
         "settle_trace": result.settle_trace,
         "server_cpu_seconds": result.server.cpu_seconds(),
@@ -630,12 +632,35 @@ def _summarize(result: RushResult) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module", params=sorted(BACKENDS))
+# Every adapter family, and on the local one each way of claiming places: ours behind the
+# Redis pre-claim, and the naive baselines the rehearsal compares against — all must keep
+# every invariant; they differ only in speed.
+VARIANTS: dict[str, tuple[str, dict[str, object], bool]] = {
+    **{backend: (backend, {}, False) for backend in sorted(BACKENDS)},
+    "local/redis-preclaim": ("local", {}, True),
+    "local/seat-locks": ("local", {"inventory_strategy": "seat-locks"}, True),
+    "local/performance-lock": ("local", {"inventory_strategy": "performance-lock"}, False),
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp(f"rush-{request.param}") / "data"
-    with live_server(request.param, data_dir, **SERVER_SETTINGS) as running:
+    backend, settings, needs_redis = VARIANTS[request.param]
+    folder = tmp_path_factory.mktemp(f"rush-{request.param.replace('/', '-')}")
+    with contextlib.ExitStack() as stack:
+        if needs_redis:
+            binary = redis_binary()
+            skip_unless_available(binary is not None, "redis-server is not installed")
+            assert binary is not None
+            redis = start_redis(binary, folder / "redis")
+            stack.callback(redis.stop)
+            settings = {**settings, "redis_url": redis.url}
+        running = stack.enter_context(
+            live_server(backend, folder / "data", **SERVER_SETTINGS, **settings)
+        )
+        running.variant = request.param
         yield running
 
 
@@ -655,7 +680,7 @@ def result(server: LiveServer) -> RushResult:
     outcome.summary = _summarize(outcome)
     orphans = gateway.orphans(outcome.snapshot)
     outcome.summary["gateway_payments_unknown_to_store"] = dict(Counter(orphans.values()))
-    print(f"\nrush summary ({server.backend}):", outcome.summary)
+    print(f"\nrush summary ({server.variant}):", outcome.summary)
     return outcome
 
 
