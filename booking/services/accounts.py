@@ -7,6 +7,8 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from cachetools import TTLCache
+
 from booking.domain.accounts import Account, Role, Session
 from booking.domain.errors import (
     AuthenticationRequired,
@@ -19,6 +21,10 @@ from booking.domain.ids import new_id
 from booking.domain.ports import AccountStore, Clock, PasswordHasher
 
 SESSION_TTL = timedelta(days=7)
+SESSION_CACHE_SECONDS = 5.0
+"""How long a process trusts a session it has looked up (every request needs one): a
+log-out through this process applies at once; on a stage's other processes, within
+this long."""
 REHEARSAL_FANS_PER_CALL = 1000
 UNUSABLE_PASSWORD_HASH = "!rehearsal"  # noqa: S105 - deliberately not a hash
 """Matches no password (not an argon2 hash): rehearsal fans can only use their token."""
@@ -34,6 +40,9 @@ class AccountService:
         self._store = store
         self._hasher = hasher
         self._clock = clock
+        self._sessions: TTLCache[str, tuple[Session, Account]] = TTLCache(
+            maxsize=200_000, ttl=SESSION_CACHE_SECONDS
+        )
 
     async def sign_up(self, email: str, password: str, display_name: str, role: Role) -> Account:
         email = email.strip().lower()
@@ -63,16 +72,25 @@ class AccountService:
         return token, session
 
     async def authenticate(self, token: str) -> Account:
-        session = await self._store.get_session(token_hash(token))
-        if session is None or session.expires_at <= self._clock.now():
+        hashed = token_hash(token)
+        cached = self._sessions.get(hashed)
+        if cached is None:
+            session = await self._store.get_session(hashed)
+            if session is None:
+                raise AuthenticationRequired("the bearer token is unknown or expired")
+            account = await self._store.get_account(session.account_id)
+            if account is None:
+                raise AuthenticationRequired("the account of this token no longer exists")
+            cached = self._sessions[hashed] = (session, account)
+        session, account = cached
+        if session.expires_at <= self._clock.now():
             raise AuthenticationRequired("the bearer token is unknown or expired")
-        account = await self._store.get_account(session.account_id)
-        if account is None:
-            raise AuthenticationRequired("the account of this token no longer exists")
         return account
 
     async def log_out(self, token: str) -> None:
-        await self._store.delete_session(token_hash(token))
+        hashed = token_hash(token)
+        self._sessions.pop(hashed, None)
+        await self._store.delete_session(hashed)
 
     async def rehearsal_fans(self, organizer: Account, count: int) -> list[tuple[Account, str]]:
         """Fan accounts with a session each, for an onsale rehearsal on a stage running in

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from cachetools import TTLCache
 
 from booking.domain.accounts import Account, Role
 from booking.domain.catalog import (
@@ -44,11 +45,20 @@ class PerformancePlan(msgspec.Struct, frozen=True):
     payment_window_seconds: int
 
 
+PERFORMANCE_CACHE_SECONDS = 1.0
+"""How long a process trusts a performance and its event it has read (every hold and
+availability request needs them): edits made through this process apply at once; on
+other processes of a stage, within this long."""
+
+
 class CatalogService:
     def __init__(self, store: CatalogStore, media: MediaStore, clock: Clock) -> None:
         self._store = store
         self._media = media
         self._clock = clock
+        self._performances: TTLCache[str, tuple[Performance, Event]] = TTLCache(
+            maxsize=10_000, ttl=PERFORMANCE_CACHE_SECONDS
+        )
 
     # -- venues: private to their organizer ---------------------------------------------
     async def create_venue(
@@ -154,6 +164,7 @@ class CatalogService:
             event, **changes, updated_at=self._clock.now(), revision=event.revision + 1
         )
         await self._store.update_event(event)
+        self._performances.clear()
         return event
 
     async def media(self, key: str) -> StoredMedia:
@@ -165,6 +176,7 @@ class CatalogService:
     async def delete_event(self, organizer: Account, event_id: str) -> None:
         await self.own_event(organizer, event_id)
         await self._store.delete_event(event_id)
+        self._performances.clear()
 
     # -- performances: inventory is created with them, in one transaction -----------------
     async def create_performance(
@@ -192,11 +204,17 @@ class CatalogService:
         return await self._store.add_performance(performance, units, idem)
 
     async def performance(self, viewer: Account | None, performance_id: str) -> Performance:
-        performance = await self._store.get_performance(performance_id)
-        if performance is None:
-            raise NotFound("performance", performance_id)
-        event = await self._store.get_event(performance.event_id)
-        if event is None or not _visible(event, viewer):
+        cached = self._performances.get(performance_id)
+        if cached is None:
+            performance = await self._store.get_performance(performance_id)
+            if performance is None:
+                raise NotFound("performance", performance_id)
+            event = await self._store.get_event(performance.event_id)
+            if event is None:
+                raise NotFound("performance", performance_id)
+            cached = self._performances[performance_id] = (performance, event)
+        performance, event = cached
+        if not _visible(event, viewer):
             raise NotFound("performance", performance_id)
         return performance
 
@@ -213,6 +231,7 @@ class CatalogService:
         updated = msgspec.structs.replace(performance, **changes, revision=performance.revision + 1)
         check_schedule(updated.sale_opens_at, updated.sale_closes_at, updated.starts_at)
         await self._store.update_performance(updated)
+        self._performances.pop(performance_id, None)
         return updated
 
     async def delete_performance(self, organizer: Account, performance_id: str) -> None:
@@ -220,6 +239,7 @@ class CatalogService:
         if performance is None or performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
         await self._store.delete_performance(performance_id)
+        self._performances.pop(performance_id, None)
 
 
 def _visible(event: Event, viewer: Account | None) -> bool:

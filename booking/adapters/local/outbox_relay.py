@@ -52,8 +52,10 @@ class OutboxRelay:
         handlers: Mapping[str, Sequence[Handler]],
         batch_handlers: Sequence[BatchSubscription] = (),
         max_attempts: int = 5,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         idle_poll_seconds: float = 0.5,
+        min_interval_seconds: float = 1.0,
+        busy_batch: int = 50,
     ) -> None:
         self._db = db
         self._handlers = handlers
@@ -61,6 +63,8 @@ class OutboxRelay:
         self._max_attempts = max_attempts
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
+        self._min_interval = min_interval_seconds
+        self._busy_batch = busy_batch
         self._wake = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -70,14 +74,28 @@ class OutboxRelay:
         db.on_commit_with_messages(wake)
 
     async def run(self) -> None:
+        """Drain as rows arrive: at once while they trickle in (fresh search, prompt mail),
+        but once batches come back busy (`busy_batch` rows or more: a rush) at most one
+        partial batch per `min_interval` — like a Lambda batching window — so an
+        onsale's thousands of holds a second cost a search-listing rebuild or two a
+        second, not one each."""
+        loop = asyncio.get_running_loop()
         while True:
-            if not await self.drain_once():
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+            started = loop.time()
+            batch_size = await self.drain_once()
+            if batch_size >= self._batch_size:
+                continue  # a backlog: keep going
+            if batch_size >= self._busy_batch:
+                await asyncio.sleep(max(0.0, started + self._min_interval - loop.time()))
+                continue
+            if batch_size:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._idle_poll)
 
-    async def drain_once(self) -> bool:
-        """Process one batch of due rows; False when there was nothing to do."""
+    async def drain_once(self) -> int:
+        """Process one batch of due rows; how many there were (0: nothing to do)."""
 
         now_ms = to_ms(self._db.now())
 
@@ -90,7 +108,7 @@ class OutboxRelay:
 
         batch = await self._db.read(due)
         if not batch:
-            return False
+            return 0
         outcomes = [await self._dispatch(topic, payload) for _, topic, payload, _ in batch]
         if self._batch_handlers:
             decodable = [
@@ -104,7 +122,7 @@ class OutboxRelay:
             for position, error in failed.items():
                 outcomes[decodable[position][0]] = error
         await self._db.write(lambda tx: self._settle(tx, batch, outcomes))
-        return True
+        return len(batch)
 
     async def _dispatch(self, topic: str, payload: bytes) -> str | None:
         try:
