@@ -1,0 +1,1 @@
+"""An onsale rehearsal: flood a stage with fans, measure it, audit it."""

@@ -1,0 +1,134 @@
+"""The processes a local rehearsal starts itself — `concertbook serve` in rehearsal mode and,
+when installed, a throwaway redis-server — each on a free loopback port and always
+stopped by its PID (SIGTERM, then SIGKILL) when the rehearsal ends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+STARTUP_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Process:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        with contextlib.suppress(FileNotFoundError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+
+def _start(command: list[str], log_path: Path, env: Mapping[str, str] | None = None) -> Any:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(  # fixed command, no shell
+            command,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@contextlib.contextmanager
+def server(data_dir: Path, settings: Mapping[str, object]) -> Iterator[Process]:
+    """`concertbook serve` on 127.0.0.1 with `settings` as CONCERTBOOK_* variables."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCERTBOOK_")}
+    env.update({f"CONCERTBOOK_{k.upper()}": str(v) for k, v in settings.items()})
+    env["CONCERTBOOK_REHEARSAL"] = "1"
+    command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--data", str(data_dir)]
+    running = Process(
+        _start(command, data_dir / "server.log", env),
+        f"http://127.0.0.1:{port}",
+        data_dir / "server.log",
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if running.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {running.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(running.url + "/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer /healthz: {running.log_tail()}")
+            time.sleep(0.1)
+        yield running
+    finally:
+        running.stop()
+
+
+def redis_binary() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+
+
+@contextlib.contextmanager
+def redis(folder: Path) -> Iterator[Process]:
+    """A redis-server that saves nothing, for the pre-claim and the seat-lock baseline."""
+    binary = redis_binary()
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(folder)]
+    running = Process(
+        _start(command, folder / "redis.log"), f"redis://127.0.0.1:{port}/0", folder / "redis.log"
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), 1) as s,
+            ):
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    break
+            if running.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start: {running.log_tail()}")
+            time.sleep(0.05)
+        yield running
+    finally:
+        running.stop()
