@@ -96,3 +96,21 @@ async def create_table(endpoint: str, name: str | None = None, stream: bool = Tr
 
 if __name__ == "__main__":
     serve(int(sys.argv[1]))
+
+
+@contextlib.contextmanager
+def own_moto_server(log_dir: Path) -> Iterator[str]:
+    """A module's own server, with the AWS test credentials set meanwhile: for tests that
+    read moto's whole state (its data.json dump), which on the session's shared server
+    holds every other test's tables and takes too long to produce."""
+    saved = {name: os.environ.get(name) for name in AWS_TEST_ENV}
+    os.environ.update(AWS_TEST_ENV)
+    try:
+        with moto_server(log_dir) as endpoint:
+            yield endpoint
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

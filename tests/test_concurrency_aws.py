@@ -1,4 +1,4 @@
-"""The 500-client race on the aws adapter family: several app processes (standing in
+"""The 240-client race on the aws adapter family: several app processes (standing in
 for Lambda instances) share one DynamoDB endpoint (single-threaded moto) and, in one
 variant, one Redis that is flushed in the middle of the rush; in the other there is
 no Redis at all. Afterwards the whole table is read back and audited.
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 PROCESSES = 3
 FANS = 20
-CLIENTS_PER_FAN = 25
+CLIENTS_PER_FAN = 12
 SEATS_PER_ROW = 10
 ROWS = 5
 GA = 20
@@ -229,7 +229,7 @@ def _audit(items: list[dict[str, Any]], capacity: int) -> dict[str, Any]:
 def test_race_on_dynamodb_through_several_processes(
     redis_mode: str, tmp_path: Path, moto_endpoint: str
 ) -> None:
-    """GIVEN 3 app processes on one table WHEN 500 clients race for 50 seats and 20 standing
+    """GIVEN 3 app processes on one table WHEN 240 clients race for 50 seats and 20 standing
     places THEN nothing is sold twice, places are conserved, and replays are identical."""
     table = asyncio.run(create_table(moto_endpoint, stream=False))
     redis: RedisServer | None = None

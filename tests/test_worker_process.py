@@ -23,7 +23,7 @@ import pytest
 
 from booking.adapters.aws.dynamodb_table import dynamodb_client
 from booking.adapters.aws.messaging import aws_client
-from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
+from tests.moto_server import AWS_TEST_ENV, create_table, own_moto_server
 from tests.posters import two_tone_jpeg
 from tests.support import ApiDriver, hold, order, post_payment, tickets_of, wait_for
 
@@ -34,13 +34,10 @@ QUEUES = ("payments", "notifications", "images", "webhooks")
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server of this module's own: the mail check reads moto's whole state, which on
-    the session's shared server holds every other test's tables and takes too long to dump."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in AWS_TEST_ENV.items():
-            env.setenv(name, value)
-        with moto_server(tmp_path_factory.mktemp("moto-work")) as own:
-            yield own
+    """moto's server for SQS, SES and DynamoDB Streams, this module's own (the mail checks
+    read moto's whole state)."""
+    with own_moto_server(tmp_path_factory.mktemp("moto-work")) as own:
+        yield own
 
 
 async def _queues(endpoint: str) -> dict[str, str]:

@@ -37,7 +37,7 @@ from booking.domain.messages import (
 )
 from booking.services.notifications import confirmation_key
 from booking.settings import Settings
-from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
+from tests.moto_server import AWS_TEST_ENV, create_table, own_moto_server
 from tests.support import (
     ApiDriver,
     WebhookTap,
@@ -60,14 +60,10 @@ SENDER = "tickets@concertbook.example"
 
 
 @pytest.fixture(scope="module")
-def endpoint(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's server for SQS, SES and DynamoDB Streams: the session's, when that is moto
-    (not DynamoDB Local, which serves DynamoDB only), else one of this module's own."""
-    with contextlib.suppress(httpx.HTTPError):
-        if httpx.get(moto_endpoint + "/moto-api/", timeout=2).status_code == 200:
-            yield moto_endpoint
-            return
-    with moto_server(tmp_path_factory.mktemp("moto-workers")) as own:
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's server for SQS, SES and DynamoDB Streams, this module's own (the mail checks
+    read moto's whole state)."""
+    with own_moto_server(tmp_path_factory.mktemp("moto-workers")) as own:
         yield own
 
 
