@@ -17,6 +17,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from api.deps import DEPENDENCIES
+from api.overload import InFlightLimit
 from api.problems import EXCEPTION_HANDLERS, describe_problem_type, list_problem_types
 from api.routes.accounts import AccountController, RehearsalController
 from api.routes.booking import (
@@ -102,6 +103,7 @@ def create_app(
             *([RehearsalController] if runtime.settings.rehearsal else []),
         ],
         dependencies=DEPENDENCIES,
+        middleware=[InFlightLimit(runtime.settings.max_in_flight).middleware],
         before_request=decode_body_strictly,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],

@@ -53,6 +53,7 @@ HTTP_PROBLEMS: dict[str, tuple[int, str]] = {
     "route-not-found": (404, "No such endpoint"),
     "method-not-allowed": (405, "This endpoint does not support the method"),
     "internal-error": (500, "Something failed on our side; it has been logged"),
+    "overloaded": (503, "Too many requests in progress; retry after the given delay"),
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from booking.adapters.baselines.performance_lock import PerformanceLockingBookingStore
+from booking.adapters.coalescing import CoalescingBookingStore
 from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.mail_folder import MailFolder
@@ -245,7 +246,7 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     group = 1 if settings.inventory_strategy != "claims" else MAX_GROUP
     db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock, max_group=group)
     gateway_db, gateway = simulated_gateway(settings, clock)
-    booking_store, redis = inventory(settings, SqliteBookingStore(db))
+    booking_store, redis = inventory(settings, CoalescingBookingStore(SqliteBookingStore(db)))
     catalog_store = SqliteCatalogStore(db)
     index = search_index(settings, clock)
     services = build_services(

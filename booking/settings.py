@@ -43,6 +43,8 @@ class Settings:
     """Chance that the simulated gateway sends a webhook seconds late (reordering it)."""
     max_body_bytes: int = 65_536
     """Largest accepted request body (venue seat maps have their own, larger cap)."""
+    max_in_flight: int = 128
+    """API requests one process serves at once; beyond, 503 + Retry-After at once."""
     table_name: str | None = None
     """DynamoDB table of the aws runtime (required there)."""
     aws_region: str = "ap-northeast-2"
@@ -164,6 +166,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "gateway_duplicate_rate": float,
     "gateway_late_rate": float,
     "max_body_bytes": int,
+    "max_in_flight": int,
     "redis_timeout_seconds": float,
     "aws_max_connections": int,
     "queue_max_attempts": int,

@@ -1,0 +1,70 @@
+"""Shed load early: past a bound on requests in progress, answer 503 + Retry-After at once.
+
+Without a bound, an onsale's excess queues inside the server and every fan waits longer
+and longer until clients time out and retry, which only adds load. With it, the requests
+being served keep their latency and the rest learn in microseconds to come back in a
+second (the rehearsal's overload run measures both). One counter per process, shared by
+every route; probes and documentation (outside /api/) are never shed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+
+from api.problems import HTTP_PROBLEMS, PROBLEM_JSON
+
+RETRY_AFTER_SECONDS = 1
+
+
+class InFlightLimit:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.shed = 0
+        """Requests turned away since start (for logs and tests)."""
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """A Litestar middleware factory; every route's instance shares this counter."""
+
+        async def shed_or_serve(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP or not scope["path"].startswith("/api/"):
+                await app(scope, receive, send)
+                return
+            if self.in_flight >= self.limit:
+                self.shed += 1
+                await _overloaded(scope["path"], send)
+                return
+            self.in_flight += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.in_flight -= 1
+
+        return shed_or_serve
+
+
+async def _overloaded(path: str, send: Send) -> None:
+    status, title = HTTP_PROBLEMS["overloaded"]
+    body = json.dumps(
+        {
+            "type": "/problems/overloaded",
+            "title": title,
+            "status": status,
+            "detail": f"too many requests in progress; retry in {RETRY_AFTER_SECONDS} s",
+            "instance": path,
+        }
+    ).encode()
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
