@@ -49,10 +49,20 @@ def _parser() -> argparse.ArgumentParser:
         "reindex", help="rebuild the search index from the catalogue (alias swap, no downtime)"
     )
     reindex.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
+    _rehearsal_parser(commands)
     verify = commands.add_parser("verify-ticket", help="check a ticket code offline")
     verify.add_argument("code")
     verify.add_argument("--public-key", type=Path, required=True, help="PEM file of the key")
     return parser
+
+
+def _rehearsal_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from rehearsal.run import parser  # noqa: PLC0415 - the rehearsal extra is optional
+    except ImportError:
+        commands.add_parser("rehearse", help="onsale rehearsal (needs the rehearsal extra)")
+        return
+    parser(commands)
 
 
 async def _seed_demo(services: Services, now: datetime) -> None:
@@ -117,6 +127,29 @@ async def _work(settings: Settings) -> int:
     return 0
 
 
+def _verify_ticket(args: argparse.Namespace) -> int:
+    key = serialization.load_pem_public_key(args.public_key.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        print("the key is not an Ed25519 public key", file=sys.stderr)
+        return 2
+    try:
+        claims = verify_ticket_code(key, args.code)
+    except InvalidRequest as exc:
+        print(f"INVALID: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"VALID ticket {claims.ticket_id}: {claims.unit_id} of {claims.performance_id}")
+    return 0
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    try:
+        from rehearsal.run import rehearse  # noqa: PLC0415 - the rehearsal extra is optional
+    except ImportError as exc:
+        print(f"the rehearsal needs its extra: pip install 'k-concertbook[rehearsal]' ({exc})")
+        return 2
+    return rehearse(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -129,17 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reindex":
         asyncio.run(_reindex(Settings.from_env(data_dir=args.data)))
         return 0
-    key = serialization.load_pem_public_key(args.public_key.read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
-        print("the key is not an Ed25519 public key", file=sys.stderr)
-        return 2
-    try:
-        claims = verify_ticket_code(key, args.code)
-    except InvalidRequest as exc:
-        print(f"INVALID: {exc.detail}", file=sys.stderr)
-        return 1
-    print(f"VALID ticket {claims.ticket_id}: {claims.unit_id} of {claims.performance_id}")
-    return 0
+    if args.command == "rehearse":
+        return _rehearse(args)
+    return _verify_ticket(args)
 
 
 if __name__ == "__main__":

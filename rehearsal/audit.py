@@ -721,3 +721,28 @@ def load_gateway(backend: str, stores: Mapping[str, Any]) -> GatewaySnapshot:
 def violations(results: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """Only the families with problems, for an assertion message."""
     return {name: found for name, found in results.items() if found}
+
+
+def check_acknowledged_exist(
+    s: Snapshot, acknowledged: Mapping[str, Mapping[tuple[str, str], str]]
+) -> list[str]:
+    """Every hold, order and payment the API acknowledged is in the store, under its
+    Idempotency-Key and its fan. (Stored but unacknowledged is fine: a client that gave up
+    waiting never heard the answer.)"""
+    stored: dict[str, Mapping[str, object]] = {
+        "place-hold": s.holds,
+        "place-order": s.orders,
+        "pay-order": s.payments,
+    }
+    recorded = {(r.operation, r.account_id, r.key): r.result_id for r in s.idempotency}
+    problems: list[str] = []
+    for operation, acks in acknowledged.items():
+        for (account, key), object_id in acks.items():
+            found = stored[operation].get(object_id)
+            if found is None:
+                problems.append(f"{operation} {key!r} acknowledged {object_id}, not in the store")
+            elif getattr(found, "account_id", account) != account:
+                problems.append(f"{operation} {object_id} belongs to another account")
+            elif recorded.get((operation, account, key)) != object_id:
+                problems.append(f"{operation} {key!r}: no idempotency record for {object_id}")
+    return problems

@@ -68,14 +68,14 @@ def _start(command: list[str], log_path: Path, env: Mapping[str, str] | None = N
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, settings: Mapping[str, object]) -> Iterator[Process]:
+def server(data_dir: Path, settings: Mapping[str, object], *serve_args: str) -> Iterator[Process]:
     """`concertbook serve` on 127.0.0.1 with `settings` as CONCERTBOOK_* variables."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCERTBOOK_")}
     env.update({f"CONCERTBOOK_{k.upper()}": str(v) for k, v in settings.items()})
     env["CONCERTBOOK_REHEARSAL"] = "1"
     command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data", str(data_dir)]
+    command += ["--port", str(port), "--data", str(data_dir), *serve_args]
     running = Process(
         _start(command, data_dir / "server.log", env),
         f"http://127.0.0.1:{port}",
@@ -95,6 +95,17 @@ def server(data_dir: Path, settings: Mapping[str, object]) -> Iterator[Process]:
         yield running
     finally:
         running.stop()
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    """Until something listens on 127.0.0.1:`port` (`process`, which must stay alive)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on port {port}")
+        time.sleep(0.1)
 
 
 def redis_binary() -> str | None:

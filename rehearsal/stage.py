@@ -216,3 +216,15 @@ async def mint_fans(
 
 def prepare_sync(base_url: str, **kwargs: Any) -> Stage:
     return asyncio.run(prepare(base_url, **kwargs))
+
+
+def open_sale(stage: Stage, opens_at: datetime) -> None:
+    """Move the sale's opening (the stage is built with it far ahead, while fans are minted)."""
+    response = httpx.patch(
+        f"{stage.base_url}/api/v1/performances/{stage.performance_id}",
+        headers={"Authorization": f"Bearer {stage.organizer_token}"},
+        json={"sale_opens_at": opens_at.isoformat()},
+        timeout=30,
+    )
+    _check(response, 200)
+    stage.sale_opens_at = opens_at

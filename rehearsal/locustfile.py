@@ -1,0 +1,294 @@
+"""The onsale as fans live it, for Locust in distributed mode (one master, N workers).
+
+Arrivals are open, not a fixed crowd: the master releases fans on the rehearsal's
+schedule (most arrive in the minutes before the sale opens and wait for it, the rest
+trickle in after) and tells a worker "these fans arrive now"; each fan makes one
+journey and leaves. A fan prefers a section, looks at its seat map, asks for 1–4
+adjacent seats, tries alternatives when beaten to them (other blocks, other sections,
+the standing zone), orders, pays through the simulated provider, waits for the
+confirmation and fetches the tickets.
+
+Every request and every acknowledged booking is written to the rehearsal's folder
+(one file per worker), which `concertbook rehearse` turns into the report and the
+audit's list of what the API acknowledged. Configured by environment:
+REHEARSAL_STAGE (the stage's JSON), REHEARSAL_OUT (that folder), REHEARSAL_SCHEDULE
+(JSON: {"before_s": .., "after_s": .., "opens_at": epoch seconds}).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any, TextIO
+
+import gevent
+from locust import FastHttpUser, events, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from rehearsal.schedule import ArrivalSchedule
+from rehearsal.stage import Stage
+
+MAX_ATTEMPTS = 6
+"""Hold attempts per fan before giving up (each after a fresh look at the seat map)."""
+PAYMENT_WAIT_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 5.0
+
+_stage: Stage | None = None
+_arrived: deque[int] = deque()
+_log: TextIO | None = None
+
+
+def stage() -> Stage:
+    global _stage  # noqa: PLW0603 - loaded once per process, after Locust parsed its options
+    if _stage is None:
+        _stage = Stage.load(Path(os.environ["REHEARSAL_STAGE"]))
+    return _stage
+
+
+def _record(kind: str, **fields: Any) -> None:
+    if _log is not None:
+        _log.write(json.dumps({"kind": kind, "t": time.time(), **fields}) + "\n")
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    global _log  # noqa: PLW0603 - one log file per worker process
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        out = Path(os.environ["REHEARSAL_OUT"])
+        out.mkdir(parents=True, exist_ok=True)
+        _log = (out / f"worker-{os.getpid()}.jsonl").open("w", buffering=1 << 16)
+        runner.register_message("arrive", _on_arrive)
+    if isinstance(runner, MasterRunner):
+        runner.register_message("journey-done", _on_journey_done)
+
+
+_journeys_done = 0
+
+
+def _on_journey_done(environment: Any, msg: Any, **_: Any) -> None:
+    global _journeys_done  # noqa: PLW0603 - the master's tally
+    _journeys_done += int(msg.data["fans"])
+    if _journeys_done >= len(stage().fans):
+        environment.runner.quit()
+
+
+def _on_arrive(environment: Any, msg: Any, **_: Any) -> None:
+    first, count = msg.data["first"], msg.data["count"]
+    _arrived.extend(range(first, first + count))
+    environment.runner.spawn_users({Fan.__name__: count})
+
+
+def _on_test_start(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        gevent.spawn(_release_fans, environment.runner)
+
+
+def _release_fans(runner: MasterRunner) -> None:
+    """The master's clock: every tenth of a second, send the fans now due to the workers."""
+    schedule = ArrivalSchedule.from_json(os.environ["REHEARSAL_SCHEDULE"], len(stage().fans))
+    gevent.sleep(1.0)  # after the master's own start-up dispatch (of no users) has gone out
+    released = 0
+    turn = 0
+    while released < schedule.fans:
+        due = schedule.arrived_by(time.time())
+        workers = [c.id for c in runner.clients.values()]
+        if due > released and workers:
+            share, extra = divmod(due - released, len(workers))
+            for n, worker in enumerate(workers):
+                count = share + (1 if (n + turn) % len(workers) < extra else 0)
+                if count:
+                    runner.send_message(
+                        "arrive", {"first": released, "count": count}, client_id=worker
+                    )
+                    released += count
+            turn += 1
+        gevent.sleep(0.1)
+
+
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response: Any,
+    exception: BaseException | None,
+    **_: Any,
+) -> None:
+    status = getattr(response, "status_code", 0) or 0
+    _record("request", name=name, ms=round(response_time, 2), status=status, error=bool(exception))
+
+
+# Registered by call, not as decorators: Locust's add_listener is untyped.
+events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
+events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
+events.request.add_listener(_on_request)  # type: ignore[no-untyped-call]
+
+
+class Fan(FastHttpUser):
+    """One fan, one journey; then the user leaves (open arrivals: nobody loops)."""
+
+    # The server answers every request; long waits are measured, not cut short.
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.fan = stage().fans[_arrived.popleft()]
+        self.auth = {"Authorization": f"Bearer {self.fan.token}"}
+        self.rng = random.Random()  # noqa: S311 - choices of a simulated fan
+        self.outcome = "gave-up"
+
+    def on_stop(self) -> None:
+        _record("journey", account=self.fan.account_id, outcome=self.outcome)
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message("journey-done", {"fans": 1})
+
+    @task
+    def buy(self) -> None:
+        try:
+            self._journey()
+        finally:
+            raise StopUser
+
+    # -- the journey ------------------------------------------------------------------
+    def _journey(self) -> None:
+        opens = stage().sale_opens_at.timestamp()
+        if self._sold_out():
+            self.outcome = "sold-out"
+            return
+        if time.time() < opens:  # waiting for the button, then everybody clicks at once
+            gevent.sleep(opens - time.time() + self.rng.uniform(0, 0.5))
+        hold = self._find_hold()
+        if hold is None:
+            return
+        order = self._post("/api/v1/orders", "order", {"hold_id": hold["id"]}, "place-order")
+        if order is None:
+            self.outcome = "hold-only"
+            return
+        payment = self._post(
+            f"/api/v1/orders/{order['id']}/payments", "pay", {"method": "tok_visa"}, "pay-order"
+        )
+        if payment is None:
+            self.outcome = "unpaid"
+            return
+        deadline = time.time() + PAYMENT_WAIT_SECONDS
+        while time.time() < deadline:
+            current = self._get(f"/api/v1/orders/{order['id']}", "order status")
+            if current is not None and current.get("status") == "paid":
+                self._get(f"/api/v1/orders/{order['id']}/tickets", "tickets")
+                self.outcome = "tickets"
+                return
+            gevent.sleep(0.5)
+        self.outcome = "unconfirmed"
+
+    def _find_hold(self) -> Any:
+        """Up to MAX_ATTEMPTS holds: the preferred section first, then others, at last the
+        standing zone; None when every attempt lost or the show sold out meanwhile."""
+        s = stage()
+        sections = list(s.sections)
+        # Most fans want the front; the rest spread over the arena.
+        front = sections[: max(1, len(sections) // 4)]
+        preferred = self.rng.choice(front if self.rng.random() < 0.6 else sections)
+        wanted = min(self.rng.choice((1, 2, 2, 2, 3, 4)), s.ticket_limit)
+        order_of_sections = [preferred, *self.rng.sample(sections, min(3, len(sections)))]
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt and attempt % 2 == 0 and self._sold_out():
+                self.outcome = "sold-out"
+                return None
+            if attempt == MAX_ATTEMPTS - 1 and s.ga_zone:
+                hold = self._hold({"ga": [{"zone": s.ga_zone, "quantity": wanted}]})
+            else:
+                section = order_of_sections[min(attempt // 2, len(order_of_sections) - 1)]
+                seats = self._pick(section, wanted)
+                hold = self._hold({"seats": seats}) if seats is not None else None
+            if hold is not None:
+                return hold
+        return None
+
+    def _sold_out(self) -> bool:
+        """Nothing available and nothing held that could come back: no reason to stay."""
+        counts = self._get("/api/v1/performances/{pid}/availability", "availability")
+        return counts is not None and counts["available"] == 0 and counts["held"] == 0
+
+    def _pick(self, section: str, wanted: int) -> list[str] | None:
+        """`wanted` adjacent free seats of a random row that has them, from a fresh map."""
+        states = self._get(
+            f"/api/v1/performances/{{pid}}/seats?section={section}", "seats", many=True
+        )
+        if states is None:
+            return None
+        free = {p["unit_id"] for p in states if p["state"] == "available"}
+        rows = list(stage().sections[section])
+        self.rng.shuffle(rows)
+        for row in rows:
+            runs = [
+                row[i : i + wanted]
+                for i in range(len(row) - wanted + 1)
+                if all(seat in free for seat in row[i : i + wanted])
+            ]
+            if runs:
+                return self.rng.choice(runs)
+        return None
+
+    def _hold(self, body: dict[str, Any]) -> Any:
+        return self._post(
+            f"/api/v1/performances/{stage().performance_id}/holds", "hold", body, "place-hold"
+        )
+
+    # -- HTTP -------------------------------------------------------------------------
+    def _get(self, path: str, name: str, many: bool = False) -> Any:
+        path = path.replace("{pid}", stage().performance_id)
+        for _ in range(5):
+            with self.client.get(path, headers=self.auth, name=name, catch_response=True) as r:
+                if r.status_code == 200:
+                    r.success()
+                    return r.json()
+                if r.status_code in (429, 503):
+                    r.success()  # shed on purpose: counted by status, then retried
+                    self._back_off(r)
+                    continue
+                r.failure(f"{r.status_code}: {r.text[:200] if r.text else ''}")
+                return None
+        return None
+
+    def _post(self, path: str, name: str, body: dict[str, Any], operation: str) -> Any:
+        """POST with an Idempotency-Key, retried with the same key when shed or cut off."""
+        key = uuid.uuid4().hex
+        headers = {**self.auth, "Idempotency-Key": key}
+        for _ in range(8):
+            with self.client.post(
+                path, json=body, headers=headers, name=name, catch_response=True
+            ) as r:
+                if r.status_code in (200, 201, 202):
+                    r.success()
+                    answer = r.json()
+                    _record(
+                        "ack", op=operation, account=self.fan.account_id, key=key, id=answer["id"]
+                    )
+                    return answer
+                if r.status_code in (429, 503):
+                    r.success()  # shed on purpose: counted by status, then retried
+                    self._back_off(r)
+                    continue
+                if r.status_code == 0:  # no answer: the same key makes the retry safe
+                    r.failure("no answer")
+                    self._back_off(r)
+                    continue
+                if r.status_code in (409, 410):
+                    r.success()  # lost the race or too late: an expected answer
+                    return None
+                r.failure(f"{r.status_code}: {r.text[:200] if r.text else ''}")
+                return None
+        return None
+
+    def _back_off(self, response: Any) -> None:
+        try:
+            delay = float(response.headers.get("Retry-After", "1"))
+        except (TypeError, ValueError):
+            delay = 1.0
+        gevent.sleep(min(MAX_BACKOFF_SECONDS, delay) * self.rng.uniform(0.5, 1.5))

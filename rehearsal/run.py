@@ -1,0 +1,391 @@
+"""`concertbook rehearse`: flood a stage like a K-pop onsale, measure it, audit it.
+
+Two parts, one run:
+1. ratios (wrk, local runs only): for each inventory strategy a fresh server and
+   stage; the trivial endpoint's ceiling, then hold attempts at the same load, then
+   ten times the connections (overload) — all side by side;
+2. the onsale (Locust, distributed: a master and workers): fans arrive on an open
+   schedule around the opening and buy; the server's CPU, memory and sales are
+   sampled each second; afterwards the store is audited and the report written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from rehearsal import fsync, processes
+from rehearsal.audit import audit_anytime, check_acknowledged_exist, load_sqlite_snapshot
+from rehearsal.report import write_html
+from rehearsal.schedule import ArrivalSchedule
+from rehearsal.stage import Stage, open_sale, prepare_sync
+from rehearsal.timeline import summarize
+from rehearsal.wrk import run_wrk, wrk_binary
+
+STRATEGIES = ("claims", "seat-locks", "performance-lock")
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+def parser(commands: Any | None = None) -> argparse.ArgumentParser:
+    description = "flood a stage like a K-pop onsale, then audit it (see docs/PERFORMANCE.md)"
+    p = (
+        commands.add_parser("rehearse", help=description, description=description)
+        if commands is not None
+        else argparse.ArgumentParser(prog="concertbook rehearse", description=description)
+    )
+    p.add_argument("--url", help="a running stage in rehearsal mode (default: start one here)")
+    p.add_argument("--data", type=Path, help="with --url: its data folder, for the audit")
+    p.add_argument("--seats", type=int, default=50_000, help="numbered seats (default 50,000)")
+    p.add_argument("--ga", type=int, default=None, help="standing places (default seats/10)")
+    p.add_argument("--fans", type=int, default=200_000, help="fans arriving (default 200,000)")
+    p.add_argument("--before", type=float, default=20.0, help="s of arrivals before opening")
+    p.add_argument("--after", type=float, default=40.0, help="s of arrivals after opening")
+    p.add_argument("--workers", type=int, default=2, help="Locust worker processes")
+    p.add_argument("--strategy", choices=STRATEGIES, default="claims", help="for the onsale")
+    p.add_argument(
+        "--compare",
+        default=",".join(STRATEGIES),
+        help="strategies measured with wrk, comma-separated ('' skips the wrk part)",
+    )
+    p.add_argument("--wrk-seconds", type=float, default=10.0)
+    p.add_argument("--wrk-connections", type=int, default=64)
+    p.add_argument("--wrk-seats", type=int, default=50_000, help="seats of each wrk stage")
+    p.add_argument("--time-limit", type=float, default=600.0, help="s the onsale may take")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default reports/)")
+    p.add_argument("--no-redis", action="store_true", help="run claims without the pre-claim")
+    return p
+
+
+def quiet_libraries() -> None:
+    """The rehearsal prints its own progress; per-request logs of its clients would drown it."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def local_stage(folder: Path, strategy: str, redis: bool) -> Iterator[processes.Process]:
+    """A fresh server (and its Redis when the strategy uses one) in `folder`."""
+    with contextlib.ExitStack() as stack:
+        settings: dict[str, object] = {"inventory_strategy": strategy}
+        if strategy == "seat-locks" or (strategy == "claims" and redis):
+            settings["redis_url"] = stack.enter_context(processes.redis(folder / "redis")).url
+        yield stack.enter_context(processes.server(folder / "data", settings))
+
+
+# -- part 1: ratios with wrk ------------------------------------------------------------
+def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> dict[str, Any]:
+    with local_stage(folder, strategy, redis=not args.no_redis) as server:
+        stage = prepare_sync(
+            server.url,
+            seats=args.wrk_seats,
+            ga=0,
+            fans=min(20_000, max(1_000, args.wrk_seats // 2)),
+            opens_in=timedelta(seconds=-1),
+        )
+        trivial = run_wrk(server.url, None, args.wrk_seconds, args.wrk_connections)
+        sampler = ServerSampler(server.pid, None)
+        with sampler.running():
+            holds = run_wrk(server.url, stage, args.wrk_seconds, args.wrk_connections)
+        result: dict[str, Any] = {
+            "strategy": strategy,
+            "trivial_rps": round(trivial.rate, 1),
+            "attempts_per_s": round(holds.rate, 1),
+            "holds_per_s": round(holds.rate_of(201), 1),
+            "p99_ms": holds.latency_ms["p99"],
+            "ratio_to_trivial": round(holds.rate / trivial.rate, 3) if trivial.rate else None,
+            "timeouts": holds.timeouts,
+            "errors_5xx": sum(v for k, v in holds.statuses.items() if k >= 500 and k != 503),
+            "peak_rss_mib": sampler.peak_rss_mib,
+            "trivial": trivial.as_dict(),
+            "holds": holds.as_dict(),
+        }
+        if strategy == "claims":
+            # Ten times the connections on a fresh stage: the excess must be turned away
+            # quickly, the rest served as fast as before.
+            overload_stage = prepare_sync(
+                server.url,
+                seats=args.wrk_seats,
+                ga=0,
+                fans=len(stage.fans),
+                opens_in=timedelta(seconds=-1),
+            )
+            over = run_wrk(server.url, overload_stage, args.wrk_seconds, args.wrk_connections * 10)
+            served = sum(v for k, v in over.statuses.items() if k not in (429, 503))
+            result["overload"] = {
+                "connections": args.wrk_connections * 10,
+                "offered_rps": round(over.rate, 1),
+                "served_rps": round(served / over.seconds, 1) if over.seconds else 0.0,
+                "shed_rps": round(over.rate_of(429, 503), 1),
+                "p99_ms_all": over.latency_ms["p99"],
+                "timeouts": over.timeouts,
+                "errors_5xx": sum(v for k, v in over.statuses.items() if k >= 500 and k != 503),
+                "statuses": over.as_dict()["statuses"],
+            }
+        say(
+            f"{strategy}: trivial {trivial.rate:,.0f}/s, hold attempts {holds.rate:,.0f}/s "
+            f"({holds.rate_of(201):,.0f} held/s), p99 {holds.latency_ms['p99']:.1f} ms"
+        )
+        return result
+
+
+# -- part 2: the onsale with Locust -----------------------------------------------------
+@dataclass
+class ServerSampler:
+    """Each second: the server's CPU and memory, and (with a stage) what is sold and held."""
+
+    pid: int
+    stage: Stage | None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max((r["rss_mib"] for r in self.rows), default=0.0)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        thread = threading.Thread(target=self._run, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join(5)
+
+    def _run(self) -> None:
+        process = psutil.Process(self.pid)
+        process.cpu_percent(None)
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.wait(1.0):
+                row: dict[str, Any] = {"at": time.time()}
+                with contextlib.suppress(psutil.Error):
+                    row["cpu_percent"] = process.cpu_percent(None)
+                    row["rss_mib"] = round(process.memory_info().rss / 2**20, 1)
+                if self.stage is not None:
+                    with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                        counts = client.get(
+                            f"{self.stage.base_url}/api/v1/performances/"
+                            f"{self.stage.performance_id}/availability"
+                        ).json()
+                        row.update(
+                            sold=counts["sold"], held=counts["held"], available=counts["available"]
+                        )
+                self.rows.append(row)
+
+
+def run_locust(
+    args: argparse.Namespace, stage: Stage, folder: Path, sampler: ServerSampler
+) -> None:
+    schedule = ArrivalSchedule(
+        opens_at=stage.sale_opens_at.timestamp(),
+        before_s=args.before,
+        after_s=args.after,
+        fans=len(stage.fans),
+    )
+    stage_file = folder / "stage.json"
+    stage.save(stage_file)
+    env = {
+        **os.environ,
+        "REHEARSAL_STAGE": str(stage_file),
+        "REHEARSAL_OUT": str(folder / "locust"),
+        "REHEARSAL_SCHEDULE": schedule.to_json(),
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", stage.base_url]
+    master_port = processes.free_port()
+    logs = folder / "locust"
+    logs.mkdir(parents=True, exist_ok=True)
+    time_limit = int(args.before + args.after + args.time_limit)
+    with contextlib.ExitStack() as stack:
+        master = subprocess.Popen(
+            [
+                *locust,
+                *("--master", "--headless", "-u", "0", "-r", "1"),
+                *("--expect-workers", str(args.workers), "--run-time", f"{time_limit}s"),
+                *("--master-bind-host", "127.0.0.1", "--only-summary"),
+                *("--loglevel", "WARNING", "--master-bind-port", str(master_port)),
+            ],
+            env=env,
+            stdout=stack.enter_context((logs / "master.log").open("wb")),
+            stderr=subprocess.STDOUT,
+        )
+        stack.callback(_stop, master)
+        processes.wait_for_port(master_port, master)
+        for n in range(args.workers):
+            worker = subprocess.Popen(
+                [
+                    *locust,
+                    *("--worker", "--master-host", "127.0.0.1", "--loglevel", "WARNING"),
+                    *("--master-port", str(master_port)),
+                ],
+                env=env,
+                stdout=stack.enter_context((logs / f"worker-{n}.log").open("wb")),
+                stderr=subprocess.STDOUT,
+            )
+            stack.callback(_stop, worker)
+        started = time.time()
+        while master.poll() is None:
+            time.sleep(2.0)
+            last = sampler.rows[-1] if sampler.rows else {}
+            since = time.time() - schedule.opens_at
+            say(
+                f"t{since:+5.0f}s  fans arrived {schedule.arrived_by(time.time()):>7,}  "
+                f"sold {last.get('sold', 0):>6,}  held {last.get('held', 0):>5,}  "
+                f"server cpu {last.get('cpu_percent', 0):5.0f}%  "
+                f"rss {last.get('rss_mib', 0):6.0f} MiB"
+            )
+            if time.time() - started > time_limit + 60:
+                say("the onsale ran past its time limit; stopping Locust")
+                break
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def read_worker_logs(
+    folder: Path,
+) -> tuple[list[dict[str, Any]], dict[str, dict[tuple[str, str], str]], Counter[str]]:
+    requests: list[dict[str, Any]] = []
+    acks: dict[str, dict[tuple[str, str], str]] = {}
+    outcomes: Counter[str] = Counter()
+    for path in sorted(folder.glob("worker-*.jsonl")):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                row = json.loads(line)
+                if row["kind"] == "request":
+                    requests.append(row)
+                elif row["kind"] == "ack":
+                    acks.setdefault(row["op"], {})[(row["account"], row["key"])] = row["id"]
+                elif row["kind"] == "journey":
+                    outcomes[row["outcome"]] += 1
+    return requests, acks, outcomes
+
+
+def onsale(args: argparse.Namespace, folder: Path, url: str, pid: int | None) -> dict[str, Any]:
+    ga = args.ga if args.ga is not None else args.seats // 10
+    say(f"building the stage: {args.seats:,} seats, {ga:,} standing, {args.fans:,} fans")
+    stage = prepare_sync(
+        url, seats=args.seats, ga=ga, fans=args.fans, opens_in=timedelta(hours=1), progress=say
+    )
+    # The opening comes after Locust has started and the early fans have arrived.
+    open_sale(stage, datetime.now(UTC) + timedelta(seconds=args.before + 5))
+    sampler = ServerSampler(pid, stage) if pid is not None else ServerSampler(os.getpid(), stage)
+    with sampler.running():
+        run_locust(args, stage, folder, sampler)
+    requests, acks, outcomes = read_worker_logs(folder / "locust")
+    report = summarize(
+        requests, sampler.rows if pid is not None else [], stage.sale_opens_at.timestamp()
+    )
+    report["totals"].update(
+        fans_with_tickets=outcomes.get("tickets", 0),
+        fans_gave_up=outcomes.get("gave-up", 0),
+        journeys=dict(outcomes),
+        orders_paid=outcomes.get("tickets", 0) + outcomes.get("unconfirmed", 0),
+    )
+    report.update(seats=stage.seats, ga=stage.ga_capacity, fans=len(stage.fans))
+    report["acknowledged"] = {op: len(keys) for op, keys in acks.items()}
+    report["_acks"] = acks
+    report["performance_id"] = stage.performance_id
+    return report
+
+
+def audit_store(database: Path, acks: dict[str, dict[tuple[str, str], str]]) -> dict[str, Any]:
+    snapshot = load_sqlite_snapshot(database)
+    results = audit_anytime(snapshot)
+    results["acknowledged"] = check_acknowledged_exist(snapshot, acks)
+    violations = {name: found for name, found in results.items() if found}
+    return {"ok": not violations, "checked": list(results), "violations": violations}
+
+
+def rehearse(args: argparse.Namespace) -> int:
+    quiet_libraries()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = (args.out or Path("reports") / f"rehearsal-{stamp}").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "title": "Onsale rehearsal",
+        "started_at": datetime.now(UTC).isoformat(),
+        "strategy": args.strategy,
+        "command": " ".join(["concertbook", "rehearse", *sys.argv[2:]]),
+    }
+    compare = [s for s in args.compare.split(",") if s] if args.url is None else []
+    if compare and wrk_binary() is None:
+        say("wrk is not installed: the ratios are skipped (Debian: apt-get install wrk)")
+        compare = []
+    strategies = []
+    for strategy in compare:
+        say(f"ratios: {strategy} with wrk, {args.wrk_connections} connections")
+        strategies.append(measure_strategy(args, strategy, folder / f"wrk-{strategy}"))
+    if strategies:
+        report["strategies"] = strategies
+        ours = next((s for s in strategies if s["strategy"] == "claims"), None)
+        if ours is not None:
+            report["ceiling"] = {
+                "generator": "wrk",
+                "trivial_rps": ours["trivial_rps"],
+                "hold_attempts_rps": ours["attempts_per_s"],
+                "hold_p99_ms": ours["p99_ms"],
+                "ratio": ours["ratio_to_trivial"],
+            }
+            if "overload" in ours:
+                report["overload"] = ours["overload"]
+        report["fsync"] = fsync.measure(folder)
+    if args.url is not None:
+        report["target"] = args.url
+        result = onsale(args, folder, args.url, None)
+        database = args.data / "concertbook.sqlite3" if args.data else None
+    else:
+        with local_stage(folder / "onsale", args.strategy, redis=not args.no_redis) as server:
+            report["target"] = server.url
+            result = onsale(args, folder, server.url, server.pid)
+            database = folder / "onsale" / "data" / "concertbook.sqlite3"
+            acks = result.pop("_acks")
+            report["audit"] = audit_store(database, acks)
+    acks = result.pop("_acks", None)
+    report.update(result)
+    if "audit" not in report:
+        if database is not None and acks is not None:
+            report["audit"] = audit_store(database, acks)
+        else:
+            say("no --data folder for this stage: the store is not audited")
+    (folder / "rehearsal.json").write_text(json.dumps(report, indent=2, default=str))
+    write_html(report, folder / "rehearsal.html")
+    audit = report.get("audit", {})
+    for name, found in audit.get("violations", {}).items():
+        say(f"VIOLATION {name}: {len(found)}: {found[:3]}")
+    say(f"report: {folder / 'rehearsal.html'} and rehearsal.json")
+    totals = report.get("totals", {})
+    capacity = report.get("seats", 0) + report.get("ga", 0)
+    say(
+        f"sold {totals.get('tickets_sold', 0):,} of {capacity:,}"
+        f"; sold out at {report.get('sold_out_at_s')} s; audit "
+        f"{'passed' if audit.get('ok') else 'FAILED' if audit else 'not run'}"
+    )
+    return 0 if audit.get("ok", True) else 1
