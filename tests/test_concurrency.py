@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.audit import (
+from rehearsal.audit import (
     Snapshot,
     audit,
     audit_anytime,

@@ -55,7 +55,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         idle_poll_seconds: float = 0.5,
         min_interval_seconds: float = 1.0,
-        busy_batch: int = 50,
+        busy_batch: int = 10,
     ) -> None:
         self._db = db
         self._handlers = handlers
