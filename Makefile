@@ -7,8 +7,9 @@ PORT ?= 8000
 DATA ?= ./data
 DEMO ?=
 PYTEST_ARGS ?=
+ARGS ?=
 
-.PHONY: run test lint typecheck pytest format clean opensearch bench-search
+.PHONY: run test lint typecheck pytest format clean opensearch bench-search rehearse
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
@@ -37,6 +38,9 @@ format: $(VENV)/.synced
 bench-search: $(VENV)/.synced  ## indexer throughput, freshness and query latency: FTS5 vs OpenSearch
 	tools/build-opensearch.sh
 	$(VENV)/bin/python -m benchmarks.search --start-opensearch
+
+rehearse: $(VENV)/.synced  ## flood a local stage like an onsale, audit it (ARGS="--seats 15000 --fans 60000")
+	$(VENV)/bin/concertbook rehearse $(ARGS)
 
 opensearch:  ## build, then serve OpenSearch 2.19 with Korean analysis on 127.0.0.1:9200
 	tools/build-opensearch.sh
