@@ -711,10 +711,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--seconds", type=float, nargs="+", default=[10.0, 60.0], help="windows of the rush"
     )
     parser.add_argument(
-        "--capacity-report", type=Path, default=REPORT, help="consumed capacity per step"
+        "--capacity-report",
+        type=Path,
+        default=None,
+        help=f"consumed capacity per step measured by tests/test_dynamodb_capacity.py "
+        f"(e.g. {REPORT.relative_to(ROOT)}); default: docs/DYNAMODB.md's committed figures, "
+        "so the page is reproducible from a fresh checkout",
     )
     parser.add_argument(
-        "--documented", action="store_true", help="docs/DYNAMODB.md's figures, not the report's"
+        "--documented", action="store_true", help="docs/DYNAMODB.md's figures (the default)"
     )
     return parser.parse_args(argv)
 
