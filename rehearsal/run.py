@@ -40,6 +40,8 @@ from rehearsal.wrk import run_wrk, wrk_binary
 
 STRATEGIES = ("claims", "seat-locks", "performance-lock")
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+Acks = dict[str, dict[tuple[str, str], str]]
+"""Per operation, the (account, Idempotency-Key) pairs the API answered 2xx, with the id."""
 
 
 def parser(commands: Any | None = None) -> argparse.ArgumentParser:
@@ -151,9 +153,10 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
 # -- part 2: the onsale with Locust -----------------------------------------------------
 @dataclass
 class ServerSampler:
-    """Each second: the server's CPU and memory, and (with a stage) what is sold and held."""
+    """Each second: the server's CPU and memory (when it runs here: `pid`), and (with a
+    stage) what is sold and held."""
 
-    pid: int
+    pid: int | None
     stage: Stage | None
     rows: list[dict[str, Any]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -173,14 +176,16 @@ class ServerSampler:
             thread.join(5)
 
     def _run(self) -> None:
-        process = psutil.Process(self.pid)
-        process.cpu_percent(None)
+        process = psutil.Process(self.pid) if self.pid is not None else None
+        if process is not None:
+            process.cpu_percent(None)
         with httpx.Client(timeout=5) as client:
             while not self._stop.wait(1.0):
                 row: dict[str, Any] = {"at": time.time()}
-                with contextlib.suppress(psutil.Error):
-                    row["cpu_percent"] = process.cpu_percent(None)
-                    row["rss_mib"] = round(process.memory_info().rss / 2**20, 1)
+                if process is not None:
+                    with contextlib.suppress(psutil.Error):
+                        row["cpu_percent"] = process.cpu_percent(None)
+                        row["rss_mib"] = round(process.memory_info().rss / 2**20, 1)
                 if self.stage is not None:
                     with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
                         counts = client.get(
@@ -273,7 +278,7 @@ def read_worker_logs(
     folder: Path,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[tuple[str, str], str]], Counter[str]]:
     requests: list[dict[str, Any]] = []
-    acks: dict[str, dict[tuple[str, str], str]] = {}
+    acks: Acks = {}
     outcomes: Counter[str] = Counter()
     for path in sorted(folder.glob("worker-*.jsonl")):
         for line in path.read_text().splitlines():
@@ -288,7 +293,11 @@ def read_worker_logs(
     return requests, acks, outcomes
 
 
-def onsale(args: argparse.Namespace, folder: Path, url: str, pid: int | None) -> dict[str, Any]:
+def onsale(
+    args: argparse.Namespace, folder: Path, url: str, pid: int | None
+) -> tuple[dict[str, Any], Acks]:
+    """The Locust onsale against `url` (whose server process is `pid`, when local): the
+    report's figures, and what the API acknowledged, for the audit."""
     ga = args.ga if args.ga is not None else args.seats // 10
     say(f"building the stage: {args.seats:,} seats, {ga:,} standing, {args.fans:,} fans")
     stage = prepare_sync(
@@ -296,13 +305,11 @@ def onsale(args: argparse.Namespace, folder: Path, url: str, pid: int | None) ->
     )
     # The opening comes after Locust has started and the early fans have arrived.
     open_sale(stage, datetime.now(UTC) + timedelta(seconds=args.before + 5))
-    sampler = ServerSampler(pid, stage) if pid is not None else ServerSampler(os.getpid(), stage)
+    sampler = ServerSampler(pid, stage)
     with sampler.running():
         run_locust(args, stage, folder, sampler)
     requests, acks, outcomes = read_worker_logs(folder / "locust")
-    report = summarize(
-        requests, sampler.rows if pid is not None else [], stage.sale_opens_at.timestamp()
-    )
+    report = summarize(requests, sampler.rows, stage.sale_opens_at.timestamp())
     report["totals"].update(
         fans_with_tickets=outcomes.get("tickets", 0),
         fans_gave_up=outcomes.get("gave-up", 0),
@@ -311,12 +318,11 @@ def onsale(args: argparse.Namespace, folder: Path, url: str, pid: int | None) ->
     )
     report.update(seats=stage.seats, ga=stage.ga_capacity, fans=len(stage.fans))
     report["acknowledged"] = {op: len(keys) for op, keys in acks.items()}
-    report["_acks"] = acks
     report["performance_id"] = stage.performance_id
-    return report
+    return report, acks
 
 
-def audit_store(database: Path, acks: dict[str, dict[tuple[str, str], str]]) -> dict[str, Any]:
+def audit_store(database: Path, acks: Acks) -> dict[str, Any]:
     snapshot = load_sqlite_snapshot(database)
     results = audit_anytime(snapshot)
     results["acknowledged"] = check_acknowledged_exist(snapshot, acks)
@@ -359,22 +365,19 @@ def rehearse(args: argparse.Namespace) -> int:
         report["fsync"] = fsync.measure(folder)
     if args.url is not None:
         report["target"] = args.url
-        result = onsale(args, folder, args.url, None)
-        database = args.data / "concertbook.sqlite3" if args.data else None
+        result, acks = onsale(args, folder, args.url, None)
+        report.update(result)
+        if args.data is not None:
+            report["audit"] = audit_store(args.data / "concertbook.sqlite3", acks)
+        else:
+            say("no --data folder for this stage: the store is not audited")
     else:
         with local_stage(folder / "onsale", args.strategy, redis=not args.no_redis) as server:
             report["target"] = server.url
-            result = onsale(args, folder, server.url, server.pid)
+            result, acks = onsale(args, folder, server.url, server.pid)
+            report.update(result)
             database = folder / "onsale" / "data" / "concertbook.sqlite3"
-            acks = result.pop("_acks")
             report["audit"] = audit_store(database, acks)
-    acks = result.pop("_acks", None)
-    report.update(result)
-    if "audit" not in report:
-        if database is not None and acks is not None:
-            report["audit"] = audit_store(database, acks)
-        else:
-            say("no --data folder for this stage: the store is not audited")
     (folder / "rehearsal.json").write_text(json.dumps(report, indent=2, default=str))
     write_html(report, folder / "rehearsal.html")
     audit = report.get("audit", {})
