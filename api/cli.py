@@ -145,7 +145,10 @@ def _rehearse(args: argparse.Namespace) -> int:
     try:
         from rehearsal.run import rehearse  # noqa: PLC0415 - the rehearsal extra is optional
     except ImportError as exc:
-        print(f"the rehearsal needs its extra: pip install 'k-concertbook[rehearsal]' ({exc})")
+        print(
+            "the rehearsal runs from a checkout with its extra installed (`make rehearse`): "
+            f"{exc}"
+        )
         return 2
     return rehearse(args)
 

@@ -291,13 +291,17 @@ def runtime_modules() -> list[str]:
     or lazily inside a function (`build_aws`, the OpenSearch index): what a function may load
     on its first invocation as well as at import."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    # The checkout's own tools (the rehearsal, benchmarks, tests) are not in the wheel; the
+    # CLI loads the rehearsal only when asked, and says so when it is missing.
+    tools = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} - set(shipped)
     modules: set[str] = set()
-    for package in pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]:
+    for package in shipped:
         for path in sorted((ROOT / package).rglob("*.py")):
             parts = path.relative_to(ROOT).with_suffix("").parts
             modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
             modules |= set(_imported(ast.parse(path.read_text())))
-    return sorted(modules - {"__future__"})
+    return sorted(m for m in modules - {"__future__"} if m.split(".")[0] not in tools)
 
 
 def test_uv_of_the_images_is_the_uv_of_the_makefile() -> None:
