@@ -146,8 +146,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         from rehearsal.run import rehearse  # noqa: PLC0415 - the rehearsal extra is optional
     except ImportError as exc:
         print(
-            "the rehearsal runs from a checkout with its extra installed (`make rehearse`): "
-            f"{exc}"
+            f"the rehearsal runs from a checkout with its extra installed (`make rehearse`): {exc}"
         )
         return 2
     return rehearse(args)
