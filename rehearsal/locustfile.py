@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import gevent
+import locust.runners
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
@@ -38,6 +39,10 @@ MAX_ATTEMPTS = 6
 """Hold attempts per fan before giving up (each after a fresh look at the seat map)."""
 PAYMENT_WAIT_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 5.0
+
+# A worker busy with tens of thousands of fans can miss Locust's default 3 heartbeats,
+# and the master then ends the whole test as if the last worker had died.
+locust.runners.HEARTBEAT_LIVENESS = 120
 
 _stage: Stage | None = None
 _arrived: deque[int] = deque()
