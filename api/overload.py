@@ -23,8 +23,6 @@ class InFlightLimit:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_flight = 0
-        self.shed = 0
-        """Requests turned away since start (for logs and tests)."""
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """A Litestar middleware factory; every route's instance shares this counter."""
@@ -34,7 +32,6 @@ class InFlightLimit:
                 await app(scope, receive, send)
                 return
             if self.in_flight >= self.limit:
-                self.shed += 1
                 await _overloaded(scope["path"], send)
                 return
             self.in_flight += 1

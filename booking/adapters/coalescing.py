@@ -22,8 +22,6 @@ T = TypeVar("T")
 class SingleFlight:
     def __init__(self) -> None:
         self._running: dict[Hashable, asyncio.Future[Any]] = {}
-        self.shared = 0
-        """Callers served by another caller's query (for tests and logs)."""
 
     async def run(self, key: Hashable, query: Callable[[], Awaitable[T]]) -> T:
         running = self._running.get(key)
@@ -31,8 +29,6 @@ class SingleFlight:
             # A task of its own: a caller that goes away does not cancel the others' answer.
             running = self._running[key] = asyncio.ensure_future(query())
             running.add_done_callback(lambda _: self._running.pop(key, None))
-        else:
-            self.shared += 1
         result: T = await asyncio.shield(running)
         return result
 
@@ -42,15 +38,15 @@ class CoalescingBookingStore(DelegatingBookingStore):
 
     def __init__(self, inner: BookingStore) -> None:
         super().__init__(inner)
-        self.flights = SingleFlight()
+        self._flights = SingleFlight()
 
     async def availability(self, performance_id: str) -> Availability:
-        return await self.flights.run(
+        return await self._flights.run(
             ("availability", performance_id), lambda: self._inner.availability(performance_id)
         )
 
     async def place_states(self, performance_id: str, zone_id: str | None) -> list[PlaceStatus]:
-        return await self.flights.run(
+        return await self._flights.run(
             ("places", performance_id, zone_id),
             lambda: self._inner.place_states(performance_id, zone_id),
         )
