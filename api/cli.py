@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _rehearsal_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     try:
-        from rehearsal.run import parser  # noqa: PLC0415 - the rehearsal extra is optional
+        from rehearsal.options import parser  # noqa: PLC0415 - not in the wheel
     except ImportError:
         commands.add_parser("rehearse", help="onsale rehearsal (needs the rehearsal extra)")
         return

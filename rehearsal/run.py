@@ -38,40 +38,9 @@ from rehearsal.stage import Stage, open_sale, prepare_sync
 from rehearsal.timeline import summarize
 from rehearsal.wrk import run_wrk, wrk_binary
 
-STRATEGIES = ("claims", "seat-locks", "performance-lock")
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 Acks = dict[str, dict[tuple[str, str], str]]
 """Per operation, the (account, Idempotency-Key) pairs the API answered 2xx, with the id."""
-
-
-def parser(commands: Any | None = None) -> argparse.ArgumentParser:
-    description = "flood a stage like a K-pop onsale, then audit it (see docs/PERFORMANCE.md)"
-    p = (
-        commands.add_parser("rehearse", help=description, description=description)
-        if commands is not None
-        else argparse.ArgumentParser(prog="concertbook rehearse", description=description)
-    )
-    p.add_argument("--url", help="a running stage in rehearsal mode (default: start one here)")
-    p.add_argument("--data", type=Path, help="with --url: its data folder, for the audit")
-    p.add_argument("--seats", type=int, default=50_000, help="numbered seats (default 50,000)")
-    p.add_argument("--ga", type=int, default=None, help="standing places (default seats/10)")
-    p.add_argument("--fans", type=int, default=200_000, help="fans arriving (default 200,000)")
-    p.add_argument("--before", type=float, default=20.0, help="s of arrivals before opening")
-    p.add_argument("--after", type=float, default=40.0, help="s of arrivals after opening")
-    p.add_argument("--workers", type=int, default=2, help="Locust worker processes")
-    p.add_argument("--strategy", choices=STRATEGIES, default="claims", help="for the onsale")
-    p.add_argument(
-        "--compare",
-        default=",".join(STRATEGIES),
-        help="strategies measured with wrk, comma-separated ('' skips the wrk part)",
-    )
-    p.add_argument("--wrk-seconds", type=float, default=10.0)
-    p.add_argument("--wrk-connections", type=int, default=64)
-    p.add_argument("--wrk-seats", type=int, default=50_000, help="seats of each wrk stage")
-    p.add_argument("--time-limit", type=float, default=600.0, help="s the onsale may take")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default reports/)")
-    p.add_argument("--no-redis", action="store_true", help="run claims without the pre-claim")
-    return p
 
 
 def quiet_libraries() -> None:
