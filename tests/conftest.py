@@ -16,6 +16,16 @@ from booking.settings import Settings
 from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
 from tests.support import ApiDriver
 
+SLOW_TEST_SECONDS = 60
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Name a slow test when it ends, not only in the summary: a run cut short still says
+    where its time went."""
+    if report.duration >= SLOW_TEST_SECONDS:
+        print(f"\n[{report.when} of {report.nodeid} took {report.duration:.0f} s]", flush=True)
+
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> LocalRuntime:

@@ -28,10 +28,18 @@ AWS_TEST_ENV = {
 
 def serve(port: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class BoundedRequestHandler(WSGIRequestHandler):
+        # One connection at a time: a client that connects and then stalls must not hold
+        # every other client of the session behind it for ever.
+        timeout = 30
 
     app = DomainDispatcherApplication(create_backend_app)
-    make_server("127.0.0.1", port, app, threaded=False).serve_forever()
+    server = make_server(
+        "127.0.0.1", port, app, threaded=False, request_handler=BoundedRequestHandler
+    )
+    server.serve_forever()
 
 
 def _free_port() -> int:
