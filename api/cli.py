@@ -7,8 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from cryptography.hazmat.primitives import serialization
@@ -63,6 +65,18 @@ def _rehearsal_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         commands.add_parser("rehearse", help="onsale rehearsal (needs the rehearsal extra)")
         return
     parser(commands)
+
+
+def _run_fast(main: Coroutine[Any, Any, None]) -> None:
+    """The server's loop is uvloop's where it is installed (uvicorn's standard extra: not on
+    Windows): the hold path is mostly loop work — sockets, futures from the store's
+    threads, Redis replies — which uvloop does in C."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional, platform-dependent
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 async def _seed_demo(services: Services, now: datetime) -> None:
@@ -157,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data)
-        asyncio.run(_serve(settings, args.demo, workers=not args.no_workers))
+        _run_fast(_serve(settings, args.demo, workers=not args.no_workers))
         return 0
     if args.command == "work":
         return asyncio.run(_work(Settings.from_env(data_dir=args.data)))

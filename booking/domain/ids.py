@@ -15,5 +15,6 @@ def new_id(prefix: str) -> str:
     for _ in range(10):
         millis, rem = divmod(millis, 32)
         stamp = _ALPHABET[rem] + stamp
-    rand = "".join(secrets.choice(_ALPHABET) for _ in range(12))
+    # One call for all the randomness: a system call per character showed in profiles.
+    rand = "".join(_ALPHABET[b & 31] for b in secrets.token_bytes(12))
     return f"{prefix}_{stamp}{rand}"

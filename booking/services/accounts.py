@@ -75,13 +75,10 @@ class AccountService:
         hashed = token_hash(token)
         cached = self._sessions.get(hashed)
         if cached is None:
-            session = await self._store.get_session(hashed)
-            if session is None:
+            found = await self._store.session_with_account(hashed)
+            if found is None:
                 raise AuthenticationRequired("the bearer token is unknown or expired")
-            account = await self._store.get_account(session.account_id)
-            if account is None:
-                raise AuthenticationRequired("the account of this token no longer exists")
-            cached = self._sessions[hashed] = (session, account)
+            cached = self._sessions[hashed] = found
         session, account = cached
         if session.expires_at <= self._clock.now():
             raise AuthenticationRequired("the bearer token is unknown or expired")

@@ -70,11 +70,13 @@ class DynamoAccountStore:
             ]
         )
 
-    async def get_session(self, token_hash: str) -> Session | None:
+    async def session_with_account(self, token_hash: str) -> tuple[Session, Account] | None:
         item = await self._db.get(f"SES#{token_hash}", "SES")
         if item is None:
             return None
-        return Session(token_hash, str(item["account_id"]), from_ms(int(item["expires_at_ms"])))
+        session = Session(token_hash, str(item["account_id"]), from_ms(int(item["expires_at_ms"])))
+        account = await self.get_account(session.account_id)
+        return None if account is None else (session, account)
 
     async def delete_session(self, token_hash: str) -> None:
         await self._db.transact([self._db.delete(f"SES#{token_hash}", "SES")])

@@ -45,7 +45,7 @@ class SqliteAccountStore:
             row = conn.execute("SELECT doc FROM accounts WHERE id=?", (account_id,)).fetchone()
             return None if row is None else _decode_account(row[0])
 
-        return await self._db.read(find)
+        return self._db.point_read(find)
 
     async def add_session(self, session: Session) -> None:
         await self._db.write(
@@ -55,14 +55,18 @@ class SqliteAccountStore:
             )
         )
 
-    async def get_session(self, token_hash: str) -> Session | None:
-        def find(conn: sqlite3.Connection) -> Session | None:
+    async def session_with_account(self, token_hash: str) -> tuple[Session, Account] | None:
+        def find(conn: sqlite3.Connection) -> tuple[Session, Account] | None:
             row = conn.execute(
-                "SELECT account_id, expires_at_ms FROM sessions WHERE token_hash=?", (token_hash,)
+                "SELECT s.account_id, s.expires_at_ms, a.doc FROM sessions s"
+                " JOIN accounts a ON a.id = s.account_id WHERE s.token_hash=?",
+                (token_hash,),
             ).fetchone()
-            return None if row is None else Session(token_hash, row[0], from_ms(row[1]))
+            if row is None:
+                return None
+            return Session(token_hash, row[0], from_ms(row[1])), _decode_account(row[2])
 
-        return await self._db.read(find)
+        return self._db.point_read(find)
 
     async def delete_session(self, token_hash: str) -> None:
         await self._db.write(

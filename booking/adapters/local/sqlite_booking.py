@@ -77,7 +77,7 @@ class SqliteBookingStore:
             row = conn.execute("SELECT doc, status FROM holds WHERE id=?", (hold_id,)).fetchone()
             return None if row is None else _hold_from_row(row)
 
-        return await self._db.read(find)
+        return self._db.point_read(find)
 
     async def release_hold(self, hold_id: str) -> Hold:
         def release(tx: Tx) -> Hold:
@@ -224,7 +224,7 @@ class SqliteBookingStore:
             row = conn.execute(_ORDER_SELECT + " WHERE id=?", (order_id,)).fetchone()
             return None if row is None else _order_from_row(row)
 
-        return await self._db.read(find)
+        return self._db.point_read(find)
 
     async def list_orders(self, account_id: str, limit: int, after: str | None) -> list[Order]:
         def rows(conn: sqlite3.Connection) -> list[Order]:
@@ -290,7 +290,7 @@ class SqliteBookingStore:
         return await self._db.write_idempotent(idem, Payment, add)
 
     async def get_payment(self, payment_id: str) -> Payment | None:
-        return await self._db.read(lambda c: _payment_where(c, "id", payment_id))
+        return self._db.point_read(lambda c: _payment_where(c, "id", payment_id))
 
     async def payment_by_gateway_id(self, gateway_payment_id: str) -> Payment | None:
         return await self._db.read(

@@ -79,7 +79,7 @@ class SqliteCatalogStore:
         return await self._db.write_idempotent(idem, Event, insert)
 
     async def get_event(self, event_id: str) -> Event | None:
-        return await self._db.read(lambda c: _one(c, "events", event_id, _decode_event))
+        return self._db.point_read(lambda c: _one(c, "events", event_id, _decode_event))
 
     async def list_events(
         self, organizer_id: str | None, published_only: bool, limit: int, after: str | None
@@ -153,7 +153,7 @@ class SqliteCatalogStore:
         return await self._db.write_idempotent(idem, Performance, insert)
 
     async def get_performance(self, performance_id: str) -> Performance | None:
-        return await self._db.read(
+        return self._db.point_read(
             lambda c: _one(c, "performances", performance_id, _decode_performance)
         )
 
