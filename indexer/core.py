@@ -14,6 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from cachetools import TTLCache
+
 from booking.batches import chunks
 from booking.domain.messages import CatalogChanged, HoldPlaced, HoldReleased, OutboxMessage
 from booking.domain.ports import BookingStore, CatalogStore, SearchIndex
@@ -24,6 +26,7 @@ from booking.domain.search import (
     build_listing,
     listing_version,
 )
+from booking.domain.venues import Venue
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,11 @@ class ListingIndexer:
         self._catalog = catalog
         self._booking = booking
         self._index = index
+        # A stadium's seat map takes tens of milliseconds to read and decode, and a rush
+        # rebuilds its listings every second. Venue edits evict their entry here; a copy
+        # another process still holds builds an older listing version, which the index
+        # refuses to keep over a newer one.
+        self._venues: TTLCache[str, Venue] = TTLCache(maxsize=256, ttl=60)
 
     async def apply(self, messages: Sequence[OutboxMessage]) -> IndexerStats:
         """Index what a batch of messages touched: one rebuild per performance, one bulk write."""
@@ -101,7 +109,11 @@ class ListingIndexer:
         if performance is None:
             return Withdrawal(performance_id, GONE_FOR_GOOD)
         event = await self._catalog.get_event(performance.event_id)
-        venue = await self._catalog.get_venue(performance.venue_id)
+        venue = self._venues.get(performance.venue_id)
+        if venue is None:
+            venue = await self._catalog.get_venue(performance.venue_id)
+            if venue is not None:
+                self._venues[venue.id] = venue
         if event is None or venue is None:
             return Withdrawal(performance_id, GONE_FOR_GOOD)
         availability = await self._booking.availability(performance_id)
@@ -114,6 +126,8 @@ class ListingIndexer:
     async def _touched(self, messages: Sequence[OutboxMessage]) -> set[str]:
         touched: set[str] = set()
         for message in messages:
+            if isinstance(message, CatalogChanged) and message.kind == "venue":
+                self._venues.pop(message.id, None)
             match message:
                 case HoldPlaced(performance_id=pid) | HoldReleased(performance_id=pid):
                     touched.add(pid)

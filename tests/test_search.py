@@ -252,6 +252,20 @@ def test_edits_unpublishing_and_deletes_reach_the_index(
     found(api, set(), q="아이유")
 
 
+def test_a_moved_venue_moves_its_concerts_in_search(
+    search_api: ApiDriver, catalogue: dict[str, Any]
+) -> None:
+    """The indexer keeps seat maps it read; a venue edit must still reach every listing."""
+    api, organizer = search_api, catalogue["organizer"]
+    _, bts = catalogue["bts"]
+    r = api.client.patch(
+        f"/api/v1/venues/{bts['venue_id']}", headers=organizer, json={"city": "Daegu"}
+    )
+    assert r.status_code == 200, r.text
+    found(api, {"BTS World Tour"}, city="daegu")
+    found(api, set(), city="busan")
+
+
 def test_seats_left_follow_holds(search_api: ApiDriver, catalogue: dict[str, Any]) -> None:
     api = search_api
     _, bts = catalogue["bts"]
