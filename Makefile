@@ -40,6 +40,7 @@ bench-search: $(VENV)/.synced  ## indexer throughput, freshness and query latenc
 	$(VENV)/bin/python -m benchmarks.search --start-opensearch
 
 rehearse: $(VENV)/.synced  ## flood a local stage like an onsale, audit it (ARGS="--seats 15000 --fans 60000")
+	-tools/build-vegeta.sh
 	$(VENV)/bin/concertbook rehearse $(ARGS)
 
 opensearch:  ## build, then serve OpenSearch 2.19 with Korean analysis on 127.0.0.1:9200

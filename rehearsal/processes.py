@@ -143,3 +143,84 @@ def redis(folder: Path) -> Iterator[Process]:
         yield running
     finally:
         running.stop()
+
+
+EDGE_IN_FLIGHT = 32
+"""Requests the edge lets reach the server at once; more wait in its queue."""
+EDGE_QUEUE_MS = 50
+"""How long a request may wait for a slot before the edge answers 503 itself."""
+
+_EDGE_CONFIG = """\
+global
+  maxconn 8000
+  nbthread 1
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+  timeout queue {queue_ms}ms
+frontend edge
+  bind 127.0.0.1:{port}
+  default_backend api
+backend api
+  http-reuse always
+  errorfile 503 {problem}
+  server app 127.0.0.1:{app_port} maxconn {in_flight}
+"""
+
+_EDGE_PROBLEM = (
+    '{"type":"/problems/overloaded",'
+    '"title":"Too many requests in progress; retry after the given delay","status":503,'
+    '"detail":"the edge turned this request away; retry in 1 s"}\n'
+)
+_EDGE_503 = (
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: application/problem+json\r\n"
+    f"Content-Length: {len(_EDGE_PROBLEM)}\r\n"
+    "Retry-After: 1\r\n"
+    "Cache-Control: no-store\r\n"
+    "\r\n" + _EDGE_PROBLEM
+)
+
+
+def haproxy_binary() -> str | None:
+    return shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+    )
+
+
+@contextlib.contextmanager
+def edge(app_url: str, folder: Path) -> Iterator[Process]:
+    """HAProxy in front of the server, as API Gateway's throttling is in front of the API
+    on AWS: admission control in C, where turning a request away costs microseconds. At most
+    EDGE_IN_FLIGHT requests reach the server; the rest wait up to EDGE_QUEUE_MS for a slot,
+    then get the same problem+json 503 with Retry-After the server sends."""
+    binary = haproxy_binary()
+    if binary is None:
+        raise RuntimeError("haproxy is not installed (Debian: apt-get install haproxy)")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    problem = folder / "overloaded.http"
+    problem.write_text(_EDGE_503)
+    config = folder / "haproxy.cfg"
+    config.write_text(
+        _EDGE_CONFIG.format(
+            port=port,
+            app_port=app_url.rsplit(":", 1)[1],
+            in_flight=EDGE_IN_FLIGHT,
+            queue_ms=EDGE_QUEUE_MS,
+            problem=problem,
+        )
+    )
+    running = Process(
+        _start([binary, "-db", "-f", str(config)], folder / "haproxy.log"),
+        f"http://127.0.0.1:{port}",
+        folder / "haproxy.log",
+    )
+    try:
+        wait_for_port(port, running.process, 10)
+        yield running
+    finally:
+        running.stop()

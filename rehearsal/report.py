@@ -246,7 +246,9 @@ def _summary_section(report: Mapping[str, Any]) -> str:
         _latency_table(_mapping(report.get("latency_ms"))),
         _server_table(_mapping(report.get("server"))),
         _ceiling_table(_mapping(report.get("ceiling"))),
-        _overload_table(_mapping(report.get("overload"))),
+        _overload_table(_mapping(report.get("overload")), "Overload, server alone"),
+        _overload_table(_mapping(report.get("overload_edge")), "Overload, through the edge"),
+        _paced_table(_mapping(report.get("ceiling")).get("paced")),
         _fsync_table(_mapping(report.get("fsync"))),
         _strategies_table(report),
     ]
@@ -362,10 +364,27 @@ def _ceiling_table(ceiling: Mapping[str, Any]) -> str:
     )
 
 
-def _overload_table(overload: Mapping[str, Any]) -> str:
+def _paced_table(paced: object) -> str:
+    """Hold latency at fixed rates (open loop): one row per rate tried."""
+    runs = [_mapping(run) for run in paced] if isinstance(paced, list) else []
+    return _facts_table(
+        "Holds at a fixed rate",
+        [
+            (
+                f"{_format_number(run.get('offered_rps'))} req/s offered",
+                f"served {_format_number(run.get('served_rps'))}/s, "
+                f"p99 {_format_number(run.get('served_p99_ms'))} ms, "
+                f"shed {_format_number(run.get('shed_rps'))}/s",
+            )
+            for run in runs
+        ],
+    )
+
+
+def _overload_table(overload: Mapping[str, Any], title: str = "Overload") -> str:
     offered = overload.get("offered_rps")
     return _facts_table(
-        "Overload",
+        title,
         [
             ("Offered", _with_unit(offered, "req/s")),
             ("Served", _share(overload.get("served_rps"), offered, "offered")),

@@ -36,7 +36,8 @@ from rehearsal.report import write_html
 from rehearsal.schedule import ArrivalSchedule
 from rehearsal.stage import Stage, open_sale, prepare_sync
 from rehearsal.timeline import summarize
-from rehearsal.wrk import run_wrk, wrk_binary
+from rehearsal.vegeta import SHED, run_vegeta, vegeta_binary
+from rehearsal.wrk import WrkResult, run_wrk, wrk_binary
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 Acks = dict[str, dict[tuple[str, str], str]]
@@ -91,32 +92,92 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             "holds": holds.as_dict(),
         }
         if strategy == "claims":
-            # Ten times the connections on a fresh stage: the excess must be turned away
-            # quickly, the rest served as fast as before.
-            overload_stage = prepare_sync(
-                server.url,
-                seats=args.wrk_seats,
-                ga=0,
-                fans=len(stage.fans),
-                opens_in=timedelta(seconds=-1),
+            result.update(
+                measure_at_rates(args, server.url, len(stage.fans), trivial, holds, folder)
             )
-            over = run_wrk(server.url, overload_stage, args.wrk_seconds, args.wrk_connections * 10)
-            served = sum(v for k, v in over.statuses.items() if k not in (429, 503))
-            result["overload"] = {
-                "connections": args.wrk_connections * 10,
-                "offered_rps": round(over.rate, 1),
-                "served_rps": round(served / over.seconds, 1) if over.seconds else 0.0,
-                "shed_rps": round(over.rate_of(429, 503), 1),
-                "p99_ms_all": over.latency_ms["p99"],
-                "timeouts": over.timeouts,
-                "errors_5xx": sum(v for k, v in over.statuses.items() if k >= 500 and k != 503),
-                "statuses": over.as_dict()["statuses"],
-            }
         say(
             f"{strategy}: trivial {trivial.rate:,.0f}/s, hold attempts {holds.rate:,.0f}/s "
             f"({holds.rate_of(201):,.0f} held/s), p99 {holds.latency_ms['p99']:.1f} ms"
         )
         return result
+
+
+PACED_SHARE = 0.3
+"""The hold rate asked of the server, as a share of the trivial ceiling (issue target)."""
+PACED_P99_MS = 100.0
+OVERLOAD_FACTOR = 10
+
+
+def measure_at_rates(
+    args: argparse.Namespace,
+    url: str,
+    fans: int,
+    trivial: WrkResult,
+    holds: WrkResult,
+    folder: Path,
+) -> dict[str, Any]:
+    """With vegeta (open loop), each on a fresh stage: hold attempts at 0.3 × the trivial
+    ceiling — and, if the server cannot serve that within 100 ms at p99, at lower shares of
+    the capacity wrk found, to show the rate it does serve so — then ten times that capacity,
+    where the excess must be turned away quickly and the rest served as fast as before:
+    once at the server alone, once through the edge (HAProxy) when it is installed."""
+    if vegeta_binary() is None:
+        say("vegeta is not built (tools/build-vegeta.sh): latency at a fixed rate is skipped")
+        return {}
+
+    def fresh_stage() -> Stage:
+        return prepare_sync(
+            url, seats=args.wrk_seats, ga=0, fans=fans, opens_in=timedelta(seconds=-1)
+        )
+
+    def paced(rate: float) -> dict[str, Any]:
+        run = run_vegeta(url, fresh_stage(), rate, args.wrk_seconds)
+        p99 = run.served_ms.get("p99")
+        within = (
+            not run.rate_of(*SHED) and not run.errors and p99 is not None and p99 <= PACED_P99_MS
+        )
+        say(
+            f"paced holds at {rate:,.0f}/s: served {run.served_rps:,.0f}/s, shed "
+            f"{run.rate_of(*SHED):,.0f}/s, p99 {p99} ms"
+        )
+        return {**run.as_dict(), "served_p99_ms": p99, "within_target": within}
+
+    capacity = holds.rate - holds.rate_of(*SHED)
+    ladder = [paced(PACED_SHARE * trivial.rate)]
+    for share in (0.75, 0.5, 0.25):
+        if ladder[-1]["within_target"]:
+            break
+        ladder.append(paced(share * capacity))
+
+    def overload(front: str, via: str) -> dict[str, Any]:
+        run = run_vegeta(front, fresh_stage(), OVERLOAD_FACTOR * capacity, args.wrk_seconds)
+        say(
+            f"overload at {run.offered_rps:,.0f}/s ({via}): served {run.served_rps:,.0f}/s "
+            f"(p99 {run.served_ms.get('p99')} ms), shed {run.rate_of(*SHED):,.0f}/s, "
+            f"timeouts {run.errors.get('timeout', 0)}, 5xx {run.errors_5xx}"
+        )
+        return {
+            "generator": "vegeta",
+            "via": via,
+            "capacity_rps": round(capacity, 1),
+            "factor": OVERLOAD_FACTOR,
+            **run.as_dict(),
+            "served_p99_ms": run.served_ms.get("p99"),
+            "timeouts": run.errors.get("timeout", 0),
+            "errors_5xx": run.errors_5xx,
+        }
+
+    result: dict[str, Any] = {"paced": ladder, "overload": overload(url, "server")}
+    if processes.haproxy_binary() is None:
+        say("haproxy is not installed: the overload through the edge is skipped")
+        return result
+    with processes.edge(url, folder / "edge") as front:
+        result["overload_edge"] = {
+            **overload(front.url, "edge"),
+            "edge_in_flight": processes.EDGE_IN_FLIGHT,
+            "edge_queue_ms": processes.EDGE_QUEUE_MS,
+        }
+    return result
 
 
 # -- part 2: the onsale with Locust -----------------------------------------------------
@@ -329,8 +390,11 @@ def rehearse(args: argparse.Namespace) -> int:
                 "hold_p99_ms": ours["p99_ms"],
                 "ratio": ours["ratio_to_trivial"],
             }
-            if "overload" in ours:
-                report["overload"] = ours["overload"]
+            if "paced" in ours:
+                report["ceiling"]["paced"] = ours["paced"]
+            for key in ("overload", "overload_edge"):
+                if key in ours:
+                    report[key] = ours[key]
         report["fsync"] = fsync.measure(folder)
     if args.url is not None:
         report["target"] = args.url
