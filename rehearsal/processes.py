@@ -145,9 +145,9 @@ def redis(folder: Path) -> Iterator[Process]:
         running.stop()
 
 
-EDGE_IN_FLIGHT = 32
+EDGE_IN_FLIGHT = 16
 """Requests the edge lets reach the server at once; more wait in its queue."""
-EDGE_QUEUE_MS = 50
+EDGE_QUEUE_MS = 25
 """How long a request may wait for a slot before the edge answers 503 itself."""
 
 _EDGE_CONFIG = """\

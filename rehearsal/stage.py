@@ -106,6 +106,29 @@ def _check(response: httpx.Response, expected: int = 201) -> dict[str, Any]:
     return body
 
 
+class _PatientTransport(httpx.AsyncBaseTransport):
+    """Waits out a busy server: a 503 with Retry-After (shed before any work was done, so
+    safe to send again) is retried after that delay. A stage built right after an overload
+    run meets a server still working off the requests queued before it."""
+
+    def __init__(self, attempts: int = 60) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._attempts = attempts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(self._attempts - 1):
+            response = await self._inner.handle_async_request(request)
+            delay = response.headers.get("retry-after")
+            if response.status_code != 503 or delay is None or not delay.isdigit():
+                return response
+            await response.aclose()
+            await asyncio.sleep(int(delay))
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 async def prepare(
     base_url: str,
     seats: int,
@@ -118,7 +141,9 @@ async def prepare(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Stage:
     """Create the organizer, venue, concert and performance, then mint `fans` fans."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=120, transport=_PatientTransport()
+    ) as client:
         email = f"organizer-{secrets.token_hex(6)}@rehearsal.invalid"
         password = secrets.token_urlsafe(18)
         _check(
