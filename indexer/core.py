@@ -126,8 +126,6 @@ class ListingIndexer:
     async def _touched(self, messages: Sequence[OutboxMessage]) -> set[str]:
         touched: set[str] = set()
         for message in messages:
-            if isinstance(message, CatalogChanged) and message.kind == "venue":
-                self._venues.pop(message.id, None)
             match message:
                 case HoldPlaced(performance_id=pid) | HoldReleased(performance_id=pid):
                     touched.add(pid)
@@ -136,6 +134,7 @@ class ListingIndexer:
                 case CatalogChanged(kind="event", id=event_id, deleted=False):
                     touched.update(p.id for p in await self._catalog.list_performances(event_id))
                 case CatalogChanged(kind="venue", id=venue_id, deleted=False):
+                    self._venues.pop(venue_id, None)
                     performances = await self._catalog.list_performances_at_venue(venue_id)
                     touched.update(p.id for p in performances)
                 case _:

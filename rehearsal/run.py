@@ -153,7 +153,7 @@ def measure_at_rates(
             f"paced holds at {rate:,.0f}/s: served {run.served_rps:,.0f}/s, shed "
             f"{run.rate_of(*SHED):,.0f}/s, p99 {p99} ms"
         )
-        return {**run.as_dict(), "served_p99_ms": p99, "within_target": within}
+        return {**run.as_dict(), "within_target": within}
 
     capacity = holds.rate - holds.rate_of(*SHED)
     ladder = [paced(PACED_SHARE * trivial.rate)]
@@ -175,9 +175,6 @@ def measure_at_rates(
             "capacity_rps": round(capacity, 1),
             "factor": OVERLOAD_FACTOR,
             **run.as_dict(),
-            "served_p99_ms": run.served_ms.get("p99"),
-            "timeouts": run.errors.get("timeout", 0),
-            "errors_5xx": run.errors_5xx,
         }
 
     result: dict[str, Any] = {"paced": ladder, "overload": overload(url, "server")}

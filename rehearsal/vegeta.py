@@ -83,7 +83,10 @@ class RateResult:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": self.errors,
             "served_latency_ms": self.served_ms,
+            "served_p99_ms": self.served_ms.get("p99"),
             "shed_latency_ms": self.shed_ms,
+            "timeouts": self.errors.get("timeout", 0),
+            "errors_5xx": self.errors_5xx,
         }
 
 
