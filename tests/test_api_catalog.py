@@ -485,6 +485,10 @@ def test_seats_endpoint_shows_each_seats_state(api: ApiDriver) -> None:
     section = r.json()
     assert {p["unit_id"] for p in section} == {f"S2-{row}-{n}" for row in "AB" for n in (1, 2, 3)}
     assert all(p["zone_id"] == "S2" and p["grade"] == "VIP" for p in section)
+    r = c.get(f"/api/v1/performances/{pid}/seats?section=S1&state=available")
+    assert r.status_code == 200
+    assert {p["unit_id"] for p in r.json()} == {"S1-A-2", "S1-A-3", "S1-B-1", "S1-B-3"}
+    assert_problem(c.get(f"/api/v1/performances/{pid}/seats?state=gone"), 400, "invalid-body")
 
 
 def test_patch_performance_moves_the_sale_window(api: ApiDriver) -> None:

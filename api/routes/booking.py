@@ -21,11 +21,15 @@ from api.schemas import (
     TicketCheckOut,
     TicketOut,
 )
-from booking.domain.ports import Availability, PlaceStatus, Sales
+from booking.domain.ports import Availability, PlaceState, PlaceStatus, Sales
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
 After = Annotated[str | None, QueryParameter(max_length=64, description="Cursor: last id seen")]
 Zone = Annotated[str | None, QueryParameter(max_length=16, description="Only this section")]
+OnlyState = Annotated[
+    PlaceState | None,
+    QueryParameter(name="state", description="Only seats in this state (e.g. available)"),
+]
 
 
 class InventoryController(Controller):
@@ -51,8 +55,9 @@ class InventoryController(Controller):
         viewer: ViewerDep,
         services: ServicesDep,
         section: Zone = None,
+        only: OnlyState = None,
     ) -> list[PlaceStatus]:
-        return await services.holds.places(viewer, performance_id, section)
+        return await services.holds.places(viewer, performance_id, section, only)
 
     @post("/holds", summary="Hold seats and standing places, all or nothing (Idempotency-Key)")
     async def place_hold(

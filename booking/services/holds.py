@@ -11,6 +11,7 @@ from booking.domain.ports import (
     BookingStore,
     Clock,
     Idempotency,
+    PlaceState,
     PlaceStatus,
     Sales,
 )
@@ -81,7 +82,15 @@ class HoldService:
         return await self._store.sales(performance.id)
 
     async def places(
-        self, viewer: Account | None, performance_id: str, zone_id: str | None
+        self,
+        viewer: Account | None,
+        performance_id: str,
+        zone_id: str | None,
+        only: PlaceState | None = None,
     ) -> list[PlaceStatus]:
+        """Each seat's state; `only` keeps one state (a picker after free seats fetches a
+        map that shrinks as the sale goes on). Filtered here, so concurrent readers of a
+        section still share one store read."""
         performance = await self._catalog.performance(viewer, performance_id)
-        return await self._store.place_states(performance.id, zone_id)
+        places = await self._store.place_states(performance.id, zone_id)
+        return places if only is None else [p for p in places if p.state is only]
