@@ -3,10 +3,11 @@
 Arrivals are open, not a fixed crowd: the master releases fans on the rehearsal's
 schedule (most arrive in the minutes before the sale opens and wait for it, the rest
 trickle in after) and tells a worker "these fans arrive now"; each fan makes one
-journey and leaves. A fan prefers a section, looks at its seat map, asks for 1–4
-adjacent seats, tries alternatives when beaten to them (other blocks, other sections,
-the standing zone), orders, pays through the simulated provider, waits for the
-confirmation and fetches the tickets.
+journey and leaves. A fan prefers a section, looks at its free seats, asks for 1–4
+adjacent ones, tries alternatives when beaten to them (other blocks, other sections,
+the standing zone, fewer places) until the show is sold out or their patience ends,
+orders, pays through the simulated provider, waits for the confirmation and fetches
+the tickets.
 
 Every request and every acknowledged booking is written to the rehearsal's folder
 (one file per worker), which `concertbook rehearse` turns into the report and the
@@ -28,6 +29,8 @@ from typing import Any, TextIO
 
 import gevent
 import locust.runners
+import msgspec
+from geventhttpclient.client import HTTPClientPool
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
@@ -35,8 +38,19 @@ from locust.runners import MasterRunner, WorkerRunner
 from rehearsal.schedule import ArrivalSchedule
 from rehearsal.stage import Stage
 
-MAX_ATTEMPTS = 6
-"""Hold attempts per fan before giving up (each after a fresh look at the seat map)."""
+PATIENCE_SECONDS = 900.0
+"""How long a fan keeps trying for places before leaving: fans stay until the show is
+sold out (nothing available, nothing held that could come back) or their patience ends."""
+ROUND = 6
+"""Hold attempts per round: two per section of the fan's list, the last in the standing
+zone; between rounds the fan pauses and, if nothing fitted, asks for one place fewer."""
+CONNECTIONS_PER_WORKER = int(os.environ.get("REHEARSAL_CONNECTIONS", "64"))
+"""The fans of one worker share this many keep-alive connections, as browsers behind the
+edge do: tens of thousands of sockets from one process would exhaust its file handles
+and time out on the generator's side, measuring Locust rather than the server."""
+ALL_HELD_PAUSE_SECONDS = (5.0, 15.0)
+"""When every place is held, fans refresh at a human pace, not in a loop."""
+POST_PATIENCE_SECONDS = 120.0
 PAYMENT_WAIT_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 5.0
 
@@ -134,12 +148,20 @@ events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
 events.request.add_listener(_on_request)  # type: ignore[no-untyped-call]
 
 
+class FreeSeat(msgspec.Struct):
+    unit_id: str
+
+
+_free_seats = msgspec.json.Decoder(list[FreeSeat])
+
+
 class Fan(FastHttpUser):
     """One fan, one journey; then the user leaves (open arrivals: nobody loops)."""
 
     # The server answers every request; long waits are measured, not cut short.
     network_timeout = 30.0
     connection_timeout = 10.0
+    client_pool = HTTPClientPool(concurrency=CONNECTIONS_PER_WORKER)
 
     def on_start(self) -> None:
         self.fan = stage().fans[_arrived.popleft()]
@@ -188,12 +210,12 @@ class Fan(FastHttpUser):
                 self._get(f"/api/v1/orders/{order['id']}/tickets", "tickets")
                 self.outcome = "tickets"
                 return
-            gevent.sleep(0.5)
+            gevent.sleep(1.0)  # a confirmation page polling once a second
         self.outcome = "unconfirmed"
 
     def _find_hold(self) -> Any:
-        """Up to MAX_ATTEMPTS holds: the preferred section first, then others, at last the
-        standing zone; None when every attempt lost or the show sold out meanwhile."""
+        """Holds until one succeeds: the preferred section first, then others, the standing
+        zone last in each round; None when the show sold out or the fan's patience ended."""
         s = stage()
         sections = list(s.sections)
         # Most fans want the front; the rest spread over the arena.
@@ -201,33 +223,50 @@ class Fan(FastHttpUser):
         preferred = self.rng.choice(front if self.rng.random() < 0.6 else sections)
         wanted = min(self.rng.choice((1, 2, 2, 2, 3, 4)), s.ticket_limit)
         order_of_sections = [preferred, *self.rng.sample(sections, min(3, len(sections)))]
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt and attempt % 2 == 0 and self._sold_out():
-                self.outcome = "sold-out"
-                return None
-            if attempt == MAX_ATTEMPTS - 1 and s.ga_zone:
+        leaves_at = time.time() + PATIENCE_SECONDS
+        attempt = 0
+        while time.time() < leaves_at:
+            if attempt and attempt % 2 == 0:
+                counts = self._availability()
+                if counts is not None and counts["available"] == 0:
+                    if counts["held"] == 0:
+                        self.outcome = "sold-out"
+                        return None
+                    # Everything is held: look again when some holds may have lapsed.
+                    gevent.sleep(self.rng.uniform(*ALL_HELD_PAUSE_SECONDS))
+                    continue
+            if attempt % ROUND == ROUND - 1 and s.ga_zone:
                 hold = self._hold({"ga": [{"zone": s.ga_zone, "quantity": wanted}]})
             else:
-                section = order_of_sections[min(attempt // 2, len(order_of_sections) - 1)]
+                section = order_of_sections[(attempt % ROUND // 2) % len(order_of_sections)]
                 seats = self._pick(section, wanted)
                 hold = self._hold({"seats": seats}) if seats is not None else None
             if hold is not None:
                 return hold
+            attempt += 1
+            if attempt % ROUND == 0:
+                wanted = max(1, wanted - 1)  # the last free seats are rarely side by side
+                gevent.sleep(self.rng.uniform(1.0, 3.0))
         return None
 
     def _sold_out(self) -> bool:
         """Nothing available and nothing held that could come back: no reason to stay."""
-        counts = self._get("/api/v1/performances/{pid}/availability", "availability")
+        counts = self._availability()
         return counts is not None and counts["available"] == 0 and counts["held"] == 0
+
+    def _availability(self) -> Any:
+        return self._get("/api/v1/performances/{pid}/availability", "availability")
 
     def _pick(self, section: str, wanted: int) -> list[str] | None:
         """`wanted` adjacent free seats of a random row that has them, from a fresh map."""
-        states = self._get(
-            f"/api/v1/performances/{{pid}}/seats?section={section}", "seats", many=True
+        free_seats = self._get(
+            f"/api/v1/performances/{{pid}}/seats?section={section}&state=available",
+            "seats",
+            decoder=_free_seats,
         )
-        if states is None:
+        if free_seats is None:
             return None
-        free = {p["unit_id"] for p in states if p["state"] == "available"}
+        free = {seat.unit_id for seat in free_seats}
         rows = list(stage().sections[section])
         self.rng.shuffle(rows)
         for row in rows:
@@ -246,13 +285,13 @@ class Fan(FastHttpUser):
         )
 
     # -- HTTP -------------------------------------------------------------------------
-    def _get(self, path: str, name: str, many: bool = False) -> Any:
+    def _get(self, path: str, name: str, decoder: msgspec.json.Decoder[Any] | None = None) -> Any:
         path = path.replace("{pid}", stage().performance_id)
         for _ in range(5):
             with self.client.get(path, headers=self.auth, name=name, catch_response=True) as r:
                 if r.status_code == 200:
                     r.success()
-                    return r.json()
+                    return r.json() if decoder is None else decoder.decode(r.content)
                 if r.status_code in (429, 503):
                     r.success()  # shed on purpose: counted by status, then retried
                     self._back_off(r)
@@ -262,10 +301,12 @@ class Fan(FastHttpUser):
         return None
 
     def _post(self, path: str, name: str, body: dict[str, Any], operation: str) -> Any:
-        """POST with an Idempotency-Key, retried with the same key when shed or cut off."""
+        """POST with an Idempotency-Key, retried with the same key when shed or cut off —
+        for as long as a fan with places in hand would keep trying (a hold lasts minutes)."""
         key = uuid.uuid4().hex
         headers = {**self.auth, "Idempotency-Key": key}
-        for _ in range(8):
+        gives_up_at = time.time() + POST_PATIENCE_SECONDS
+        while time.time() < gives_up_at:
             with self.client.post(
                 path, json=body, headers=headers, name=name, catch_response=True
             ) as r:

@@ -26,12 +26,24 @@ def parser(commands: Any | None = None) -> argparse.ArgumentParser:
     p.add_argument("--after", type=float, default=40.0, help="s of arrivals after opening")
     p.add_argument("--workers", type=int, default=2, help="Locust worker processes")
     p.add_argument(
+        "--connections",
+        type=int,
+        default=64,
+        help="keep-alive connections each Locust worker's fans share (default 64)",
+    )
+    p.add_argument(
         "--strategy", choices=INVENTORY_STRATEGIES, default="claims", help="for the onsale"
     )
     p.add_argument(
         "--compare",
         default=",".join(INVENTORY_STRATEGIES),
         help="strategies measured with wrk, comma-separated ('' skips the wrk part)",
+    )
+    p.add_argument(
+        "--fsync-delay-ms",
+        type=float,
+        default=0.0,
+        help="make the compared servers' fsync this much slower, as on a cloud volume",
     )
     p.add_argument("--wrk-seconds", type=float, default=10.0)
     p.add_argument("--wrk-connections", type=int, default=64)

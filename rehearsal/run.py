@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import psutil
 
-from rehearsal import fsync, processes
+from rehearsal import fsync, processes, slowdisk
 from rehearsal.audit import audit_anytime, check_acknowledged_exist, load_sqlite_snapshot
 from rehearsal.report import write_html
 from rehearsal.schedule import ArrivalSchedule
@@ -55,18 +55,22 @@ def say(message: str) -> None:
 
 
 @contextlib.contextmanager
-def local_stage(folder: Path, strategy: str, redis: bool) -> Iterator[processes.Process]:
-    """A fresh server (and its Redis when the strategy uses one) in `folder`."""
+def local_stage(
+    folder: Path, strategy: str, redis: bool, fsync_delay_ms: float = 0.0
+) -> Iterator[processes.Process]:
+    """A fresh server (and its Redis when the strategy uses one) in `folder`; with a
+    delay, on a disk whose fsync is that much slower (rehearsal/slowdisk.py)."""
     with contextlib.ExitStack() as stack:
         settings: dict[str, object] = {"inventory_strategy": strategy}
         if strategy == "seat-locks" or (strategy == "claims" and redis):
             settings["redis_url"] = stack.enter_context(processes.redis(folder / "redis")).url
-        yield stack.enter_context(processes.server(folder / "data", settings))
+        slower = slowdisk.environment(fsync_delay_ms)
+        yield stack.enter_context(processes.server(folder / "data", settings, environment=slower))
 
 
 # -- part 1: ratios with wrk ------------------------------------------------------------
 def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> dict[str, Any]:
-    with local_stage(folder, strategy, redis=not args.no_redis) as server:
+    with local_stage(folder, strategy, not args.no_redis, args.fsync_delay_ms) as server:
         stage = prepare_sync(
             server.url,
             seats=args.wrk_seats,
@@ -255,6 +259,7 @@ def run_locust(
         "REHEARSAL_STAGE": str(stage_file),
         "REHEARSAL_OUT": str(folder / "locust"),
         "REHEARSAL_SCHEDULE": schedule.to_json(),
+        "REHEARSAL_CONNECTIONS": str(args.connections),
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", stage.base_url]
@@ -406,7 +411,7 @@ def rehearse(args: argparse.Namespace) -> int:
             for key in ("overload", "overload_edge"):
                 if key in ours:
                     report[key] = ours[key]
-        report["fsync"] = fsync.measure(folder)
+        report["fsync"] = fsync.measure(folder, delay_ms=args.fsync_delay_ms)
     if args.url is not None:
         report["target"] = args.url
         result, acks = onsale(args, folder, args.url, None)
