@@ -5,11 +5,17 @@ designs grows on slower disks (cloud volumes fsync in milliseconds, not microsec
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from rehearsal import slowdisk
 
 
 def _commits_per_second(path: Path, synchronous: str, seconds: float) -> float:
@@ -30,9 +36,20 @@ def _commits_per_second(path: Path, synchronous: str, seconds: float) -> float:
         conn.close()
 
 
-def measure(folder: Path, seconds: float = 2.0) -> dict[str, Any]:
-    """Commits/s both ways in a scratch database inside `folder` (the data's disk)."""
+def measure(folder: Path, seconds: float = 2.0, delay_ms: float = 0.0) -> dict[str, Any]:
+    """Commits/s both ways in a scratch database inside `folder` (the data's disk); with a
+    delay, in a process whose fsync is made that much slower, as the servers' are."""
     folder.mkdir(parents=True, exist_ok=True)
+    if delay_ms > 0:
+        measured = subprocess.run(
+            [sys.executable, "-m", "rehearsal.fsync", str(folder), str(seconds)],
+            env={**os.environ, **slowdisk.environment(delay_ms)},
+            cwd=slowdisk.ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return {**json.loads(measured.stdout), "fsync_delay_ms": delay_ms}
     with tempfile.TemporaryDirectory(dir=folder, prefix="fsync-") as scratch:
         full = _commits_per_second(Path(scratch) / "full.sqlite3", "FULL", seconds)
         off = _commits_per_second(Path(scratch) / "off.sqlite3", "OFF", seconds)
@@ -41,3 +58,7 @@ def measure(folder: Path, seconds: float = 2.0) -> dict[str, Any]:
         "commits_per_s_sync_off": round(off, 1),
         "fsync_ms": round(max(0.0, 1000 / full - 1000 / off), 3),
     }
+
+
+if __name__ == "__main__":  # the measurement in a process of its own (a slower disk's)
+    print(json.dumps(measure(Path(sys.argv[1]), float(sys.argv[2]))))

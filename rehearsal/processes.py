@@ -68,11 +68,18 @@ def _start(command: list[str], log_path: Path, env: Mapping[str, str] | None = N
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, settings: Mapping[str, object], *serve_args: str) -> Iterator[Process]:
-    """`concertbook serve` on 127.0.0.1 with `settings` as CONCERTBOOK_* variables."""
+def server(
+    data_dir: Path,
+    settings: Mapping[str, object],
+    *serve_args: str,
+    environment: Mapping[str, str] | None = None,
+) -> Iterator[Process]:
+    """`concertbook serve` on 127.0.0.1 with `settings` as CONCERTBOOK_* variables (and any
+    other `environment`)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCERTBOOK_")}
     env.update({f"CONCERTBOOK_{k.upper()}": str(v) for k, v in settings.items()})
+    env.update(environment or {})
     env["CONCERTBOOK_REHEARSAL"] = "1"
     command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--data", str(data_dir), *serve_args]

@@ -404,6 +404,7 @@ def _fsync_table(fsync: Mapping[str, Any]) -> str:
             ("Commits/s, sync full", _format_number(full)),
             ("Commits/s, sync off", _format_number(off)),
             ("One fsync", _with_unit(fsync.get("fsync_ms"), "ms")),
+            ("Made slower by", _with_unit(fsync.get("fsync_delay_ms"), "ms")),
             ("Sync off ÷ sync full", _times(off, full)),
         ],
     )

@@ -3,6 +3,7 @@ the timeline's arithmetic, and the audit's verdict on a store with a planted vio
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
+from rehearsal import fsync
 from rehearsal.audit import load_sqlite_snapshot
 from rehearsal.run import audit_store
 from rehearsal.schedule import ArrivalSchedule
@@ -118,3 +120,16 @@ def test_the_audit_passes_a_clean_store_and_fails_a_seat_sold_twice(
     assert verdict["ok"] is False
     assert "acknowledged" in verdict["violations"]
     assert set(verdict["violations"]) - {"acknowledged"}, verdict["violations"]
+
+
+@pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler"
+)
+def test_the_slower_disk_delays_every_durable_commit(tmp_path: Path) -> None:
+    """GIVEN fsync made 20 ms slower WHEN durable commits are counted THEN none took less
+    than the delay (at most 50 a second), while commits without fsync did not wait."""
+    slowed = fsync.measure(tmp_path, seconds=0.5, delay_ms=20)
+    assert slowed["fsync_delay_ms"] == 20
+    assert 0 < slowed["commits_per_s_sync_full"] <= 1000 / 20
+    assert slowed["commits_per_s_sync_off"] > 1000 / 20
+    assert slowed["fsync_ms"] >= 19
