@@ -5,6 +5,11 @@ and longer until clients time out and retry, which only adds load. With it, the 
 being served keep their latency and the rest learn in microseconds to come back in a
 second (the rehearsal's overload run measures both). One counter per process, shared by
 every route; probes and documentation (outside /api/) are never shed.
+
+Checkout goes first: browsing and hold attempts are shed once three quarters of the
+bound are in use, so a fan who already holds places can still order and pay while the
+crowd still hunting for seats is turned away — otherwise holds lapse in the queue and
+the places are sold twice over in time, not in the store.
 """
 
 from __future__ import annotations
@@ -19,10 +24,21 @@ from api.problems import HTTP_PROBLEMS, PROBLEM_JSON
 RETRY_AFTER_SECONDS = 1
 
 
+CHECKOUT_PREFIXES = ("/api/v1/orders", "/api/v1/payments", "/api/v1/holds/")
+"""Orders, payments (and their webhook), and a fan's own holds: the paths of someone
+who already has places."""
+CHECKOUT_SHARE = 0.25
+"""Of the bound, kept for checkout: browsing stops at the rest."""
+
+
 class InFlightLimit:
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.browsing_limit = max(1, limit - max(1, int(limit * CHECKOUT_SHARE)))
         self.in_flight = 0
+
+    def bound_for(self, path: str) -> int:
+        return self.limit if path.startswith(CHECKOUT_PREFIXES) else self.browsing_limit
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """A Litestar middleware factory; every route's instance shares this counter."""
@@ -31,7 +47,7 @@ class InFlightLimit:
             if scope["type"] != ScopeType.HTTP or not scope["path"].startswith("/api/"):
                 await app(scope, receive, send)
                 return
-            if self.in_flight >= self.limit:
+            if self.in_flight >= self.bound_for(scope["path"]):
                 await _overloaded(scope["path"], send)
                 return
             self.in_flight += 1

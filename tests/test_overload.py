@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from api.overload import InFlightLimit
 from tests.live_server import live_server
 from tests.support import ApiDriver
 
@@ -37,3 +39,51 @@ def test_a_burst_beyond_the_bound_is_shed_with_retry_after(tmp_path: Path) -> No
         assert shed.json()["type"] == "/problems/overloaded"
     assert all(len(r.json()) == 1000 for r in answers if r.status_code == 200)
     assert {r.status_code for r in health} == {200}
+
+
+def test_checkout_keeps_a_share_of_the_bound_that_browsing_cannot_take() -> None:
+    """GIVEN a bound of 8 (6 for browsing) and requests that stay in progress WHEN 6 seat
+    maps are being served THEN a 7th map is shed, while orders and payments are still let
+    in up to the full bound, and shed past it."""
+    limit = InFlightLimit(8)
+
+    async def scenario() -> dict[str, list[int]]:
+        release = asyncio.Event()
+        entered = asyncio.Condition()
+
+        async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+            async with entered:
+                entered.notify_all()
+            await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        async def in_progress(count: int) -> None:
+            async with entered:
+                await entered.wait_for(lambda: limit.in_flight >= count)
+
+        app: Any = limit.middleware(slow_app)  # Litestar's ASGI types are narrower than httpx's
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+            maps = [
+                asyncio.create_task(client.get("/api/v1/performances/p/seats")) for _ in range(6)
+            ]
+            await in_progress(6)
+            # Bounded so that a regression (the map let in to wait) fails instead of hanging.
+            seventh_map = await asyncio.wait_for(client.get("/api/v1/performances/p/seats"), 30)
+            checkout = [
+                asyncio.create_task(client.post("/api/v1/orders")),
+                asyncio.create_task(client.post("/api/v1/payments/webhook")),
+            ]
+            await in_progress(8)
+            third_checkout = await asyncio.wait_for(client.post("/api/v1/orders/o/payments"), 30)
+            release.set()
+            admitted = await asyncio.gather(*maps, *checkout)
+        return {
+            "admitted": [r.status_code for r in admitted],
+            "shed": [seventh_map.status_code, third_checkout.status_code],
+        }
+
+    outcome = asyncio.run(scenario())
+    assert outcome == {"admitted": [200] * 8, "shed": [503, 503]}
+    assert limit.in_flight == 0
