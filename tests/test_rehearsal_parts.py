@@ -18,7 +18,7 @@ from rehearsal.schedule import ArrivalSchedule
 from rehearsal.stage import _layout, _rectangle
 from rehearsal.timeline import percentile, summarize
 from rehearsal.wrk import parse_output
-from tests.support import ApiDriver, hold, order
+from tests.support import ApiDriver, hold, order, skip_unless_available
 
 
 def test_arrivals_rise_to_every_fan_and_most_are_early() -> None:
@@ -122,12 +122,11 @@ def test_the_audit_passes_a_clean_store_and_fails_a_seat_sold_twice(
     assert set(verdict["violations"]) - {"acknowledged"}, verdict["violations"]
 
 
-@pytest.mark.skipif(
-    shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler"
-)
 def test_the_slower_disk_delays_every_durable_commit(tmp_path: Path) -> None:
     """GIVEN fsync made 20 ms slower WHEN durable commits are counted THEN none took less
     than the delay (at most 50 a second), while commits without fsync did not wait."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    skip_unless_available(compiler is not None, "no C compiler for the slow-fsync shim")
     slowed = fsync.measure(tmp_path, seconds=0.5, delay_ms=20)
     assert slowed["fsync_delay_ms"] == 20
     assert 0 < slowed["commits_per_s_sync_full"] <= 1000 / 20
