@@ -45,11 +45,17 @@ def measure(folder: Path, seconds: float = 2.0, delay_ms: float = 0.0) -> dict[s
             [sys.executable, "-m", "rehearsal.fsync", str(folder), str(seconds)],
             env={**os.environ, **slowdisk.environment(delay_ms)},
             cwd=slowdisk.ROOT,
-            check=True,
             capture_output=True,
             text=True,
+            timeout=seconds * 2 + 60,
+            check=False,
         )
-        return {**json.loads(measured.stdout), "fsync_delay_ms": delay_ms}
+        if measured.returncode != 0:
+            raise RuntimeError(f"the fsync measurement failed: {measured.stderr.strip()}")
+        result = {**json.loads(measured.stdout), "fsync_delay_ms": delay_ms}
+        if result["fsync_ms"] < delay_ms * 0.9:  # the loader ignores a shim it cannot load
+            raise RuntimeError(f"the slow-fsync shim did not slow the disk: {result}")
+        return result
     with tempfile.TemporaryDirectory(dir=folder, prefix="fsync-") as scratch:
         full = _commits_per_second(Path(scratch) / "full.sqlite3", "FULL", seconds)
         off = _commits_per_second(Path(scratch) / "off.sqlite3", "OFF", seconds)

@@ -49,7 +49,10 @@ CONNECTIONS_PER_WORKER = int(os.environ.get("REHEARSAL_CONNECTIONS", "64"))
 edge do: tens of thousands of sockets from one process would exhaust its file handles
 and time out on the generator's side, measuring Locust rather than the server."""
 ALL_HELD_PAUSE_SECONDS = (5.0, 15.0)
-"""When every place is held, fans refresh at a human pace, not in a loop."""
+"""When every place is held, or nothing free fits, fans refresh at a human pace."""
+ROUND_PAUSE_SECONDS = (1.0, 3.0)
+NETWORK_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
 POST_PATIENCE_SECONDS = 120.0
 PAYMENT_WAIT_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 5.0
@@ -142,10 +145,18 @@ def _on_request(
     _record("request", name=name, ms=round(response_time, 2), status=status, error=bool(exception))
 
 
+def _on_quitting(**_: Any) -> None:
+    """The buffered log's last records (acknowledgements among them) reach the disk."""
+    if _log is not None:
+        _log.flush()
+
+
 # Registered by call, not as decorators: Locust's add_listener is untyped.
 events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
 events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
 events.request.add_listener(_on_request)  # type: ignore[no-untyped-call]
+events.test_stop.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
+events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
 
 
 class FreeSeat(msgspec.Struct):
@@ -158,10 +169,15 @@ _free_seats = msgspec.json.Decoder(list[FreeSeat])
 class Fan(FastHttpUser):
     """One fan, one journey; then the user leaves (open arrivals: nobody loops)."""
 
-    # The server answers every request; long waits are measured, not cut short.
-    network_timeout = 30.0
-    connection_timeout = 10.0
-    client_pool = HTTPClientPool(concurrency=CONNECTIONS_PER_WORKER)
+    # The server answers every request; long waits are measured, not cut short. A shared
+    # pool builds its connections from its own arguments, so the timeouts go there.
+    network_timeout = NETWORK_TIMEOUT_SECONDS
+    connection_timeout = CONNECT_TIMEOUT_SECONDS
+    client_pool = HTTPClientPool(
+        concurrency=CONNECTIONS_PER_WORKER,
+        network_timeout=NETWORK_TIMEOUT_SECONDS,
+        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+    )
 
     def on_start(self) -> None:
         self.fan = stage().fans[_arrived.popleft()]
@@ -222,9 +238,12 @@ class Fan(FastHttpUser):
         front = sections[: max(1, len(sections) // 4)]
         preferred = self.rng.choice(front if self.rng.random() < 0.6 else sections)
         wanted = min(self.rng.choice((1, 2, 2, 2, 3, 4)), s.ticket_limit)
-        order_of_sections = [preferred, *self.rng.sample(sections, min(3, len(sections)))]
+        others = [section for section in sections if section != preferred]
+        # Two tries in each of three sections per round; the standing zone closes it.
+        order_of_sections = [preferred, *self.rng.sample(others, min(2, len(others)))]
         leaves_at = time.time() + PATIENCE_SECONDS
         attempt = 0
+        tried = False  # whether this round found seats to ask for
         while time.time() < leaves_at:
             if attempt and attempt % 2 == 0:
                 counts = self._availability()
@@ -235,6 +254,7 @@ class Fan(FastHttpUser):
                     # Everything is held: look again when some holds may have lapsed.
                     gevent.sleep(self.rng.uniform(*ALL_HELD_PAUSE_SECONDS))
                     continue
+            seats: list[str] | None = None
             if attempt % ROUND == ROUND - 1 and s.ga_zone:
                 hold = self._hold({"ga": [{"zone": s.ga_zone, "quantity": wanted}]})
             else:
@@ -243,10 +263,14 @@ class Fan(FastHttpUser):
                 hold = self._hold({"seats": seats}) if seats is not None else None
             if hold is not None:
                 return hold
+            tried = tried or seats is not None
             attempt += 1
             if attempt % ROUND == 0:
                 wanted = max(1, wanted - 1)  # the last free seats are rarely side by side
-                gevent.sleep(self.rng.uniform(1.0, 3.0))
+                # A round in which nothing even fitted: look again at a human pace.
+                pause = ROUND_PAUSE_SECONDS if tried else ALL_HELD_PAUSE_SECONDS
+                gevent.sleep(self.rng.uniform(*pause))
+                tried = False
         return None
 
     def _sold_out(self) -> bool:
@@ -333,8 +357,9 @@ class Fan(FastHttpUser):
         return None
 
     def _back_off(self, response: Any) -> None:
+        headers = getattr(response, "headers", None) or {}  # none when nothing came back
         try:
-            delay = float(response.headers.get("Retry-After", "1"))
+            delay = float(headers.get("Retry-After", "1"))
         except (TypeError, ValueError):
             delay = 1.0
         gevent.sleep(min(MAX_BACKOFF_SECONDS, delay) * self.rng.uniform(0.5, 1.5))

@@ -27,7 +27,7 @@ def parser(commands: Any | None = None) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="Locust worker processes")
     p.add_argument(
         "--connections",
-        type=int,
+        type=_positive,
         default=64,
         help="keep-alive connections each Locust worker's fans share (default 64)",
     )
@@ -52,3 +52,10 @@ def parser(commands: Any | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/)")
     p.add_argument("--no-redis", action="store_true", help="run claims without the pre-claim")
     return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value

@@ -170,6 +170,9 @@ defaults
   timeout queue {queue_ms}ms
 frontend edge
   bind 127.0.0.1:{port}
+  # Checkout leaves the queue first, as the API's own bound keeps room for it.
+  acl checkout path_beg /api/v1/orders /api/v1/payments /api/v1/holds/
+  http-request set-priority-class int(-1) if checkout
   default_backend api
 backend api
   http-reuse always

@@ -6,8 +6,10 @@ system's C compiler on first use into .cache/lib (gitignored)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,12 +25,19 @@ def library() -> Path:
     if compiler is None:
         raise RuntimeError("a C compiler is needed for --fsync-delay-ms (Debian: gcc)")
     LIBRARY.parent.mkdir(parents=True, exist_ok=True)
-    built = LIBRARY.with_suffix(".so.tmp")
-    subprocess.run(
+    # Built aside under a name of its own, then moved into place: builds may race.
+    handle, name = tempfile.mkstemp(dir=LIBRARY.parent, suffix=".so")
+    os.close(handle)
+    built = Path(name)
+    compiled = subprocess.run(
         [compiler, "-O2", "-shared", "-fPIC", "-o", str(built), str(SOURCE), "-ldl"],
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    if compiled.returncode != 0:
+        built.unlink(missing_ok=True)
+        raise RuntimeError(f"building the slow-fsync shim failed: {compiled.stderr.strip()}")
     built.replace(LIBRARY)
     return LIBRARY
 
@@ -37,4 +46,5 @@ def environment(delay_ms: float) -> dict[str, str]:
     """Variables that give a process started with them an fsync `delay_ms` slower."""
     if delay_ms <= 0:
         return {}
-    return {"LD_PRELOAD": str(library()), "SLOW_FSYNC_US": str(round(delay_ms * 1000))}
+    preloaded = " ".join(filter(None, [str(library()), os.environ.get("LD_PRELOAD")]))
+    return {"LD_PRELOAD": preloaded, "SLOW_FSYNC_US": str(round(delay_ms * 1000))}

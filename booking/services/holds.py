@@ -93,4 +93,4 @@ class HoldService:
         section still share one store read."""
         performance = await self._catalog.performance(viewer, performance_id)
         places = await self._store.place_states(performance.id, zone_id)
-        return places if only is None else [p for p in places if p.state is only]
+        return places if only is None else [p for p in places if p.state == only]
