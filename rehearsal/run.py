@@ -137,7 +137,7 @@ def measure_at_rates(
     ceiling — and, if the server cannot serve that within 100 ms at p99, at lower shares of
     the capacity wrk found, to show the rate it does serve so — then ten times that capacity,
     where the excess must be turned away quickly and the rest served as fast as before:
-    once at the server alone, once through the edge (HAProxy) when it is installed."""
+    through the edge (HAProxy) when it is installed, then at the server alone."""
     if vegeta_binary() is None:
         say("vegeta is not built (tools/build-vegeta.sh): latency at a fixed rate is skipped")
         return {}
@@ -181,17 +181,20 @@ def measure_at_rates(
             **run.as_dict(),
         }
 
-    result: dict[str, Any] = {"paced": ladder, "overload": overload(url, "server")}
-    settle(url)
+    result: dict[str, Any] = {"paced": ladder}
+    # Through the edge first: the server alone is left with a backlog of connections its
+    # clients gave up on, which would otherwise be measured as the edge's.
     if processes.haproxy_binary() is None:
         say("haproxy is not installed: the overload through the edge is skipped")
-        return result
-    with processes.edge(url, folder / "edge") as front:
-        result["overload_edge"] = {
-            **overload(front.url, "edge"),
-            "edge_in_flight": processes.EDGE_IN_FLIGHT,
-            "edge_queue_ms": processes.EDGE_QUEUE_MS,
-        }
+    else:
+        with processes.edge(url, folder / "edge") as front:
+            result["overload_edge"] = {
+                **overload(front.url, "edge"),
+                "edge_in_flight": processes.EDGE_IN_FLIGHT,
+                "edge_queue_ms": processes.EDGE_QUEUE_MS,
+            }
+        settle(url)
+    result["overload"] = overload(url, "server")
     return result
 
 
