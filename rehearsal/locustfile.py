@@ -48,11 +48,9 @@ CONNECTIONS_PER_WORKER = int(os.environ.get("REHEARSAL_CONNECTIONS", "64"))
 """The fans of one worker share this many keep-alive connections, as browsers behind the
 edge do: tens of thousands of sockets from one process would exhaust its file handles
 and time out on the generator's side, measuring Locust rather than the server."""
-ALL_HELD_PAUSE_SECONDS = (5.0, 15.0)
+LOOK_AGAIN_PAUSE_SECONDS = (5.0, 15.0)
 """When every place is held, or nothing free fits, fans refresh at a human pace."""
 ROUND_PAUSE_SECONDS = (1.0, 3.0)
-NETWORK_TIMEOUT_SECONDS = 30.0
-CONNECT_TIMEOUT_SECONDS = 10.0
 POST_PATIENCE_SECONDS = 120.0
 PAYMENT_WAIT_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 5.0
@@ -170,13 +168,9 @@ class Fan(FastHttpUser):
     """One fan, one journey; then the user leaves (open arrivals: nobody loops)."""
 
     # The server answers every request; long waits are measured, not cut short. A shared
-    # pool builds its connections from its own arguments, so the timeouts go there.
-    network_timeout = NETWORK_TIMEOUT_SECONDS
-    connection_timeout = CONNECT_TIMEOUT_SECONDS
+    # pool builds its connections from its own arguments (not the user's timeouts).
     client_pool = HTTPClientPool(
-        concurrency=CONNECTIONS_PER_WORKER,
-        network_timeout=NETWORK_TIMEOUT_SECONDS,
-        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        concurrency=CONNECTIONS_PER_WORKER, network_timeout=30.0, connection_timeout=10.0
     )
 
     def on_start(self) -> None:
@@ -252,7 +246,7 @@ class Fan(FastHttpUser):
                         self.outcome = "sold-out"
                         return None
                     # Everything is held: look again when some holds may have lapsed.
-                    gevent.sleep(self.rng.uniform(*ALL_HELD_PAUSE_SECONDS))
+                    gevent.sleep(self.rng.uniform(*LOOK_AGAIN_PAUSE_SECONDS))
                     continue
             seats: list[str] | None = None
             if attempt % ROUND == ROUND - 1 and s.ga_zone:
@@ -268,7 +262,7 @@ class Fan(FastHttpUser):
             if attempt % ROUND == 0:
                 wanted = max(1, wanted - 1)  # the last free seats are rarely side by side
                 # A round in which nothing even fitted: look again at a human pace.
-                pause = ROUND_PAUSE_SECONDS if tried else ALL_HELD_PAUSE_SECONDS
+                pause = ROUND_PAUSE_SECONDS if tried else LOOK_AGAIN_PAUSE_SECONDS
                 gevent.sleep(self.rng.uniform(*pause))
                 tried = False
         return None

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from api.overload import CHECKOUT_PREFIXES
+
 STARTUP_SECONDS = 60.0
 
 
@@ -171,7 +173,7 @@ defaults
 frontend edge
   bind 127.0.0.1:{port}
   # Checkout leaves the queue first, as the API's own bound keeps room for it.
-  acl checkout path_beg /api/v1/orders /api/v1/payments /api/v1/holds/
+  acl checkout path_beg {checkout}
   http-request set-priority-class int(-1) if checkout
   default_backend api
 backend api
@@ -222,6 +224,7 @@ def edge(app_url: str, folder: Path) -> Iterator[Process]:
             in_flight=EDGE_IN_FLIGHT,
             queue_ms=EDGE_QUEUE_MS,
             problem=problem,
+            checkout=" ".join(CHECKOUT_PREFIXES),
         )
     )
     running = Process(
