@@ -866,6 +866,7 @@ class DynamoBookingStore:
             self._db.check(f"ORD#{order_id}", "ORD", "#s = :paid", {":paid": "paid"})
         ]
         items[0]["ConditionCheck"]["ExpressionAttributeNames"] = STATUS
+        ticket_puts: set[int] = set()
         for ticket, found in zip(tickets, existing, strict=True):
             if found is not None:
                 continue
@@ -880,6 +881,9 @@ class DynamoBookingStore:
                     {":t": ticket.id},
                 )
             )
+            # Created once: an issuer that read before another's commit must not rewrite
+            # the ticket (its issue time, or a status it has moved on to since).
+            ticket_puts.add(len(items))
             items.append(
                 self._db.put(
                     {
@@ -891,7 +895,8 @@ class DynamoBookingStore:
                         "gsi1sk": ticket.id,
                         "gsi2pk": f"ACCTICKETS#{ticket.account_id}",
                         "gsi2sk": ticket.id,
-                    }
+                    },
+                    "attribute_not_exists(pk)",
                 )
             )
         if len(items) == 1:
@@ -906,8 +911,11 @@ class DynamoBookingStore:
         try:
             await self._db.transact(items)
         except TransactionCancelled as exc:
-            if 0 in exc.failed():
+            failed = set(exc.failed())
+            if 0 in failed:
                 return  # no longer paid: no tickets
+            if failed <= ticket_puts:
+                return  # a concurrent issuer created these tickets first
             raise RuntimeError(f"a place of order {order_id} already has a valid ticket") from exc
 
     async def tickets_for_order(self, order_id: str) -> list[Ticket]:
