@@ -429,6 +429,60 @@ def test_race_of_200_holds_for_20_seats_sells_each_seat_once(
     run(runtime, redis_server, scenario, RedisGuard(budget_seconds=30), timeout_seconds=10)
 
 
+def test_claims_that_arrive_together_share_one_script_call(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN five fans asking at the same moment, two of them for the same seat
+    WHEN their holds are placed concurrently
+    THEN Redis is asked once for all five, in arrival order: the first of the two
+    gets the seat, the second is refused by Redis, the others all get theirs."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b, c, d = rig.seats[:4]
+        wanted = [[a], [b, c], [c], [d], [a]]
+
+        outcomes = await asyncio.gather(*(rig.hold(s) for s in wanted), return_exceptions=True)
+
+        assert rig.store.claims.calls == 1
+        assert rig.store.claims.claims == 5
+        first, second, third, fourth, fifth = outcomes
+        assert isinstance(first, Hold) and isinstance(second, Hold)
+        assert isinstance(fourth, Hold)
+        assert isinstance(third, SeatsUnavailable) and third.taken == [c]
+        assert isinstance(fifth, SeatsUnavailable) and fifth.taken == [a]
+        assert rig.inner.place_hold_calls == 3
+        assert await rig.owner(c) == second.id
+        assert await rig.held() == {a, b, c, d}
+
+    run(runtime, redis_server, scenario)
+
+
+def test_a_claim_whose_caller_went_away_is_released(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN a hold request waiting for its batch's pre-claim
+    WHEN its caller is cancelled before Redis answers
+    THEN the seats Redis claimed for it are freed again, not kept for the hold's TTL."""
+
+    async def scenario(rig: Rig) -> None:
+        seat = rig.seats[0]
+        request, idem = rig.request([seat])
+        waiting = asyncio.create_task(rig.store.place_hold(request, idem))
+        await asyncio.sleep(0)  # it is queued for the next batch
+
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await rig.store.claims.aclose()  # the batch has left; wait for its answer
+
+        assert rig.store.claims.claims == 1
+        assert await rig.owner(seat) is None
+        assert rig.inner.place_hold_calls == 0
+        assert await rig.hold([seat])
+
+    run(runtime, redis_server, scenario)
+
+
 def test_ga_requests_pass_through_without_preclaims(
     runtime: LocalRuntime, redis_server: RedisServer
 ) -> None:
