@@ -137,12 +137,17 @@ class OutboxRelay:
     def _settle(
         self, tx: Tx, batch: list[tuple[int, str, bytes, int]], outcomes: list[str | None]
     ) -> None:
+        done: list[tuple[object, ...]] = [
+            (attempts + 1, row_id)
+            for (row_id, _, _, attempts), error in zip(batch, outcomes, strict=True)
+            if error is None
+        ]
+        # One call for the whole batch: in a rush it is a thousand rows a second.
+        tx.executemany("UPDATE outbox SET status='done', attempts=? WHERE id=?", done)
         for (row_id, topic, _, attempts), error in zip(batch, outcomes, strict=True):
             if error is None:
-                tx.execute(
-                    "UPDATE outbox SET status='done', attempts=? WHERE id=?", (attempts + 1, row_id)
-                )
-            elif attempts + 1 >= self._max_attempts:
+                continue
+            if attempts + 1 >= self._max_attempts:
                 log.error(
                     "outbox message dead-lettered",
                     extra={"outbox_id": row_id, "topic": topic, "reason": error},

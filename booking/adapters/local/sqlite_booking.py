@@ -414,31 +414,18 @@ class SqliteBookingStore:
 
 
 def _place_hold(tx: Tx, request: HoldRequest) -> Hold:
-    # Expired holds of this fan stop counting against the limit before it is checked.
-    for row in tx.execute(
-        "SELECT doc, status FROM holds WHERE account_id=? AND performance_id=?"
-        " AND status='active' AND expires_at_ms <= ?",
-        (request.account_id, request.performance_id, tx.now_ms),
-    ).fetchall():
-        _end_hold(tx, _hold_from_row(row), HoldStatus.EXPIRED)
-    within_limit = tx.execute(
-        "INSERT INTO ticket_limits(performance_id, account_id, quantity) SELECT ?, ?, ?"
-        " WHERE ? <= ? ON CONFLICT(performance_id, account_id)"
-        " DO UPDATE SET quantity = quantity + excluded.quantity"
-        " WHERE quantity + excluded.quantity <= ?",
-        (
-            request.performance_id,
-            request.account_id,
-            request.quantity,
-            request.quantity,
-            request.ticket_limit,
-            request.ticket_limit,
-        ),
-    ).rowcount
-    if within_limit != 1:
-        raise LimitExceeded(
-            f"at most {request.ticket_limit} tickets per account for this performance"
-        )
+    if not _within_limit(tx, request):
+        # Lapsed holds of this fan (not swept yet) stop counting before a refusal.
+        for row in tx.execute(
+            "SELECT doc, status FROM holds WHERE account_id=? AND performance_id=?"
+            " AND status='active' AND expires_at_ms <= ?",
+            (request.account_id, request.performance_id, tx.now_ms),
+        ).fetchall():
+            _end_hold(tx, _hold_from_row(row), HoldStatus.EXPIRED)
+        if not _within_limit(tx, request):
+            raise LimitExceeded(
+                f"at most {request.ticket_limit} tickets per account for this performance"
+            )
     expires_ms = tx.now_ms + request.ttl_seconds * 1000
     items: list[HoldItem] = []
     taken: list[str] = []
@@ -509,6 +496,27 @@ def _place_hold(tx: Tx, request: HoldRequest) -> Hold:
     )
     tx.emit(HoldPlaced(hold.id, hold.performance_id, hold.quantity))
     return hold
+
+
+def _within_limit(tx: Tx, request: HoldRequest) -> bool:
+    """Counts the hold's places against the fan's limit, if they fit under it."""
+    return (
+        tx.execute(
+            "INSERT INTO ticket_limits(performance_id, account_id, quantity) SELECT ?, ?, ?"
+            " WHERE ? <= ? ON CONFLICT(performance_id, account_id)"
+            " DO UPDATE SET quantity = quantity + excluded.quantity"
+            " WHERE quantity + excluded.quantity <= ?",
+            (
+                request.performance_id,
+                request.account_id,
+                request.quantity,
+                request.quantity,
+                request.ticket_limit,
+                request.ticket_limit,
+            ),
+        ).rowcount
+        == 1
+    )
 
 
 def _reject_unknown_places(

@@ -52,6 +52,9 @@ class Tx:
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
+    def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> sqlite3.Cursor:
+        return self.conn.executemany(sql, rows)
+
     def emit(self, message: OutboxMessage) -> None:
         self.conn.execute(
             "INSERT INTO outbox(topic, payload, created_at_ms, available_at_ms) VALUES (?,?,?,?)",
