@@ -424,12 +424,23 @@ def _strategies_table(report: Mapping[str, Any]) -> str:
                 _format_number(row.get("holds_per_s")) or "—",
                 _format_number(row.get("attempts_per_s")) or "—",
                 _format_number(row.get("p99_ms")) or "—",
+                _format_number(row.get("hold_cpu_us")) or "—",
+                _format_number(row.get("trivial_cpu_us")) or "—",
                 _times(row.get("holds_per_s"), slowest) or "—",
             ]
         )
     return _grid_table(
-        "Inventory strategies (speed-up = holds/s ÷ the slowest strategy's)",
-        ["Strategy", "Holds/s", "Attempts/s", "p99 ms", "Speed-up"],
+        "Inventory strategies (speed-up = holds/s ÷ the slowest strategy's;"
+        " server CPU per request, all threads)",
+        [
+            "Strategy",
+            "Holds/s",
+            "Attempts/s",
+            "p99 ms",
+            "CPU µs/attempt",
+            "CPU µs/trivial",
+            "Speed-up",
+        ],
         rows,
     )
 

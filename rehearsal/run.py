@@ -78,10 +78,15 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             fans=min(20_000, max(1_000, args.wrk_seats // 2)),
             opens_in=timedelta(seconds=-1),
         )
+        process = psutil.Process(server.pid)
+        since = _cpu_seconds(process)
         trivial = run_wrk(server.url, None, args.wrk_seconds, args.wrk_connections)
+        trivial_cpu_us = _cpu_us_per_request(process, since, trivial)
         sampler = ServerSampler(server.pid, None)
         with sampler.running():
+            since = _cpu_seconds(process)
             holds = run_wrk(server.url, stage, args.wrk_seconds, args.wrk_connections)
+            hold_cpu_us = _cpu_us_per_request(process, since, holds)
         result: dict[str, Any] = {
             "strategy": strategy,
             "trivial_rps": round(trivial.rate, 1),
@@ -89,6 +94,9 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             "holds_per_s": round(holds.rate_of(201), 1),
             "p99_ms": holds.latency_ms["p99"],
             "ratio_to_trivial": round(holds.rate / trivial.rate, 3) if trivial.rate else None,
+            # The server's CPU per request, all its threads: what the ratio comes down to.
+            "trivial_cpu_us": trivial_cpu_us,
+            "hold_cpu_us": hold_cpu_us,
             "timeouts": holds.timeouts,
             "errors_5xx": sum(v for k, v in holds.statuses.items() if k >= 500 and k != 503),
             "peak_rss_mib": sampler.peak_rss_mib,
@@ -101,9 +109,21 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             )
         say(
             f"{strategy}: trivial {trivial.rate:,.0f}/s, hold attempts {holds.rate:,.0f}/s "
-            f"({holds.rate_of(201):,.0f} held/s), p99 {holds.latency_ms['p99']:.1f} ms"
+            f"({holds.rate_of(201):,.0f} held/s), p99 {holds.latency_ms['p99']:.1f} ms; "
+            f"server CPU {trivial_cpu_us or 0:,.0f} µs per trivial request, "
+            f"{hold_cpu_us or 0:,.0f} µs per hold attempt"
         )
         return result
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """The server's CPU time so far: user + system, every thread."""
+    return float(sum(process.cpu_times()[:2]))
+
+
+def _cpu_us_per_request(process: psutil.Process, since: float, run: WrkResult) -> float | None:
+    used = _cpu_seconds(process) - since
+    return round(1e6 * used / run.requests, 1) if run.requests else None
 
 
 PACED_SHARE = 0.3

@@ -99,7 +99,14 @@ def synthetic_report() -> dict[str, Any]:
             "ratio": 0.46,
         },
         "strategies": [
-            {"strategy": "claims", "holds_per_s": 1200.0, "attempts_per_s": 4200.0, "p99_ms": 38},
+            {
+                "strategy": "claims",
+                "holds_per_s": 1200.0,
+                "attempts_per_s": 4200.0,
+                "p99_ms": 38,
+                "hold_cpu_us": 410.5,
+                "trivial_cpu_us": 120.0,
+            },
             {
                 "strategy": "seat-locks",
                 "holds_per_s": 300.0,
@@ -286,9 +293,9 @@ def test_summary_shows_totals_and_ratios() -> None:
     assert totals["Sold out"] == ["41.5 s after opening"]
     assert cells("Throughput ceiling")["Hold attempts ÷ trivial"] == ["0.46"]
     strategies = cells("Inventory strategies")
-    assert strategies["claims (this run)"] == ["1,200", "4,200", "38", "4.0×"]
+    assert strategies["claims (this run)"] == ["1,200", "4,200", "38", "410", "120", "4.0×"]
     assert strategies["seat-locks"][-1] == "1.0×"
-    assert strategies["performance-lock"] == ["400", "900", "—", "1.3×"]
+    assert strategies["performance-lock"] == ["400", "900", "—", "—", "—", "1.3×"]
     assert cells("Overload")["Served"] == ["4,000 (4.4 % of offered)"]
     assert cells("Durability cost")["Sync off ÷ sync full"] == ["44.4×"]
     assert cells("Latency by endpoint")["pay"] == ["4", "6", "11", "48", "900"]

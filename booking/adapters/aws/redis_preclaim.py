@@ -19,8 +19,8 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import NamedTuple, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -196,35 +196,42 @@ def idem_key(performance_id: str, idem: Idempotency) -> str:
     return f"pc:{{{performance_id}}}:idem:{idem.scope}:{idem.key}"
 
 
+class _Turn(enum.Enum):
+    """Handed to the first claim queued behind a script call that has just returned."""
+
+    YOURS = "yours"
+
+
 class _Claim(NamedTuple):
     keys: list[str]  # the Idempotency-Key mark, then the seat keys
     args: tuple[str, int, int, int]
-    future: asyncio.Future[list[int] | Skipped]
+    future: asyncio.Future[list[int] | Skipped | _Turn]
 
 
 class ClaimBatches:
-    """Sends the pre-claims that arrive together for one performance as one script call.
+    """One script call in flight per performance; the claims that arrive meanwhile leave
+    together in the next one.
 
-    Claims queued while the event loop runs one round of ready requests leave together
-    on the next round — the Redis analogue of the store's group commit: in an onsale
-    rush a claim costs a share of one round trip instead of one round trip of its own.
-    A claim whose caller went away meanwhile is released again, so its seats do not
-    stay pre-claimed for a hold nobody will place.
+    The Redis analogue of the store's group commit: a claim arriving when no call is in
+    flight is sent at once, from its own request (no extra wait when the sale is quiet);
+    in a rush, claims queue behind the call in flight and, when it returns, the first of
+    them sends the whole queue — one round trip shared by every claim that arrived during
+    the last. A claim whose caller went away is released again, so its seats do not stay
+    pre-claimed for a hold nobody will place.
     """
 
     def __init__(
         self,
         script: AsyncScript,
         guard: RedisGuard,
-        release: Callable[[list[str], str], Awaitable[None]],
-        max_claims: int = 128,
+        release: Callable[[list[str], str], Coroutine[Any, Any, None]],
     ) -> None:
         self._script = script
         self._guard = guard
         self._release = release
-        self._max_claims = max_claims
-        self._pending: dict[str, list[_Claim]] = {}
-        self._sending: set[asyncio.Task[None]] = set()
+        self._queued: dict[str, list[_Claim]] = {}
+        """Per performance with a call in flight: the claims waiting for the next one."""
+        self._cleanups: set[asyncio.Task[None]] = set()
         self.calls = 0
         """Script calls made; with `claims`, the mean batch size."""
         self.claims = 0
@@ -236,39 +243,74 @@ class ClaimBatches:
         loop = asyncio.get_running_loop()
         args = (hold_id, len(keys) - 1, ttl_ms, ttl_ms + _IDEM_GRACE_MS)
         claim = _Claim(keys, args, loop.create_future())
-        batch = self._pending.get(performance_id)
-        if batch is None or len(batch) >= self._max_claims:
-            batch = self._pending[performance_id] = []
-            loop.call_soon(self._send_soon, performance_id, batch)
-        batch.append(claim)
-        return await claim.future
+        queued = self._queued.get(performance_id)
+        if queued is None:
+            batch = [claim]
+        else:
+            queued.append(claim)
+            try:
+                verdict = await claim.future
+            except asyncio.CancelledError:
+                if claim.future.done() and not claim.future.cancelled():
+                    self._hand_over(performance_id)  # it was our turn: pass it on
+                raise
+            if not isinstance(verdict, _Turn):
+                return verdict
+            claim = claim._replace(future=loop.create_future())
+            batch = [claim, *queued]
+        self._queued[performance_id] = []
+        try:
+            await self._send(batch)
+        except asyncio.CancelledError:
+            # Our reply was lost with the call; whatever Redis wrote for us is freed.
+            self._clean_up(keys[1:], hold_id)
+            raise
+        finally:
+            self._hand_over(performance_id)
+        verdict = claim.future.result()
+        assert not isinstance(verdict, _Turn)
+        return verdict
 
-    def _send_soon(self, performance_id: str, batch: list[_Claim]) -> None:
-        if self._pending.get(performance_id) is batch:
-            del self._pending[performance_id]
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._sending.add(task)  # a reference, or the task may be collected mid-flight
-        task.add_done_callback(self._sending.discard)
+    def _hand_over(self, performance_id: str) -> None:
+        queued = self._queued[performance_id]
+        while queued and queued[0].future.cancelled():  # gone before it was sent
+            queued.pop(0)
+        if queued:
+            queued.pop(0).future.set_result(_Turn.YOURS)
+        else:
+            del self._queued[performance_id]
 
     async def _send(self, batch: list[_Claim]) -> None:
+        batch = [claim for claim in batch if not claim.future.cancelled()]
         keys = [key for claim in batch for key in claim.keys]
         args = [arg for claim in batch for arg in claim.args]
         self.calls += 1
         self.claims += len(batch)
-        replies = await self._guard.call("pre-claim", lambda: self._script(keys=keys, args=args))
-        abandoned: list[_Claim] = []
+        try:
+            replies = await self._guard.call(
+                "pre-claim", lambda: self._script(keys=keys, args=args)
+            )
+        except asyncio.CancelledError:  # the sender went away: the others go to the store
+            for claim in batch:
+                if not claim.future.done():
+                    claim.future.set_result(Skipped.SKIPPED)
+            raise
         for n, claim in enumerate(batch):
             verdict = replies if isinstance(replies, Skipped) else [int(v) for v in replies[n]]
             if not claim.future.cancelled():
                 claim.future.set_result(verdict)
             elif not isinstance(verdict, Skipped) and verdict[0] == _CLAIMED:
-                abandoned.append(claim)
-        for claim in abandoned:
-            await self._release(claim.keys[1:], claim.args[0])
+                self._clean_up(claim.keys[1:], claim.args[0])
+
+    def _clean_up(self, seat_keys: list[str], hold_id: str) -> None:
+        """Free a gone caller's claims in the background (only keys still its own)."""
+        task = asyncio.get_running_loop().create_task(self._release(seat_keys, hold_id))
+        self._cleanups.add(task)  # a reference, or the task may be collected mid-flight
+        task.add_done_callback(self._cleanups.discard)
 
     async def aclose(self) -> None:
-        """Wait for the script calls in flight (their callers are waiting on them too)."""
-        await asyncio.gather(*self._sending, return_exceptions=True)
+        """Wait for the clean-ups still running."""
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
 
 
 class PreclaimingBookingStore(DelegatingBookingStore):
