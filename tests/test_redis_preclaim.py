@@ -457,6 +457,27 @@ def test_claims_that_arrive_during_a_call_share_the_next_one(
     run(runtime, redis_server, scenario)
 
 
+def test_a_long_queue_leaves_in_calls_of_at_most_the_batch_size(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN at most two claims per script call
+    WHEN five fans ask at once for five different seats
+    THEN the first leaves alone, the four queued behind it in two calls of two, and
+    every fan gets a seat."""
+
+    async def scenario(rig: Rig) -> None:
+        store = PreclaimingBookingStore(rig.inner, rig.redis, rig.guard, max_claims_per_call=2)
+
+        outcomes = await asyncio.gather(
+            *(store.place_hold(*rig.request([seat])) for seat in rig.seats[:5])
+        )
+
+        assert (store.claims.calls, store.claims.claims) == (3, 5)
+        assert [await rig.owner(seat) for seat in rig.seats[:5]] == [h.id for h in outcomes]
+
+    run(runtime, redis_server, scenario)
+
+
 def test_callers_that_went_away_leave_nothing_claimed(
     runtime: LocalRuntime, redis_server: RedisServer
 ) -> None:

@@ -225,10 +225,13 @@ class ClaimBatches:
         script: AsyncScript,
         guard: RedisGuard,
         release: Callable[[list[str], str], Coroutine[Any, Any, None]],
+        max_claims: int = 256,
     ) -> None:
         self._script = script
         self._guard = guard
         self._release = release
+        self._max_claims = max_claims
+        """Claims per script call at most: bounds how long one call keeps Redis busy."""
         self._queued: dict[str, list[_Claim]] = {}
         """Per performance with a call in flight: the claims waiting for the next one."""
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -245,7 +248,7 @@ class ClaimBatches:
         claim = _Claim(keys, args, loop.create_future())
         queued = self._queued.get(performance_id)
         if queued is None:
-            batch = [claim]
+            batch, queued = [claim], []
         else:
             queued.append(claim)
             try:
@@ -257,8 +260,10 @@ class ClaimBatches:
             if not isinstance(verdict, _Turn):
                 return verdict
             claim = claim._replace(future=loop.create_future())
-            batch = [claim, *queued]
-        self._queued[performance_id] = []
+            queued = self._queued[performance_id]  # who queued since (we were taken out)
+            batch = [claim, *queued[: self._max_claims - 1]]
+            queued = queued[self._max_claims - 1 :]
+        self._queued[performance_id] = queued  # the rest wait for the next turn
         try:
             await self._send(batch)
         except asyncio.CancelledError:
@@ -322,12 +327,15 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         redis: Redis,
         guard: RedisGuard | None = None,
         taken_mark_ms: int = 3_000,
+        max_claims_per_call: int = 256,
     ) -> None:
         super().__init__(inner)
         self._guard = guard or RedisGuard()
         self._taken_mark_ms = taken_mark_ms
         self._swap = redis.register_script(_SWAP)
-        self.claims = ClaimBatches(redis.register_script(_CLAIM), self._guard, self._release)
+        self.claims = ClaimBatches(
+            redis.register_script(_CLAIM), self._guard, self._release, max_claims_per_call
+        )
 
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         if not request.seat_ids:  # GA is a count, not places to pre-claim
