@@ -83,7 +83,7 @@ def create_app(
             yield
         await runtime.stop()
 
-    state: dict[str, Any] = {"services": runtime.services, "clock": runtime.clock}
+    state: dict[str, Any] = {"services": runtime.services}
     return Litestar(
         route_handlers=[
             healthz,

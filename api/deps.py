@@ -14,10 +14,9 @@ from litestar.di import NamedDependency, Provide
 from booking.bootstrap import Services
 from booking.domain.accounts import Account
 from booking.domain.errors import AuthenticationRequired, IdempotencyKeyRequired, InvalidRequest
-from booking.domain.ports import Clock, Idempotency
+from booking.domain.ports import Idempotency
 
 ServicesDep = NamedDependency[Services]
-ClockDep = NamedDependency[Clock]
 AccountDep = NamedDependency[Account]
 ViewerDep = NamedDependency[Account | None]
 
@@ -27,11 +26,6 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 def provide_services(state: State) -> Services:
     services: Services = state.services
     return services
-
-
-def provide_clock(state: State) -> Clock:
-    clock: Clock = state.clock
-    return clock
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
@@ -76,7 +70,6 @@ def idempotency(
 
 DEPENDENCIES = {
     "services": Provide(provide_services, sync_to_thread=False),
-    "clock": Provide(provide_clock, sync_to_thread=False),
     "account": Provide(provide_account),
     "viewer": Provide(provide_viewer),
 }

@@ -85,6 +85,8 @@ class Services:
     posters: PosterService
     notifications: NotificationService
     search: SearchService
+    clock: Clock
+    """The services' clock: what the API renders "now" (a hold's remaining time) with."""
 
 
 class Closable(Protocol):
@@ -237,6 +239,7 @@ def build_services(
             settings.mail_from,
         ),
         search=SearchService(search),
+        clock=clock,
     )
 
 

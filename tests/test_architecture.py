@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import inspect
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from litestar.testing import TestClient
 
@@ -65,3 +68,32 @@ def test_openapi_schema_lists_every_route(client: TestClient) -> None:  # type: 
     }
     assert routes
     assert routes <= documented, sorted(routes - documented)
+
+
+def test_every_route_resolves_its_dependencies_one_at_a_time(client: TestClient) -> None:  # type: ignore[type-arg]
+    """Litestar resolves dependencies that do not need each other side by side, in an
+    anyio task group: ~300 µs of CPU a request here (a fan polling its order: 1,570 →
+    3,080 requests a second without it). So each route's dependencies form a chain —
+    services, then the caller — and no two of them are resolved at the same step."""
+    checked = 0
+    for route in client.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            provided = handler.resolve_dependencies()
+
+            def needs(name: str, provided: dict[str, Any] = provided) -> set[str]:
+                return set(inspect.signature(provided[name].dependency).parameters) & set(provided)
+
+            def step(name: str) -> int:
+                return 1 + max((step(n) for n in needs(name)), default=0)
+
+            wanted = set(handler.parsed_fn_signature.parameters) & set(provided)
+            used = set(wanted)
+            pending = list(wanted)
+            while pending:
+                for name in needs(pending.pop()) - used:
+                    used.add(name)
+                    pending.append(name)
+            steps = Counter(step(name) for name in used)
+            assert all(n == 1 for n in steps.values()), (handler, sorted(used))
+            checked += bool(used)
+    assert checked > 20

@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from api.deps import AccountDep, ClockDep, ServicesDep, ViewerDep, idempotency
+from api.deps import AccountDep, ServicesDep, ViewerDep, idempotency
 from api.schemas import (
     HoldIn,
     HoldOut,
@@ -82,15 +82,15 @@ class HoldController(Controller):
 
     @get("/{hold_id:str}", summary="One of your holds")
     async def get_hold(
-        self, hold_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
+        self, hold_id: FromPath[str], account: AccountDep, services: ServicesDep
     ) -> HoldOut:
-        return HoldOut.of(await services.holds.get(account, hold_id), clock.now())
+        return HoldOut.of(await services.holds.get(account, hold_id), services.clock.now())
 
     @post("/{hold_id:str}/release", summary="Give the held places back", status_code=200)
     async def release(
-        self, hold_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
+        self, hold_id: FromPath[str], account: AccountDep, services: ServicesDep
     ) -> HoldOut:
-        return HoldOut.of(await services.holds.release(account, hold_id), clock.now())
+        return HoldOut.of(await services.holds.release(account, hold_id), services.clock.now())
 
 
 class OrderController(Controller):
@@ -114,18 +114,17 @@ class OrderController(Controller):
         self,
         account: AccountDep,
         services: ServicesDep,
-        clock: ClockDep,
         limit: Limit = 50,
         after: After = None,
     ) -> list[OrderOut]:
-        now = clock.now()
+        now = services.clock.now()
         return [OrderOut.of(o, now) for o in await services.orders.list(account, limit, after)]
 
     @get("/{order_id:str}", summary="One of your orders")
     async def get_order(
-        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
+        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep
     ) -> OrderOut:
-        return OrderOut.of(await services.orders.get(account, order_id), clock.now())
+        return OrderOut.of(await services.orders.get(account, order_id), services.clock.now())
 
     @post(
         "/{order_id:str}/cancel",
@@ -133,9 +132,9 @@ class OrderController(Controller):
         status_code=200,
     )
     async def cancel(
-        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep, clock: ClockDep
+        self, order_id: FromPath[str], account: AccountDep, services: ServicesDep
     ) -> OrderOut:
-        return OrderOut.of(await services.orders.cancel(account, order_id), clock.now())
+        return OrderOut.of(await services.orders.cancel(account, order_id), services.clock.now())
 
     @post(
         "/{order_id:str}/payments",
