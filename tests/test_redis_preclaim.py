@@ -444,7 +444,7 @@ def test_claims_that_arrive_during_a_call_share_the_next_one(
 
         outcomes = await asyncio.gather(*(rig.hold(s) for s in wanted), return_exceptions=True)
 
-        assert (rig.store.claims.calls, rig.store.claims.claims) == (2, 5)
+        assert (rig.store.batches.calls, rig.store.batches.claims) == (2, 5)
         first, second, third, fourth, fifth = outcomes
         assert isinstance(first, Hold) and isinstance(second, Hold)
         assert isinstance(fourth, Hold)
@@ -472,7 +472,7 @@ def test_a_long_queue_leaves_in_calls_of_at_most_the_batch_size(
             *(store.place_hold(*rig.request([seat])) for seat in rig.seats[:5])
         )
 
-        assert (store.claims.calls, store.claims.claims) == (3, 5)
+        assert (store.batches.calls, store.batches.claims) == (3, 5)
         assert [await rig.owner(seat) for seat in rig.seats[:5]] == [h.id for h in outcomes]
 
     run(runtime, redis_server, scenario)
@@ -496,7 +496,7 @@ def test_callers_that_went_away_leave_nothing_claimed(
             asyncio.create_task(rig.store.place_hold(*rig.request([seat]))) for seat in seats
         ]
         await asyncio.sleep(0)  # the first claim leaves, three queue behind it
-        assert rig.store.claims.calls == 2
+        assert rig.store.batches.calls == 2
         await asyncio.sleep(0.05)  # and it is written to Redis's socket
 
         placing[0].cancel()
@@ -504,12 +504,12 @@ def test_callers_that_went_away_leave_nothing_claimed(
         outcomes = await asyncio.gather(*placing, return_exceptions=True)
         rig.server.resume()
         await rig.guard.drain()
-        await rig.store.claims.aclose()
+        await rig.store.batches.aclose()
 
         assert isinstance(outcomes[0], asyncio.CancelledError)
         assert isinstance(outcomes[2], asyncio.CancelledError)
         assert isinstance(outcomes[1], Hold) and isinstance(outcomes[3], Hold)
-        assert (rig.store.claims.calls, rig.store.claims.claims) == (3, 4)  # and the first hold's
+        assert (rig.store.batches.calls, rig.store.batches.claims) == (3, 4)  # and the first hold's
         assert await rig.owner(seats[0]) is None
         assert await rig.owner(seats[2]) is None
         assert await rig.held() == {rig.seats[-1], seats[1], seats[3]}

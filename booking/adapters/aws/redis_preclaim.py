@@ -333,7 +333,7 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         self._guard = guard or RedisGuard()
         self._taken_mark_ms = taken_mark_ms
         self._swap = redis.register_script(_SWAP)
-        self.claims = ClaimBatches(
+        self.batches = ClaimBatches(
             redis.register_script(_CLAIM), self._guard, self._release, max_claims_per_call
         )
 
@@ -341,7 +341,7 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         if not request.seat_ids:  # GA is a count, not places to pre-claim
             return await self._inner.place_hold(request, idem)
         keys = [seat_key(request.performance_id, s) for s in request.seat_ids]
-        verdict = await self.claims.claim(
+        verdict = await self.batches.claim(
             request.performance_id,
             [idem_key(request.performance_id, idem), *keys],
             request.hold_id,
