@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from api.overload import CHECKOUT_PREFIXES
 
@@ -40,6 +41,10 @@ class Process:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far: user + system, every thread."""
+        return float(sum(psutil.Process(self.pid).cpu_times()[:2]))
 
     def stop(self) -> None:
         if self.process.poll() is not None:

@@ -78,15 +78,14 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             fans=min(20_000, max(1_000, args.wrk_seats // 2)),
             opens_in=timedelta(seconds=-1),
         )
-        process = psutil.Process(server.pid)
-        since = _cpu_seconds(process)
+        since = server.cpu_seconds()
         trivial = run_wrk(server.url, None, args.wrk_seconds, args.wrk_connections)
-        trivial_cpu_us = _cpu_us_per_request(process, since, trivial)
+        trivial_cpu_us = _cpu_us_per_request(server, since, trivial)
         sampler = ServerSampler(server.pid, None)
         with sampler.running():
-            since = _cpu_seconds(process)
+            since = server.cpu_seconds()
             holds = run_wrk(server.url, stage, args.wrk_seconds, args.wrk_connections)
-            hold_cpu_us = _cpu_us_per_request(process, since, holds)
+            hold_cpu_us = _cpu_us_per_request(server, since, holds)
         result: dict[str, Any] = {
             "strategy": strategy,
             "trivial_rps": round(trivial.rate, 1),
@@ -116,13 +115,8 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
         return result
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    """The server's CPU time so far: user + system, every thread."""
-    return float(sum(process.cpu_times()[:2]))
-
-
-def _cpu_us_per_request(process: psutil.Process, since: float, run: WrkResult) -> float | None:
-    used = _cpu_seconds(process) - since
+def _cpu_us_per_request(server: processes.Process, since: float, run: WrkResult) -> float | None:
+    used = server.cpu_seconds() - since
     return round(1e6 * used / run.requests, 1) if run.requests else None
 
 
