@@ -392,8 +392,13 @@ def _overload_table(overload: Mapping[str, Any], title: str = "Overload") -> str
             ("Served p99", _with_unit(overload.get("served_p99_ms"), "ms")),
             ("Timeouts", _format_number(overload.get("timeouts"))),
             ("5xx errors", _format_number(overload.get("errors_5xx"))),
+            ("Generator ahead of the server", _yes_no(overload.get("generator_ahead"))),
         ],
     )
+
+
+def _yes_no(value: object) -> str | None:
+    return None if not isinstance(value, bool) else ("yes" if value else "no")
 
 
 def _fsync_table(fsync: Mapping[str, Any]) -> str:

@@ -173,6 +173,11 @@ def measure_at_rates(
         )
         return {**run.as_dict(), "within_target": within}
 
+    if not processes.ahead_granted():
+        say(
+            "the load generator and the edge cannot run ahead of the server here (raising a"
+            " priority needs root or CAP_SYS_NICE): their own wait for a core counts as latency"
+        )
     capacity = holds.rate - holds.rate_of(*SHED)
     ladder = [paced(PACED_SHARE * trivial.rate)]
     for share in (0.75, 0.5, 0.25):
@@ -189,6 +194,7 @@ def measure_at_rates(
         )
         return {
             "generator": "vegeta",
+            "generator_ahead": processes.ahead_granted(),
             "via": via,
             "capacity_rps": round(capacity, 1),
             "factor": OVERLOAD_FACTOR,

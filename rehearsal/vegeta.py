@@ -4,7 +4,9 @@ fixed number of connections busy and waits for each answer, which hides it). The
 asks two things of it: the hold latency at 0.3 × the trivial ceiling, and, at ten times
 the hold capacity wrk found, how fast the served requests still are and what was shed.
 
-vegeta is built by tools/build-vegeta.sh into .cache/bin (or found on PATH).
+vegeta is built by tools/build-vegeta.sh into .cache/bin (or found on PATH). It runs ahead of
+the server (processes.AHEAD_NICE): it stands for the fans' phones, which in production do not
+wait for the server's cores to send or to read the clock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rehearsal.processes import ahead_of_server
 from rehearsal.stage import Stage
 from rehearsal.wrk import TRIVIAL_PATH
 
@@ -138,18 +141,20 @@ def run_vegeta(
                 out.writelines(json.dumps(t) + "\n" for t in _hold_targets(base_url, stage, count))
         results = Path(folder) / "results.bin"
         subprocess.run(  # fixed commands, no shell
-            [
-                binary,
-                "attack",
-                "-format=json",
-                "-lazy",
-                f"-targets={targets}",
-                f"-rate={rate}/s",
-                f"-duration={seconds}s",
-                f"-timeout={max(1, round(timeout_seconds))}s",
-                "-http2=false",
-                f"-output={results}",
-            ],
+            ahead_of_server(
+                [
+                    binary,
+                    "attack",
+                    "-format=json",
+                    "-lazy",
+                    f"-targets={targets}",
+                    f"-rate={rate}/s",
+                    f"-duration={seconds}s",
+                    f"-timeout={max(1, round(timeout_seconds))}s",
+                    "-http2=false",
+                    f"-output={results}",
+                ]
+            ),
             check=True,
             capture_output=True,
             timeout=seconds + timeout_seconds + 60,

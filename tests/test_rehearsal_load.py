@@ -7,12 +7,16 @@ edge's slots must be turned away with the API's own 503 problem, not queued or d
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from rehearsal import processes
@@ -96,3 +100,23 @@ def test_the_edge_passes_what_fits_and_sheds_the_rest_as_a_problem(
     assert shed.headers["content-type"] == "application/problem+json"
     assert shed.headers["retry-after"] == "1"
     assert shed.json()["type"] == "/problems/overloaded"
+
+
+def test_the_edge_and_the_generator_run_ahead_of_the_server(
+    slow_backend: str, tmp_path: Path
+) -> None:
+    """They stand for machines of their own; on a shared machine they must not queue behind
+    the server for a core, or their clocks and accept loops measure that queue instead."""
+    skip_unless_available(processes.haproxy_binary() is not None, "haproxy is not installed")
+    skip_unless_available(
+        processes.ahead_granted(), "raising a priority needs root or CAP_SYS_NICE"
+    )
+    ahead = max(-20, os.getpriority(os.PRIO_PROCESS, 0) + processes.AHEAD_NICE)
+    with processes.edge(slow_backend, tmp_path) as front:
+        assert psutil.Process(front.pid).nice() == ahead
+        assert httpx.get(front.url + "/healthz", timeout=5).status_code == 200
+    own_priority = [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"]
+    generator = processes.ahead_of_server(own_priority)
+    assert int(subprocess.run(generator, capture_output=True, text=True, check=True).stdout) == (
+        ahead
+    )
