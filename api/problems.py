@@ -87,11 +87,21 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: e.DomainError) ->
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     status, title = HTTP_PROBLEMS["invalid-body"]
-    errors = exc.extra if isinstance(exc.extra, list) else []
+    errors = [_as_sent(request, e) for e in exc.extra] if isinstance(exc.extra, list) else []
     detail = exc.detail
     if errors and isinstance(errors[0], dict) and errors[0].get("message"):
         detail = f"{exc.detail}: {errors[0]['message']}"
     return problem(status, "invalid-body", title, detail, request.url.path, errors=errors)
+
+
+def _as_sent(request: Request[Any, Any, Any], error: object) -> object:
+    """A parameter's error under the name the client sent (`?state=`), not the handler's
+    name for it (`only`: `state` is taken by Litestar's own injection)."""
+    if not isinstance(error, dict) or error.get("source") not in ("query", "header", "cookie"):
+        return error
+    field = request.route_handler.parsed_fn_signature.parameters.get(error.get("key", ""))
+    sent = getattr(field.kwarg_definition, "name", None) if field is not None else None
+    return {**error, "key": sent} if isinstance(sent, str) and sent else error
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
