@@ -7,6 +7,7 @@ points); the lifespan opens the databases and runs the background workers.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -80,7 +81,15 @@ def create_app(
                 runtime.gateway.attach(send)
             if run_background:
                 await stack.enter_async_context(background(runtime))
-            yield
+            # What exists now — modules, routes, the app — lives as long as the process: out
+            # of the collector's sight, a full collection walks thousands of objects instead
+            # of ~100,000 (measured: pauses of 80–120 ms, everything waiting, to 13–19 ms).
+            gc.collect()
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()  # a process that starts apps again (tests) collects this one
         await runtime.stop()
 
     state: dict[str, Any] = {"services": runtime.services}

@@ -239,12 +239,12 @@ def haproxy_binary() -> str | None:
 
 
 @contextlib.contextmanager
-def edge(app_url: str, folder: Path) -> Iterator[Process]:
+def edge(app_url: str, folder: Path, ahead: bool = True) -> Iterator[Process]:
     """HAProxy in front of the server, as API Gateway's throttling is in front of the API
     on AWS: admission control in C, where turning a request away costs microseconds. At most
     EDGE_IN_FLIGHT requests reach the server; the rest wait up to EDGE_QUEUE_MS for a slot,
     then get the same problem+json 503 with Retry-After the server sends. It runs ahead of
-    the server (AHEAD_NICE), as a machine of its own would."""
+    the server (AHEAD_NICE), as a machine of its own would, unless `ahead` is False."""
     binary = haproxy_binary()
     if binary is None:
         raise RuntimeError("haproxy is not installed (Debian: apt-get install haproxy)")
@@ -263,8 +263,9 @@ def edge(app_url: str, folder: Path) -> Iterator[Process]:
             checkout=" ".join(CHECKOUT_PREFIXES),
         )
     )
+    command = [binary, "-db", "-f", str(config)]
     running = Process(
-        _start(ahead_of_server([binary, "-db", "-f", str(config)]), folder / "haproxy.log"),
+        _start(ahead_of_server(command) if ahead else command, folder / "haproxy.log"),
         f"http://127.0.0.1:{port}",
         folder / "haproxy.log",
     )

@@ -122,9 +122,11 @@ def run_vegeta(
     rate: float,
     seconds: float,
     timeout_seconds: float = 5.0,
+    ahead: bool = True,
 ) -> RateResult:
     """`rate` requests a second for `seconds`: hold attempts on `stage`, or the trivial
-    endpoint when `stage` is None. Every request is sent on schedule (no worker cap)."""
+    endpoint when `stage` is None. Every request is sent on schedule (no worker cap);
+    `ahead=False` leaves vegeta at the usual priority (for comparison)."""
     binary = vegeta_binary()
     if binary is None:
         raise RuntimeError("vegeta is not built (tools/build-vegeta.sh)")
@@ -140,21 +142,20 @@ def run_vegeta(
             else:
                 out.writelines(json.dumps(t) + "\n" for t in _hold_targets(base_url, stage, count))
         results = Path(folder) / "results.bin"
+        attack = [
+            binary,
+            "attack",
+            "-format=json",
+            "-lazy",
+            f"-targets={targets}",
+            f"-rate={rate}/s",
+            f"-duration={seconds}s",
+            f"-timeout={max(1, round(timeout_seconds))}s",
+            "-http2=false",
+            f"-output={results}",
+        ]
         subprocess.run(  # fixed commands, no shell
-            ahead_of_server(
-                [
-                    binary,
-                    "attack",
-                    "-format=json",
-                    "-lazy",
-                    f"-targets={targets}",
-                    f"-rate={rate}/s",
-                    f"-duration={seconds}s",
-                    f"-timeout={max(1, round(timeout_seconds))}s",
-                    "-http2=false",
-                    f"-output={results}",
-                ]
-            ),
+            ahead_of_server(attack) if ahead else attack,
             check=True,
             capture_output=True,
             timeout=seconds + timeout_seconds + 60,

@@ -4,13 +4,17 @@ Retry-After for the excess, normal answers for the rest, never a 500 or a hang."
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
+from litestar.testing import TestClient
 
+from api.app import create_app
 from api.overload import InFlightLimit
+from booking.bootstrap import LocalRuntime
 from tests.live_server import live_server
 from tests.support import ApiDriver
 
@@ -87,3 +91,16 @@ def test_checkout_keeps_a_share_of_the_bound_that_browsing_cannot_take() -> None
     outcome = asyncio.run(scenario())
     assert outcome == {"admitted": [200] * 8, "shed": [503, 503]}
     assert limit.in_flight == 0
+
+
+def test_a_running_app_keeps_its_startup_objects_out_of_full_collections(
+    runtime: LocalRuntime,
+) -> None:
+    """GIVEN an app that has started THEN what existed at its start is frozen (a full
+    collection, which stops every request, walks only what came later) WHEN it stops THEN
+    it is unfrozen, so a process that starts apps again can collect the old ones."""
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(runtime, run_background=False)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0
