@@ -140,7 +140,18 @@ def _on_request(
     **_: Any,
 ) -> None:
     status = getattr(response, "status_code", 0) or 0
-    _record("request", name=name, ms=round(response_time, 2), status=status, error=bool(exception))
+    unanswered: dict[str, str] = {}
+    if status == 0:  # why nothing came back: a timeout, or the connection failing
+        cause = getattr(response, "error", None) or exception
+        unanswered["cause"] = type(cause).__name__ if cause is not None else "unknown"
+    _record(
+        "request",
+        name=name,
+        ms=round(response_time, 2),
+        status=status,
+        error=bool(exception),
+        **unanswered,
+    )
 
 
 def _on_quitting(**_: Any) -> None:

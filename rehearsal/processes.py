@@ -82,10 +82,11 @@ def ahead_of_server(command: list[str]) -> list[str]:
 @functools.cache
 def ahead_granted() -> bool:
     """Whether commands from `ahead_of_server` do run ahead (root or CAP_SYS_NICE)."""
-    probe = ahead_of_server([shutil.which("nice") or "nice"])
-    if probe[0] != shutil.which("nice"):
+    nice = shutil.which("nice")
+    if nice is None:
         return False
-    try:
+    try:  # nice(1) without a command prints the niceness it runs at
+        probe = [nice, "-n", str(AHEAD_NICE), nice]
         out = subprocess.run(probe, capture_output=True, text=True, timeout=10, check=False)
         return int(out.stdout.strip()) < os.getpriority(os.PRIO_PROCESS, 0)
     except (OSError, ValueError, subprocess.TimeoutExpired):

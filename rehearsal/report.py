@@ -304,7 +304,8 @@ def _totals_table(report: Mapping[str, Any]) -> str:
             ("Conflicts", of_requests("conflicts")),
             ("Shed", of_requests("shed")),
             ("Errors", of_requests("errors")),
-            ("Timeouts", of_requests("timeouts")),
+            ("Unanswered", of_requests("unanswered")),
+            ("of which timeouts", of_requests("timeouts")),
             ("Tickets sold", _share(totals.get("tickets_sold"), capacity, "capacity")),
             ("Orders paid", _format_number(totals.get("orders_paid"))),
             (

@@ -31,6 +31,12 @@ def classify(status: int, error: bool) -> str:
     return "errors"
 
 
+def _timed_out(cause: object) -> bool:
+    """An unanswered request's cause names a timeout (gevent's Timeout, socket.timeout,
+    TimeoutError); a log without causes counts every unanswered request as one."""
+    return not isinstance(cause, str) or "timeout" in cause.lower()
+
+
 def _latencies(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     figures = {f"p{p}": round(percentile(ordered, p), 2) for p in PERCENTILES}
@@ -41,13 +47,22 @@ def _latencies(values: list[float]) -> dict[str, float]:
 def summarize(
     requests: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]], opens_at: float
 ) -> dict[str, Any]:
-    """`requests`: {"t", "name", "ms", "status", "error"}; `samples`: {"at", "cpu_percent",
+    """`requests`: {"t", "name", "ms", "status", "error"}, and "cause" where nothing came
+    back; `samples`: {"at", "cpu_percent",
     "rss_mib", "sold", "held", "available"}; times in epoch seconds."""
     seconds: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"requests": 0, "ok": 0, "conflicts": 0, "shed": 0, "errors": 0, "ms": []}
     )
     by_name: dict[str, list[float]] = defaultdict(list)
-    totals = {"requests": 0, "ok": 0, "conflicts": 0, "shed": 0, "errors": 0, "timeouts": 0}
+    totals = {
+        "requests": 0,
+        "ok": 0,
+        "conflicts": 0,
+        "shed": 0,
+        "errors": 0,
+        "unanswered": 0,
+        "timeouts": 0,
+    }
     for r in requests:
         row = seconds[math.floor(r["t"] - opens_at)]
         kind = classify(int(r["status"]), bool(r["error"]))
@@ -56,7 +71,9 @@ def summarize(
         row["ms"].append(float(r["ms"]))
         totals["requests"] += 1
         totals[kind] += 1
-        totals["timeouts"] += int(r["status"]) == 0
+        if int(r["status"]) == 0:
+            totals["unanswered"] += 1
+            totals["timeouts"] += _timed_out(r.get("cause"))
         by_name[r["name"]].append(float(r["ms"]))
     for sample in samples:
         row = seconds[math.floor(sample["at"] - opens_at)]

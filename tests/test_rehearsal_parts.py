@@ -65,7 +65,15 @@ def test_the_timeline_counts_each_second_and_each_kind() -> None:
         {"t": 1000.1, "name": "hold", "ms": 5, "status": 201, "error": False},
         {"t": 1000.5, "name": "hold", "ms": 7, "status": 409, "error": False},
         {"t": 1001.2, "name": "seats", "ms": 1, "status": 503, "error": False},
-        {"t": 1001.3, "name": "hold", "ms": 30_000, "status": 0, "error": True},
+        {"t": 1001.3, "name": "hold", "ms": 30_000, "status": 0, "error": True, "cause": "Timeout"},
+        {
+            "t": 1001.4,
+            "name": "pay",
+            "ms": 0,
+            "status": 0,
+            "error": True,
+            "cause": "BrokenPipeError",
+        },
         {"t": 999.5, "name": "availability", "ms": 2, "status": 200, "error": False},
     ]
     samples = [
@@ -76,13 +84,14 @@ def test_the_timeline_counts_each_second_and_each_kind() -> None:
     by_t = {row["t"]: row for row in report["timeline"]}
     assert by_t[-1]["ok"] == 1
     assert (by_t[0]["ok"], by_t[0]["conflicts"], by_t[0]["p99_ms"]) == (1, 1, 7)
-    assert (by_t[1]["shed"], by_t[1]["errors"], by_t[1]["sold"]) == (1, 1, 9)
+    assert (by_t[1]["shed"], by_t[1]["errors"], by_t[1]["sold"]) == (1, 2, 9)
     assert report["totals"] == {
-        "requests": 5,
+        "requests": 6,
         "ok": 2,
         "conflicts": 1,
         "shed": 1,
-        "errors": 1,
+        "errors": 2,
+        "unanswered": 2,
         "timeouts": 1,
         "tickets_sold": 9,
     }
