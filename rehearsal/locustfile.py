@@ -32,6 +32,7 @@ import locust.runners
 import msgspec
 from geventhttpclient.client import HTTPClientPool
 from locust import FastHttpUser, events, task
+from locust.contrib.fasthttp import FastHttpSession
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -48,6 +49,11 @@ CONNECTIONS_PER_WORKER = int(os.environ.get("REHEARSAL_CONNECTIONS", "64"))
 """The fans of one worker share this many keep-alive connections, as browsers behind the
 edge do: tens of thousands of sockets from one process would exhaust its file handles
 and time out on the generator's side, measuring Locust rather than the server."""
+CHECKOUT_CONNECTIONS_PER_WORKER = 16
+"""Connections a worker's fans share for checkout — orders, payments, confirmations,
+tickets. A fan in checkout is a browser with a connection of its own, not one more in
+the queue behind the crowd still hunting for seats: in one shared queue, the fans holding
+an arena's last places waited minutes to send their orders."""
 LOOK_AGAIN_PAUSE_SECONDS = (5.0, 15.0)
 """When every place is held, or nothing free fits, fans refresh at a human pace."""
 ROUND_PAUSE_SECONDS = (1.0, 3.0)
@@ -183,12 +189,21 @@ class Fan(FastHttpUser):
     client_pool = HTTPClientPool(
         concurrency=CONNECTIONS_PER_WORKER, network_timeout=30.0, connection_timeout=10.0
     )
+    checkout_pool = HTTPClientPool(
+        concurrency=CHECKOUT_CONNECTIONS_PER_WORKER, network_timeout=30.0, connection_timeout=10.0
+    )
 
     def on_start(self) -> None:
         self.fan = stage().fans[_arrived.popleft()]
         self.auth = {"Authorization": f"Bearer {self.fan.token}"}
         self.rng = random.Random()  # noqa: S311 - choices of a simulated fan
         self.outcome = "gave-up"
+        self.checkout = FastHttpSession(
+            base_url=self.host,
+            request_event=self.environment.events.request,
+            user=self,
+            client_pool=self.checkout_pool,
+        )
 
     def on_stop(self) -> None:
         _record("journey", account=self.fan.account_id, outcome=self.outcome)
@@ -214,21 +229,29 @@ class Fan(FastHttpUser):
         hold = self._find_hold()
         if hold is None:
             return
-        order = self._post("/api/v1/orders", "order", {"hold_id": hold["id"]}, "place-order")
+        order = self._post(
+            "/api/v1/orders", "order", {"hold_id": hold["id"]}, "place-order", self.checkout
+        )
         if order is None:
             self.outcome = "hold-only"
             return
         payment = self._post(
-            f"/api/v1/orders/{order['id']}/payments", "pay", {"method": "tok_visa"}, "pay-order"
+            f"/api/v1/orders/{order['id']}/payments",
+            "pay",
+            {"method": "tok_visa"},
+            "pay-order",
+            self.checkout,
         )
         if payment is None:
             self.outcome = "unpaid"
             return
         deadline = time.time() + PAYMENT_WAIT_SECONDS
         while time.time() < deadline:
-            current = self._get(f"/api/v1/orders/{order['id']}", "order status")
+            current = self._get(
+                f"/api/v1/orders/{order['id']}", "order status", session=self.checkout
+            )
             if current is not None and current.get("status") == "paid":
-                self._get(f"/api/v1/orders/{order['id']}/tickets", "tickets")
+                self._get(f"/api/v1/orders/{order['id']}/tickets", "tickets", session=self.checkout)
                 self.outcome = "tickets"
                 return
             gevent.sleep(1.0)  # a confirmation page polling once a second
@@ -314,10 +337,17 @@ class Fan(FastHttpUser):
         )
 
     # -- HTTP -------------------------------------------------------------------------
-    def _get(self, path: str, name: str, decoder: msgspec.json.Decoder[Any] | None = None) -> Any:
+    def _get(
+        self,
+        path: str,
+        name: str,
+        decoder: msgspec.json.Decoder[Any] | None = None,
+        session: FastHttpSession | None = None,
+    ) -> Any:
         path = path.replace("{pid}", stage().performance_id)
+        client = session or self.client
         for _ in range(5):
-            with self.client.get(path, headers=self.auth, name=name, catch_response=True) as r:
+            with client.get(path, headers=self.auth, name=name, catch_response=True) as r:
                 if r.status_code == 200:
                     r.success()
                     return r.json() if decoder is None else decoder.decode(r.content)
@@ -329,14 +359,21 @@ class Fan(FastHttpUser):
                 return None
         return None
 
-    def _post(self, path: str, name: str, body: dict[str, Any], operation: str) -> Any:
+    def _post(
+        self,
+        path: str,
+        name: str,
+        body: dict[str, Any],
+        operation: str,
+        session: FastHttpSession | None = None,
+    ) -> Any:
         """POST with an Idempotency-Key, retried with the same key when shed or cut off —
         for as long as a fan with places in hand would keep trying (a hold lasts minutes)."""
         key = uuid.uuid4().hex
         headers = {**self.auth, "Idempotency-Key": key}
         gives_up_at = time.time() + POST_PATIENCE_SECONDS
         while time.time() < gives_up_at:
-            with self.client.post(
+            with (session or self.client).post(
                 path, json=body, headers=headers, name=name, catch_response=True
             ) as r:
                 if r.status_code in (200, 201, 202):
