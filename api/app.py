@@ -83,7 +83,7 @@ def create_app(
                 await stack.enter_async_context(background(runtime))
             # What exists now — modules, routes, the app — lives as long as the process: out
             # of the collector's sight, a full collection walks thousands of objects instead
-            # of ~100,000 (measured: pauses of 80–120 ms, everything waiting, to 13–19 ms).
+            # of ~100,000 (measured: pauses of 70–120 ms, everything waiting, to 13–19 ms).
             gc.collect()
             gc.freeze()
             try:

@@ -48,8 +48,8 @@ def summarize(
     requests: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]], opens_at: float
 ) -> dict[str, Any]:
     """`requests`: {"t", "name", "ms", "status", "error"}, and "cause" where nothing came
-    back; `samples`: {"at", "cpu_percent",
-    "rss_mib", "sold", "held", "available"}; times in epoch seconds."""
+    back; `samples`: {"at", "cpu_percent", "rss_mib", "sold", "held", "available"}; times
+    in epoch seconds."""
     seconds: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"requests": 0, "ok": 0, "conflicts": 0, "shed": 0, "errors": 0, "ms": []}
     )
