@@ -371,11 +371,10 @@ class Fan(FastHttpUser):
         for as long as a fan with places in hand would keep trying (a hold lasts minutes)."""
         key = uuid.uuid4().hex
         headers = {**self.auth, "Idempotency-Key": key}
+        client = session or self.client
         gives_up_at = time.time() + POST_PATIENCE_SECONDS
         while time.time() < gives_up_at:
-            with (session or self.client).post(
-                path, json=body, headers=headers, name=name, catch_response=True
-            ) as r:
+            with client.post(path, json=body, headers=headers, name=name, catch_response=True) as r:
                 if r.status_code in (200, 201, 202):
                     r.success()
                     answer = r.json()

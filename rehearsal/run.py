@@ -324,12 +324,12 @@ def run_locust(
             # The sampler's read of the counts is shed like any browsing while the server
             # is saturated: show the last counts it got, and how old they are.
             counted: dict[str, Any] = next((r for r in reversed(sampler.rows) if "sold" in r), {})
-            stale = time.time() - counted["at"] if counted and counted is not last else 0.0
+            stale = last["at"] - counted["at"] if counted else 0.0
             since = time.time() - schedule.opens_at
             say(
                 f"t{since:+5.0f}s  fans arrived {schedule.arrived_by(time.time()):>7,}  "
                 f"sold {counted.get('sold', 0):>6,}  held {counted.get('held', 0):>5,}  "
-                + (f"(counted {stale:.0f} s ago)  " if stale >= 1 else "")
+                + (f"(counts {stale:.0f} s old)  " if stale >= 1 else "")
                 + f"server cpu {last.get('cpu_percent', 0):5.0f}%  "
                 f"rss {last.get('rss_mib', 0):6.0f} MiB"
             )
