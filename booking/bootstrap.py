@@ -6,6 +6,7 @@ result's lifetime (`open` before serving, `close` after).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,7 +20,7 @@ from booking.adapters.local.outbox_relay import BatchSubscription, Handler, Outb
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
 from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
-from booking.adapters.local.sqlite_db import MAX_GROUP, SqliteDatabase
+from booking.adapters.local.sqlite_db import MAX_GROUP, SqliteDatabase, WriterKind
 from booking.adapters.local.sqlite_search import SqliteSearchIndex
 from booking.adapters.payments.simulated_gateway import (
     GATEWAY_MIGRATIONS,
@@ -247,7 +248,10 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     clock = clock or SystemClock()
     # The baselines give every write its own transaction, as their designs do.
     group = 1 if settings.inventory_strategy != "claims" else MAX_GROUP
-    db = SqliteDatabase(settings.data_dir / "concertbook.sqlite3", clock, max_group=group)
+    writer = booking_writer(settings, clock)
+    db = SqliteDatabase(
+        settings.data_dir / "concertbook.sqlite3", clock, max_group=group, writer=writer
+    )
     gateway_db, gateway = simulated_gateway(settings, clock)
     booking_store, redis = inventory(settings, CoalescingBookingStore(SqliteBookingStore(db)))
     catalog_store = SqliteCatalogStore(db)
@@ -258,6 +262,15 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     indexer = ListingIndexer(catalog_store, booking_store, index)
     return LocalRuntime(
         settings, clock, db, gateway_db, gateway, booking_store, services, index, indexer, redis
+    )
+
+
+def booking_writer(settings: Settings, clock: Clock) -> WriterKind:
+    """The writer process reads its own (system) clock and needs a POSIX socket pair; an
+    injected clock or another platform keeps the writer on a thread."""
+    wanted = settings.sqlite_writer == "process"
+    return (
+        "process" if wanted and isinstance(clock, SystemClock) and os.name == "posix" else "thread"
     )
 
 

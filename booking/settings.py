@@ -97,6 +97,10 @@ class Settings:
     pre-claim when CONCERTBOOK_REDIS_URL is set), or a naive baseline for the rehearsal to
     compare against: `seat-locks` (a Redis lock per seat, needs Redis) or
     `performance-lock` (one lock per performance). The baselines run on the local runtime."""
+    sqlite_writer: str = "process"
+    """Where the booking database's writer connection lives (local runtime): `process`, a
+    process of its own, so its statements never wait for the API's interpreter lock; or
+    `thread`, a thread of the API process (where subprocesses cannot be started)."""
     rehearsal: bool = False
     """Rehearsal mode: organizers may mint fan sessions in bulk (`concertbook rehearse`).
     Never on a stage that sells real tickets."""
@@ -128,6 +132,11 @@ class Settings:
         if settings.inventory_strategy == "seat-locks" and not settings.redis_url:
             raise ConfigError(
                 "CONCERTBOOK_INVENTORY_STRATEGY=seat-locks needs CONCERTBOOK_REDIS_URL"
+            )
+        if settings.sqlite_writer not in {"process", "thread"}:
+            raise ConfigError(
+                "CONCERTBOOK_SQLITE_WRITER must be process or thread,"
+                f" not {settings.sqlite_writer!r}"
             )
         if settings.runtime == "aws" and not settings.table_name:
             raise ConfigError("the aws runtime needs CONCERTBOOK_TABLE_NAME")

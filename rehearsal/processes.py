@@ -44,8 +44,9 @@ class Process:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        """CPU time used so far: user + system, every thread."""
-        return float(sum(psutil.Process(self.pid).cpu_times()[:2]))
+        """CPU time used so far: user + system, every thread of the server and of the
+        processes it started (the SQLite writer)."""
+        return sum(float(sum(p.cpu_times()[:2])) for p in server_processes(self.pid))
 
     def stop(self) -> None:
         if self.process.poll() is not None:
@@ -61,6 +62,15 @@ class Process:
         with contextlib.suppress(FileNotFoundError):
             return self.log_path.read_text(errors="replace")[-chars:]
         return ""
+
+
+def server_processes(pid: int) -> list[psutil.Process]:
+    """A server and the processes it runs (its SQLite writer): what its work costs."""
+    server = psutil.Process(pid)
+    alive = [server]
+    with contextlib.suppress(psutil.Error):
+        alive += server.children(recursive=True)
+    return alive
 
 
 AHEAD_NICE = -10

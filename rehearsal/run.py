@@ -244,16 +244,30 @@ class ServerSampler:
             thread.join(5)
 
     def _run(self) -> None:
-        process = psutil.Process(self.pid) if self.pid is not None else None
-        if process is not None:
-            process.cpu_percent(None)
+        # The server and its SQLite writer process: one figure for the two, as one server.
+        watched: dict[int, psutil.Process] = {}
+
+        def tree() -> list[psutil.Process]:
+            assert self.pid is not None
+            current = processes.server_processes(self.pid)
+            for process in current:
+                if process.pid not in watched:
+                    watched[process.pid] = process
+                    process.cpu_percent(None)  # the first reading only starts the count
+            return [watched[p.pid] for p in current]
+
+        if self.pid is not None:
+            with contextlib.suppress(psutil.Error):
+                tree()
         with httpx.Client(timeout=5) as client:
             while not self._stop.wait(1.0):
                 row: dict[str, Any] = {"at": time.time()}
-                if process is not None:
+                if self.pid is not None:
                     with contextlib.suppress(psutil.Error):
-                        row["cpu_percent"] = process.cpu_percent(None)
-                        row["rss_mib"] = round(process.memory_info().rss / 2**20, 1)
+                        current = tree()
+                        row["cpu_percent"] = sum(p.cpu_percent(None) for p in current)
+                        rss = sum(p.memory_info().rss for p in current)
+                        row["rss_mib"] = round(rss / 2**20, 1)
                 if self.stage is not None:
                     with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
                         counts = client.get(

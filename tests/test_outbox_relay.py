@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from booking.adapters.local.outbox_relay import OutboxRelay
-from booking.adapters.local.sqlite_db import SqliteDatabase
+from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
 from booking.domain.messages import HoldPlaced, OutboxMessage
 
 
@@ -18,6 +18,10 @@ class SteppedClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+def announce(tx: Tx, hold_id: str) -> None:
+    tx.emit(HoldPlaced(hold_id, "prf_1", 1))
 
 
 def test_done_retried_and_dead_rows(tmp_path: Path) -> None:
@@ -39,7 +43,7 @@ def test_done_retried_and_dead_rows(tmp_path: Path) -> None:
     async def scenario() -> None:
         relay = OutboxRelay(db, {"HoldPlaced": [handler]}, max_attempts=3)
         for hold_id in ("hld_1", "hld_bad", "hld_2"):
-            await db.write(lambda tx, h=hold_id: tx.emit(HoldPlaced(h, "prf_1", 1)))
+            await db.write(announce, hold_id)
 
         assert await relay.drain_once() == 3
         assert await relay.drain_once() == 0  # the failed row waits out its backoff

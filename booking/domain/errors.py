@@ -19,6 +19,18 @@ class DomainError(Exception):
         self.detail = detail
         self.extra = extra
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments; a copy (from the writer process, say)
+        # is rebuilt from its fields instead.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[DomainError], args: tuple[Any, ...], fields: dict[str, Any]) -> DomainError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
+
 
 class InvalidRequest(DomainError):
     code = "invalid-request"

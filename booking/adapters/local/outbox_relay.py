@@ -91,8 +91,9 @@ class OutboxRelay:
             if batch_size:
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+            with contextlib.suppress(TimeoutError):  # not wait_for: it can swallow a cancel (3.11)
+                async with asyncio.timeout(self._idle_poll):
+                    await self._wake.wait()
 
     async def drain_once(self) -> int:
         """Process one batch of due rows; how many there were (0: nothing to do)."""
@@ -121,7 +122,7 @@ class OutboxRelay:
             )
             for position, error in failed.items():
                 outcomes[decodable[position][0]] = error
-        await self._db.write(lambda tx: self._settle(tx, batch, outcomes))
+        await self._db.write(_settle, batch, outcomes, self._max_attempts)
         return len(batch)
 
     async def _dispatch(self, topic: str, payload: bytes) -> str | None:
@@ -134,27 +135,32 @@ class OutboxRelay:
             return f"{type(exc).__name__}: {exc}"
         return None
 
-    def _settle(
-        self, tx: Tx, batch: list[tuple[int, str, bytes, int]], outcomes: list[str | None]
-    ) -> None:
-        done: list[tuple[object, ...]] = []
-        for (row_id, topic, _, attempts), error in zip(batch, outcomes, strict=True):
-            if error is None:
-                done.append((attempts + 1, row_id))
-            elif attempts + 1 >= self._max_attempts:
-                log.error(
-                    "outbox message dead-lettered",
-                    extra={"outbox_id": row_id, "topic": topic, "reason": error},
-                )
-                tx.execute(
-                    "UPDATE outbox SET status='dead', attempts=?, last_error=? WHERE id=?",
-                    (attempts + 1, error, row_id),
-                )
-            else:
-                backoff_ms = 200 * 2**attempts
-                tx.execute(
-                    "UPDATE outbox SET attempts=?, last_error=?, available_at_ms=? WHERE id=?",
-                    (attempts + 1, error, tx.now_ms + backoff_ms, row_id),
-                )
-        # One call for the whole batch: in a rush it is a thousand rows a second.
-        tx.executemany("UPDATE outbox SET status='done', attempts=? WHERE id=?", done)
+
+def _settle(
+    tx: Tx,
+    batch: list[tuple[int, str, bytes, int]],
+    outcomes: list[str | None],
+    max_attempts: int,
+) -> None:
+    """Done rows marked done, failed ones retried later or, at `max_attempts`, dead."""
+    done: list[tuple[object, ...]] = []
+    for (row_id, topic, _, attempts), error in zip(batch, outcomes, strict=True):
+        if error is None:
+            done.append((attempts + 1, row_id))
+        elif attempts + 1 >= max_attempts:
+            log.error(
+                "outbox message dead-lettered",
+                extra={"outbox_id": row_id, "topic": topic, "reason": error},
+            )
+            tx.execute(
+                "UPDATE outbox SET status='dead', attempts=?, last_error=? WHERE id=?",
+                (attempts + 1, error, row_id),
+            )
+        else:
+            backoff_ms = 200 * 2**attempts
+            tx.execute(
+                "UPDATE outbox SET attempts=?, last_error=?, available_at_ms=? WHERE id=?",
+                (attempts + 1, error, tx.now_ms + backoff_ms, row_id),
+            )
+    # One call for the whole batch: in a rush it is a thousand rows a second.
+    tx.executemany("UPDATE outbox SET status='done', attempts=? WHERE id=?", done)

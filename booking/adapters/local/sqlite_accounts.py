@@ -20,16 +20,7 @@ class SqliteAccountStore:
         self._db = db
 
     async def add_account(self, account: Account, password_hash: str) -> None:
-        def insert(tx: Tx) -> None:
-            try:
-                tx.execute(
-                    "INSERT INTO accounts(id, email, password_hash, doc) VALUES (?,?,?,?)",
-                    (account.id, account.email, password_hash, _encode(account)),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise EmailTaken(f"{account.email} already has an account") from exc
-
-        await self._db.write(insert)
+        await self._db.write(_add_account, account, password_hash)
 
     async def account_by_email(self, email: str) -> StoredAccount | None:
         def find(conn: sqlite3.Connection) -> StoredAccount | None:
@@ -48,12 +39,7 @@ class SqliteAccountStore:
         return self._db.point_read(find)
 
     async def add_session(self, session: Session) -> None:
-        await self._db.write(
-            lambda tx: tx.execute(
-                "INSERT INTO sessions(token_hash, account_id, expires_at_ms) VALUES (?,?,?)",
-                (session.token_hash, session.account_id, to_ms(session.expires_at)),
-            )
-        )
+        await self._db.write(_add_session, session)
 
     async def session_with_account(self, token_hash: str) -> tuple[Session, Account] | None:
         def find(conn: sqlite3.Connection) -> tuple[Session, Account] | None:
@@ -69,6 +55,25 @@ class SqliteAccountStore:
         return self._db.point_read(find)
 
     async def delete_session(self, token_hash: str) -> None:
-        await self._db.write(
-            lambda tx: tx.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+        await self._db.write(_delete_session, token_hash)
+
+
+def _add_account(tx: Tx, account: Account, password_hash: str) -> None:
+    try:
+        tx.execute(
+            "INSERT INTO accounts(id, email, password_hash, doc) VALUES (?,?,?,?)",
+            (account.id, account.email, password_hash, _encode(account)),
         )
+    except sqlite3.IntegrityError as exc:
+        raise EmailTaken(f"{account.email} already has an account") from exc
+
+
+def _add_session(tx: Tx, session: Session) -> None:
+    tx.execute(
+        "INSERT INTO sessions(token_hash, account_id, expires_at_ms) VALUES (?,?,?)",
+        (session.token_hash, session.account_id, to_ms(session.expires_at)),
+    )
+
+
+def _delete_session(tx: Tx, token_hash: str) -> None:
+    tx.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))

@@ -67,7 +67,7 @@ class SqliteBookingStore:
 
     # -- holds -------------------------------------------------------------------------
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
-        return await self._db.write_idempotent(idem, Hold, lambda tx: _place_hold(tx, request))
+        return await self._db.write_idempotent(idem, Hold, _place_hold, request)
 
     async def stored_hold(self, idem: Idempotency) -> Hold | None:
         return await self._db.stored_result(idem, Hold)
@@ -80,18 +80,7 @@ class SqliteBookingStore:
         return self._db.point_read(find)
 
     async def release_hold(self, hold_id: str) -> Hold:
-        def release(tx: Tx) -> Hold:
-            row = tx.execute(
-                "SELECT doc, status, expires_at_ms FROM holds WHERE id=?", (hold_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("hold", hold_id)
-            hold = _hold_from_row(row)
-            hold.require_active(tx.now)
-            _end_hold(tx, hold, HoldStatus.RELEASED)
-            return msgspec.structs.replace(hold, status=HoldStatus.RELEASED)
-
-        return await self._db.write(release)
+        return await self._db.write(_release_hold, hold_id)
 
     async def availability(self, performance_id: str) -> Availability:
         def count(conn: sqlite3.Connection) -> Availability:
@@ -171,53 +160,9 @@ class SqliteBookingStore:
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
     ) -> Order:
-        def place(tx: Tx) -> Order:
-            row = tx.execute(
-                "SELECT doc, status, expires_at_ms FROM holds WHERE id=?", (hold_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("hold", hold_id)
-            hold = _hold_from_row(row)
-            hold.require_active(tx.now)
-            deadline = tx.now + payment_window
-            # The hold's expiry is part of the condition of the confirming write.
-            moved = tx.execute(
-                "UPDATE units SET state='reserved', order_id=?, expires_at_ms=?, version=version+1"
-                " WHERE hold_id=? AND state='held' AND expires_at_ms > ?",
-                (order_id, to_ms(deadline), hold_id, tx.now_ms),
-            ).rowcount
-            if moved != hold.quantity:
-                raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
-            tx.execute("UPDATE holds SET status='ordered' WHERE id=?", (hold_id,))
-            order = Order(
-                id=order_id,
-                performance_id=hold.performance_id,
-                account_id=hold.account_id,
-                hold_id=hold_id,
-                status=OrderStatus.PENDING_PAYMENT,
-                items=hold.items,
-                total_krw=hold.total_krw,
-                created_at=tx.now,
-                payment_deadline=deadline,
-            )
-            tx.execute(
-                "INSERT INTO orders(id, performance_id, account_id, hold_id, status,"
-                " payment_deadline_ms, quantity, doc) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    order.id,
-                    order.performance_id,
-                    order.account_id,
-                    hold_id,
-                    order.status,
-                    to_ms(deadline),
-                    hold.quantity,
-                    _encode(order),
-                ),
-            )
-            tx.emit(OrderPlaced(order.id, order.performance_id, order.total_krw))
-            return order
-
-        return await self._db.write_idempotent(idem, Order, place)
+        return await self._db.write_idempotent(
+            idem, Order, _place_order, order_id, hold_id, payment_window
+        )
 
     async def get_order(self, order_id: str) -> Order | None:
         def find(conn: sqlite3.Connection) -> Order | None:
@@ -237,57 +182,11 @@ class SqliteBookingStore:
         return await self._db.read(rows)
 
     async def close_order(self, order_id: str, refund: bool) -> Order:
-        def close(tx: Tx) -> Order:
-            row = tx.execute(_ORDER_SELECT + " WHERE id=?", (order_id,)).fetchone()
-            if row is None:
-                raise NotFound("order", order_id)
-            order = _order_from_row(row)
-            if refund:
-                if order.status is not OrderStatus.PAID:
-                    raise Conflict(f"order {order_id} is {order.status}, not paid")
-                return _close(tx, order, OrderStatus.REFUNDED, refund=True)
-            if order.status is not OrderStatus.PENDING_PAYMENT:
-                raise Conflict(f"order {order_id} is {order.status}")
-            if to_ms(order.payment_deadline) <= tx.now_ms:
-                raise OrderExpired(f"order {order_id} passed its payment deadline")
-            return _close(tx, order, OrderStatus.CANCELLED, refund=False)
-
-        return await self._db.write(close)
+        return await self._db.write(_close_order, order_id, refund)
 
     # -- payments ----------------------------------------------------------------------
     async def add_payment(self, payment: Payment, idem: Idempotency) -> Payment:
-        def add(tx: Tx) -> Payment:
-            row = tx.execute(
-                "SELECT status, payment_deadline_ms FROM orders WHERE id=?", (payment.order_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("order", payment.order_id)
-            if row[0] != OrderStatus.PENDING_PAYMENT:
-                raise OrderNotPayable(f"order {payment.order_id} is {row[0]}")
-            if row[1] <= tx.now_ms:
-                raise OrderExpired(f"order {payment.order_id} passed its payment deadline")
-            busy = tx.execute(
-                "SELECT id FROM payments WHERE order_id=? AND status IN (?,?,?)",
-                (payment.order_id, *_ACTIVE_PAYMENTS),
-            ).fetchone()
-            if busy is not None:
-                raise PaymentInProgress(f"payment {busy[0]} for this order is still in progress")
-            tx.execute(
-                "INSERT INTO payments(id, order_id, account_id, gateway_payment_id, status,"
-                " updated_at_ms, doc) VALUES (?,?,?,?,?,?,?)",
-                (
-                    payment.id,
-                    payment.order_id,
-                    payment.account_id,
-                    payment.gateway_payment_id,
-                    payment.status,
-                    tx.now_ms,
-                    _encode(payment),
-                ),
-            )
-            return payment
-
-        return await self._db.write_idempotent(idem, Payment, add)
+        return await self._db.write_idempotent(idem, Payment, _add_payment, payment)
 
     async def get_payment(self, payment_id: str) -> Payment | None:
         return self._db.point_read(lambda c: _payment_where(c, "id", payment_id))
@@ -307,70 +206,14 @@ class SqliteBookingStore:
     async def advance_payment(
         self, payment_id: str, status: PaymentStatus, decline_reason: str | None
     ) -> bool:
-        return await self._db.write(
-            lambda tx: _advance_payment(tx, payment_id, status, decline_reason)
-        )
+        return await self._db.write(_advance_payment, payment_id, status, decline_reason)
 
     async def confirm_order(self, payment_id: str, status: PaymentStatus) -> ConfirmOutcome:
-        def confirm(tx: Tx) -> ConfirmOutcome:
-            payment_row = tx.execute(_PAYMENT_SELECT + " WHERE id=?", (payment_id,)).fetchone()
-            if payment_row is None:
-                raise NotFound("payment", payment_id)
-            payment = _payment_from_row(payment_row)
-            row = tx.execute(_ORDER_SELECT + " WHERE id=?", (payment.order_id,)).fetchone()
-            order = _order_from_row(row)
-            if order.status is OrderStatus.PAID and row[_PAID_PAYMENT] == payment_id:
-                return ConfirmOutcome.ALREADY_PAID
-            _advance_payment(tx, payment_id, status, None)
-            refund = status is PaymentStatus.CAPTURED
-            if order.status is not OrderStatus.PENDING_PAYMENT:
-                # Closed meanwhile, or paid by another payment: this money goes back.
-                tx.emit(OrderClosed(order.id, order.status, payment.gateway_payment_id, refund))
-                return ConfirmOutcome.CLOSED
-            sold = tx.execute(
-                "UPDATE units SET state='sold', expires_at_ms=NULL, version=version+1"
-                " WHERE order_id=? AND state='reserved' AND expires_at_ms > ?",
-                (order.id, tx.now_ms),
-            ).rowcount
-            if sold != len(order.items):
-                # Past the deadline: the order ends and the authorized money goes back.
-                _close(tx, order, OrderStatus.EXPIRED, refund=refund)
-                return ConfirmOutcome.EXPIRED
-            tx.execute(
-                "UPDATE orders SET status='paid', paid_payment_id=?, paid_at_ms=? WHERE id=?",
-                (payment_id, tx.now_ms, order.id),
-            )
-            tx.emit(OrderPaid(order.id, payment_id, payment.gateway_payment_id))
-            return ConfirmOutcome.CONFIRMED
-
-        return await self._db.write(confirm)
+        return await self._db.write(_confirm_order, payment_id, status)
 
     # -- tickets -----------------------------------------------------------------------
     async def issue_tickets(self, order_id: str, tickets: list[Ticket]) -> None:
-        def issue(tx: Tx) -> None:
-            status = tx.execute("SELECT status FROM orders WHERE id=?", (order_id,)).fetchone()
-            if status is None or status[0] != OrderStatus.PAID:
-                return
-            inserted = tx.conn.executemany(
-                "INSERT INTO tickets(id, order_id, account_id, performance_id, unit_id, status,"
-                " doc) VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
-                (
-                    (
-                        t.id,
-                        t.order_id,
-                        t.account_id,
-                        t.performance_id,
-                        t.unit_id,
-                        t.status,
-                        _encode(t),
-                    )
-                    for t in tickets
-                ),
-            ).rowcount
-            if inserted > 0:  # a repeat inserts nothing and announces nothing
-                tx.emit(TicketsIssued(order_id, tickets[0].account_id))
-
-        await self._db.write(issue)
+        await self._db.write(_issue_tickets, order_id, tickets)
 
     async def tickets_for_order(self, order_id: str) -> list[Ticket]:
         return await self._db.read(lambda c: _tickets(c, "order_id=? ORDER BY id", (order_id,)))
@@ -393,24 +236,186 @@ class SqliteBookingStore:
     async def expire_due(self, limit: int) -> int:
         """Mark what has lapsed; the claim conditions never needed this to stay correct."""
 
-        def sweep(tx: Tx) -> int:
-            holds = tx.execute(
-                "SELECT doc, status FROM holds WHERE status='active' AND expires_at_ms <= ?"
-                " LIMIT ?",
-                (tx.now_ms, limit),
-            ).fetchall()
-            for row in holds:
-                _end_hold(tx, _hold_from_row(row), HoldStatus.EXPIRED)
-            orders = tx.execute(
-                _ORDER_SELECT + " WHERE status='pending_payment' AND payment_deadline_ms <= ?"
-                " LIMIT ?",
-                (tx.now_ms, limit),
-            ).fetchall()
-            for row in orders:
-                _close(tx, _order_from_row(row), OrderStatus.EXPIRED, refund=False)
-            return len(holds) + len(orders)
+        return await self._db.write(_expire_due, limit)
 
-        return await self._db.write(sweep)
+
+def _release_hold(tx: Tx, hold_id: str) -> Hold:
+    row = tx.execute(
+        "SELECT doc, status, expires_at_ms FROM holds WHERE id=?", (hold_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound("hold", hold_id)
+    hold = _hold_from_row(row)
+    hold.require_active(tx.now)
+    _end_hold(tx, hold, HoldStatus.RELEASED)
+    return msgspec.structs.replace(hold, status=HoldStatus.RELEASED)
+
+
+def _place_order(tx: Tx, order_id: str, hold_id: str, payment_window: timedelta) -> Order:
+    row = tx.execute(
+        "SELECT doc, status, expires_at_ms FROM holds WHERE id=?", (hold_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound("hold", hold_id)
+    hold = _hold_from_row(row)
+    hold.require_active(tx.now)
+    deadline = tx.now + payment_window
+    # The hold's expiry is part of the condition of the confirming write.
+    moved = tx.execute(
+        "UPDATE units SET state='reserved', order_id=?, expires_at_ms=?, version=version+1"
+        " WHERE hold_id=? AND state='held' AND expires_at_ms > ?",
+        (order_id, to_ms(deadline), hold_id, tx.now_ms),
+    ).rowcount
+    if moved != hold.quantity:
+        raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+    tx.execute("UPDATE holds SET status='ordered' WHERE id=?", (hold_id,))
+    order = Order(
+        id=order_id,
+        performance_id=hold.performance_id,
+        account_id=hold.account_id,
+        hold_id=hold_id,
+        status=OrderStatus.PENDING_PAYMENT,
+        items=hold.items,
+        total_krw=hold.total_krw,
+        created_at=tx.now,
+        payment_deadline=deadline,
+    )
+    tx.execute(
+        "INSERT INTO orders(id, performance_id, account_id, hold_id, status,"
+        " payment_deadline_ms, quantity, doc) VALUES (?,?,?,?,?,?,?,?)",
+        (
+            order.id,
+            order.performance_id,
+            order.account_id,
+            hold_id,
+            order.status,
+            to_ms(deadline),
+            hold.quantity,
+            _encode(order),
+        ),
+    )
+    tx.emit(OrderPlaced(order.id, order.performance_id, order.total_krw))
+    return order
+
+
+def _close_order(tx: Tx, order_id: str, refund: bool) -> Order:
+    row = tx.execute(_ORDER_SELECT + " WHERE id=?", (order_id,)).fetchone()
+    if row is None:
+        raise NotFound("order", order_id)
+    order = _order_from_row(row)
+    if refund:
+        if order.status is not OrderStatus.PAID:
+            raise Conflict(f"order {order_id} is {order.status}, not paid")
+        return _close(tx, order, OrderStatus.REFUNDED, refund=True)
+    if order.status is not OrderStatus.PENDING_PAYMENT:
+        raise Conflict(f"order {order_id} is {order.status}")
+    if to_ms(order.payment_deadline) <= tx.now_ms:
+        raise OrderExpired(f"order {order_id} passed its payment deadline")
+    return _close(tx, order, OrderStatus.CANCELLED, refund=False)
+
+
+def _add_payment(tx: Tx, payment: Payment) -> Payment:
+    row = tx.execute(
+        "SELECT status, payment_deadline_ms FROM orders WHERE id=?", (payment.order_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound("order", payment.order_id)
+    if row[0] != OrderStatus.PENDING_PAYMENT:
+        raise OrderNotPayable(f"order {payment.order_id} is {row[0]}")
+    if row[1] <= tx.now_ms:
+        raise OrderExpired(f"order {payment.order_id} passed its payment deadline")
+    busy = tx.execute(
+        "SELECT id FROM payments WHERE order_id=? AND status IN (?,?,?)",
+        (payment.order_id, *_ACTIVE_PAYMENTS),
+    ).fetchone()
+    if busy is not None:
+        raise PaymentInProgress(f"payment {busy[0]} for this order is still in progress")
+    tx.execute(
+        "INSERT INTO payments(id, order_id, account_id, gateway_payment_id, status,"
+        " updated_at_ms, doc) VALUES (?,?,?,?,?,?,?)",
+        (
+            payment.id,
+            payment.order_id,
+            payment.account_id,
+            payment.gateway_payment_id,
+            payment.status,
+            tx.now_ms,
+            _encode(payment),
+        ),
+    )
+    return payment
+
+
+def _confirm_order(tx: Tx, payment_id: str, status: PaymentStatus) -> ConfirmOutcome:
+    payment_row = tx.execute(_PAYMENT_SELECT + " WHERE id=?", (payment_id,)).fetchone()
+    if payment_row is None:
+        raise NotFound("payment", payment_id)
+    payment = _payment_from_row(payment_row)
+    row = tx.execute(_ORDER_SELECT + " WHERE id=?", (payment.order_id,)).fetchone()
+    order = _order_from_row(row)
+    if order.status is OrderStatus.PAID and row[_PAID_PAYMENT] == payment_id:
+        return ConfirmOutcome.ALREADY_PAID
+    _advance_payment(tx, payment_id, status, None)
+    refund = status is PaymentStatus.CAPTURED
+    if order.status is not OrderStatus.PENDING_PAYMENT:
+        # Closed meanwhile, or paid by another payment: this money goes back.
+        tx.emit(OrderClosed(order.id, order.status, payment.gateway_payment_id, refund))
+        return ConfirmOutcome.CLOSED
+    sold = tx.execute(
+        "UPDATE units SET state='sold', expires_at_ms=NULL, version=version+1"
+        " WHERE order_id=? AND state='reserved' AND expires_at_ms > ?",
+        (order.id, tx.now_ms),
+    ).rowcount
+    if sold != len(order.items):
+        # Past the deadline: the order ends and the authorized money goes back.
+        _close(tx, order, OrderStatus.EXPIRED, refund=refund)
+        return ConfirmOutcome.EXPIRED
+    tx.execute(
+        "UPDATE orders SET status='paid', paid_payment_id=?, paid_at_ms=? WHERE id=?",
+        (payment_id, tx.now_ms, order.id),
+    )
+    tx.emit(OrderPaid(order.id, payment_id, payment.gateway_payment_id))
+    return ConfirmOutcome.CONFIRMED
+
+
+def _issue_tickets(tx: Tx, order_id: str, tickets: list[Ticket]) -> None:
+    status = tx.execute("SELECT status FROM orders WHERE id=?", (order_id,)).fetchone()
+    if status is None or status[0] != OrderStatus.PAID:
+        return
+    inserted = tx.conn.executemany(
+        "INSERT INTO tickets(id, order_id, account_id, performance_id, unit_id, status,"
+        " doc) VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
+        (
+            (
+                t.id,
+                t.order_id,
+                t.account_id,
+                t.performance_id,
+                t.unit_id,
+                t.status,
+                _encode(t),
+            )
+            for t in tickets
+        ),
+    ).rowcount
+    if inserted > 0:  # a repeat inserts nothing and announces nothing
+        tx.emit(TicketsIssued(order_id, tickets[0].account_id))
+
+
+def _expire_due(tx: Tx, limit: int) -> int:
+    holds = tx.execute(
+        "SELECT doc, status FROM holds WHERE status='active' AND expires_at_ms <= ? LIMIT ?",
+        (tx.now_ms, limit),
+    ).fetchall()
+    for row in holds:
+        _end_hold(tx, _hold_from_row(row), HoldStatus.EXPIRED)
+    orders = tx.execute(
+        _ORDER_SELECT + " WHERE status='pending_payment' AND payment_deadline_ms <= ? LIMIT ?",
+        (tx.now_ms, limit),
+    ).fetchall()
+    for row in orders:
+        _close(tx, _order_from_row(row), OrderStatus.EXPIRED, refund=False)
+    return len(holds) + len(orders)
 
 
 def _place_hold(tx: Tx, request: HoldRequest) -> Hold:

@@ -1,4 +1,4 @@
-"""One SQLite database file: WAL, synchronous=FULL, migrations at open, one writer thread.
+"""One SQLite database file: WAL, synchronous=FULL, migrations at open, one writer.
 
 Every write runs inside `BEGIN IMMEDIATE … COMMIT` on the single writer connection,
 so a write's conditions see every earlier write; readers use their own connections
@@ -10,6 +10,10 @@ one after another in a single transaction, each inside its own SAVEPOINT, so a w
 that fails rolls back only itself. Nobody hears of a write before the COMMIT that
 made it durable; one fsync then serves the whole group instead of one each, which is
 what turns an onsale's burst of claims from disk-bound into CPU-bound.
+
+The writer connection lives on a thread of this process or, for the booking database,
+in a writer process of its own (`sqlite_writer.WriterProcess`): a write is therefore a
+module-level function and its arguments, never a closure.
 """
 
 from __future__ import annotations
@@ -21,46 +25,38 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
 
 import msgspec
 
 from booking.adapters.local.migrations import MIGRATIONS
-from booking.adapters.timestamps import to_ms
+from booking.adapters.local.sqlite_writer import (
+    Settled,
+    Tx,
+    Write,
+    WriterProcess,
+    connect,
+    hand_over,
+    migrate,
+    require_portable,
+    run_group,
+)
+from booking.adapters.system_clock import SystemClock
 from booking.domain.errors import IdempotencyKeyReused
-from booking.domain.messages import OutboxMessage, encode_message, topic_of
 from booking.domain.ports import Clock, Idempotency
 
+__all__ = ["MAX_GROUP", "SqliteDatabase", "Tx", "WriterKind"]
+
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MAX_GROUP = 256
 """Writes per transaction at most: bounds how long one group keeps the others waiting.
 (1 gives every write a transaction and fsync of its own: the naive baselines.)"""
 
+WriterKind = Literal["thread", "process"]
+
 _json = msgspec.json.Encoder()
-
-
-class Tx:
-    """A write transaction in progress, with the moment it runs at."""
-
-    def __init__(self, conn: sqlite3.Connection, now: datetime) -> None:
-        self.conn = conn
-        self.now = now
-        self.now_ms = to_ms(now)
-        self.emitted = False
-
-    def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
-
-    def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
-
-    def emit(self, message: OutboxMessage) -> None:
-        self.conn.execute(
-            "INSERT INTO outbox(topic, payload, created_at_ms, available_at_ms) VALUES (?,?,?,?)",
-            (topic_of(message), encode_message(message), self.now_ms, self.now_ms),
-        )
-        self.emitted = True
 
 
 class SqliteDatabase:
@@ -71,8 +67,12 @@ class SqliteDatabase:
         migrations: list[str] = MIGRATIONS,
         readers: int = 4,
         max_group: int = MAX_GROUP,
+        writer: WriterKind = "thread",
     ) -> None:
+        if writer == "process" and not isinstance(clock, SystemClock):
+            raise ValueError("a writer process reads the system clock; use a writer thread")
         self.path = path
+        self.writer: WriterKind = writer
         self._max_group = max_group
         self._migrations = migrations
         self._clock = clock
@@ -81,6 +81,7 @@ class SqliteDatabase:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._writer: sqlite3.Connection | None = None
+        self._process: WriterProcess | None = None
         self._listeners: list[Callable[[], None]] = []
         self._queued: list[_QueuedWrite] = []
         self._queue_lock = threading.Lock()
@@ -91,10 +92,28 @@ class SqliteDatabase:
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = self._writer_pool.submit(self._connect).result()
-        self._writer_pool.submit(self._migrate, self._writer, self._migrations).result()
+        if self.writer == "thread":
+            self._writer = self._writer_pool.submit(connect, self.path).result()
+            self._writer_pool.submit(migrate, self._writer, self._migrations).result()
+            return
+        conn = connect(self.path)  # the schema first, then the writer process takes over
+        try:
+            migrate(conn, self._migrations)
+        finally:
+            conn.close()
+        self._process = WriterProcess(
+            self.path, self._max_group, self._tell_listeners, self._count_group
+        )
+        self._process.start()
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's PID (its CPU time is the store's), if there is one."""
+        return None if self._process is None else self._process.pid
 
     def close(self) -> None:
+        if self._process is not None:
+            self._process.close()
         self._writer_pool.shutdown(wait=True)
         self._reader_pool.shutdown(wait=True)
         for conn in self._readers:
@@ -102,51 +121,40 @@ class SqliteDatabase:
         self._readers.clear()
 
     def on_commit_with_messages(self, listener: Callable[[], None]) -> None:
-        """Called (from the writer thread) after a commit that wrote outbox rows."""
+        """Called (from a writer thread of this process) after a commit that wrote outbox
+        rows."""
         self._listeners.append(listener)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
-        return conn
+    def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            listener()
 
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, migrations: list[str]) -> None:
-        # The version is read inside the write lock: processes opening one file together
-        # (several servers, or a server and a tool) apply each migration exactly once.
-        while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version >= len(migrations):
-                    conn.execute("COMMIT")
-                    return
-                for statement in migrations[version].split(";\n"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={version + 1}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+    def _count_group(self, size: int) -> None:
+        self.groups += 1
+        self.writes += size
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
+            conn = connect(self.path)
             conn.execute("PRAGMA query_only=ON")
             self._local.conn = conn
             self._readers.append(conn)
         return conn
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
+    async def write(
+        self, fn: Callable[Concatenate[Tx, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(tx, *args, **kwargs)` in the writer's next group; its result once committed."""
+        require_portable(fn)
+        write = Write(fn, args, kwargs)
+        if self._process is not None:
+            result: T = await self._process.submit(write)
+            return result
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._queue_lock:
-            self._queued.append(_QueuedWrite(fn, future, loop))
+            self._queued.append(_QueuedWrite(write, future, loop))
             if not self._draining:
                 self._draining = True
                 self._writer_pool.submit(self._drain)
@@ -166,59 +174,30 @@ class SqliteDatabase:
                     self._draining = False
 
     def _run_group(self, group: list[_QueuedWrite]) -> None:
-        conn = self._writer
-        assert conn is not None, "SqliteDatabase.open() was not called"
-        outcomes: list[tuple[bool, object]] = []
-        emitted = False
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for write in group:
-                tx = Tx(conn, self._clock.now())
-                conn.execute("SAVEPOINT write")
-                try:
-                    result = write.fn(tx)
-                except Exception as exc:  # handed to the writer's caller
-                    conn.execute("ROLLBACK TO write")
-                    conn.execute("RELEASE write")
-                    outcomes.append((False, exc))
-                else:
-                    conn.execute("RELEASE write")
-                    outcomes.append((True, result))
-                    emitted = emitted or tx.emitted
-            conn.execute("COMMIT")
-        except Exception as exc:  # the group's transaction failed as a whole
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [(False, exc)] * len(group)
-            emitted = False
-        self.groups += 1
-        self.writes += len(group)
+        assert self._writer is not None, "SqliteDatabase.open() was not called"
+        outcomes, emitted = run_group(self._writer, self._clock.now, [w.write for w in group])
+        self._count_group(len(group))
+        by_loop: dict[asyncio.AbstractEventLoop, list[Settled]] = {}
         for write, (ok, value) in zip(group, outcomes, strict=True):
-            write.loop.call_soon_threadsafe(_settle, write.future, ok, value)
+            by_loop.setdefault(write.loop, []).append((write.future, ok, value))
+        hand_over(by_loop)
         if emitted:
-            for listener in self._listeners:
-                listener()
+            self._tell_listeners()
 
     async def write_idempotent(
-        self, idem: Idempotency | None, result_type: type[T], fn: Callable[[Tx], T]
+        self,
+        idem: Idempotency | None,
+        result_type: type[T],
+        fn: Callable[Concatenate[Tx, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
         """Run `fn` once per idempotency key; a repeat returns the first result unchanged."""
         if idem is None:
-            return await self.write(fn)
-
-        def once(tx: Tx) -> T:
-            earlier = _stored(tx.conn, idem, result_type)
-            if earlier is not None:
-                return earlier
-            result = fn(tx)
-            tx.execute(
-                "INSERT INTO idempotency(scope, key, fingerprint, result, created_at_ms)"
-                " VALUES (?,?,?,?,?)",
-                (idem.scope, idem.key, idem.fingerprint, _json.encode(result), tx.now_ms),
-            )
-            return result
-
-        return await self.write(once)
+            return await self.write(fn, *args, **kwargs)
+        require_portable(fn)
+        return await self.write(_once, idem, result_type, Write(fn, args, kwargs))
 
     async def stored_result(self, idem: Idempotency, result_type: type[T]) -> T | None:
         """What the first request under this key returned, or None if there was none."""
@@ -243,19 +222,22 @@ class SqliteDatabase:
 
 
 class _QueuedWrite(NamedTuple):
-    fn: Callable[[Tx], Any]
+    write: Write
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: object) -> None:
-    if future.cancelled():  # the caller went away; the write stands all the same
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        assert isinstance(value, BaseException)
-        future.set_exception(value)
+def _once(tx: Tx, idem: Idempotency, result_type: type[T], write: Write) -> T:
+    earlier = _stored(tx.conn, idem, result_type)
+    if earlier is not None:
+        return earlier
+    result: T = write.fn(tx, *write.args, **write.kwargs)
+    tx.execute(
+        "INSERT INTO idempotency(scope, key, fingerprint, result, created_at_ms)"
+        " VALUES (?,?,?,?,?)",
+        (idem.scope, idem.key, idem.fingerprint, _json.encode(result), tx.now_ms),
+    )
+    return result
 
 
 def _stored(conn: sqlite3.Connection, idem: Idempotency, result_type: type[T]) -> T | None:

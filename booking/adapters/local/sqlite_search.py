@@ -98,23 +98,10 @@ class SqliteSearchIndex:
         self._db.close()
 
     async def upsert(self, listings: Sequence[ConcertListing]) -> None:
-        await self._db.write(lambda tx: _upsert(tx, listings))
+        await self._db.write(_upsert, listings)
 
     async def remove(self, withdrawals: Sequence[Withdrawal]) -> None:
-        def write(tx: Tx) -> None:
-            for w in withdrawals:
-                changed = tx.execute(
-                    "INSERT INTO listings(performance_id, version, removed) VALUES (?,?,1)"
-                    " ON CONFLICT(performance_id) DO UPDATE SET version=excluded.version,"
-                    " removed=1, text=NULL, doc=NULL WHERE excluded.version >= listings.version",
-                    (w.performance_id, w.version),
-                ).rowcount
-                if changed:
-                    tx.execute(
-                        "DELETE FROM listing_text WHERE performance_id=?", (w.performance_id,)
-                    )
-
-        await self._db.write(write)
+        await self._db.write(_remove, withdrawals)
 
     async def rebuild(self, listings: AsyncIterable[ConcertListing]) -> int:
         """Load everything into the live tables: one process owns this file, no alias needed."""
@@ -220,3 +207,15 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
         facets=facets,
         next_offset=next_offset(query, len(listings)),
     )
+
+
+def _remove(tx: Tx, withdrawals: Sequence[Withdrawal]) -> None:
+    for w in withdrawals:
+        changed = tx.execute(
+            "INSERT INTO listings(performance_id, version, removed) VALUES (?,?,1)"
+            " ON CONFLICT(performance_id) DO UPDATE SET version=excluded.version,"
+            " removed=1, text=NULL, doc=NULL WHERE excluded.version >= listings.version",
+            (w.performance_id, w.version),
+        ).rowcount
+        if changed:
+            tx.execute("DELETE FROM listing_text WHERE performance_id=?", (w.performance_id,))

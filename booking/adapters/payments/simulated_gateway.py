@@ -101,29 +101,9 @@ class SimulatedGateway:
                 + ", ".join(sorted(APPROVING_TOKENS | set(DECLINING_TOKENS)))
             )
 
-        def create(tx: Tx) -> GatewayPayment:
-            row = tx.execute(
-                "SELECT doc FROM gw_payments WHERE idempotency_key=?", (idempotency_key,)
-            ).fetchone()
-            if row is not None:
-                return _decode_payment(row[0])
-            reason = DECLINING_TOKENS.get(method)
-            payment = GatewayPayment(
-                id=new_id("gwp"),
-                reference=reference,
-                amount_krw=amount_krw,
-                status=PaymentStatus.DECLINED if reason else PaymentStatus.AUTHORIZED,
-                decline_reason=reason,
-            )
-            tx.execute(
-                "INSERT INTO gw_payments(id, idempotency_key, doc) VALUES (?,?,?)",
-                (payment.id, idempotency_key, _encode(payment)),
-            )
-            kind = WebhookEventType.DECLINED if reason else WebhookEventType.AUTHORIZED
-            self._schedule(tx, kind, payment)
-            return payment
-
-        created = await self._db.write(create)
+        created = await self._db.write(
+            _create_payment, reference, amount_krw, method, idempotency_key, self._delays()
+        )
         self._wake.set()
         # What the API answers at once: the outcome comes later, by webhook.
         return msgspec.structs.replace(created, status=PaymentStatus.PROCESSING)
@@ -173,48 +153,23 @@ class SimulatedGateway:
         target: PaymentStatus,
         kind: WebhookEventType,
     ) -> GatewayPayment:
-        def move(tx: Tx) -> GatewayPayment:
-            row = tx.execute(
-                "SELECT doc FROM gw_payments WHERE id=?", (gateway_payment_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("gateway payment", gateway_payment_id)
-            payment = _decode_payment(row[0])
-            if payment.status is target:
-                return payment  # repeating a call is safe, as with real gateways
-            if payment.status not in allowed_from:
-                raise Conflict(f"cannot {target} a {payment.status} payment")
-            payment = msgspec.structs.replace(payment, status=target)
-            tx.execute("UPDATE gw_payments SET doc=? WHERE id=?", (_encode(payment), payment.id))
-            self._schedule(tx, kind, payment)
-            return payment
-
-        moved = await self._db.write(move)
+        moved = await self._db.write(
+            _move_payment, gateway_payment_id, allowed_from, target, kind, self._delays()
+        )
         self._wake.set()
         return moved
 
-    def _schedule(self, tx: Tx, kind: WebhookEventType, payment: GatewayPayment) -> None:
-        event = WebhookEvent(
-            id=new_id("whe"),
-            type=kind,
-            created=int(tx.now.timestamp()),
-            data=WebhookPayload(
-                payment_id=payment.id,
-                reference=payment.reference,
-                amount_krw=payment.amount_krw,
-                decline_reason=payment.decline_reason,
-            ),
-        )
-        body = _encode(event)
+    def _delays(self) -> list[int]:
+        """When the webhook of the next change goes out: its copies' delays in ms (drawn here,
+        so the write itself is a plain function of its arguments)."""
         copies = 2 if self._random.random() < self._behaviour.duplicate_rate else 1
+        delays = []
         for _ in range(copies):
             delay = self._random.randint(self._behaviour.min_delay_ms, self._behaviour.max_delay_ms)
             if self._random.random() < self._behaviour.late_rate:
                 delay += self._behaviour.late_delay_ms
-            tx.execute(
-                "INSERT INTO gw_webhooks(body, deliver_at_ms) VALUES (?,?)",
-                (body, tx.now_ms + delay),
-            )
+            delays.append(delay)
+        return delays
 
     async def run_deliveries(self, poll_seconds: float = 0.05) -> None:
         """Deliver due webhooks until cancelled; each is retried with backoff until 2xx."""
@@ -222,26 +177,22 @@ class SimulatedGateway:
             delivered_any = await self.deliver_due()
             if not delivered_any:
                 self._wake.clear()
+                # Not wait_for: on 3.11 it can swallow a cancellation that arrives as the
+                # event is set, and the stopped task would then poll forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                    async with asyncio.timeout(poll_seconds):
+                        await self._wake.wait()
 
     async def deliver_due(self, limit: int = 50) -> bool:
         send = self._send
         if send is None:
             return False
 
-        def due(tx: Tx) -> list[tuple[int, bytes, int]]:
-            return tx.execute(
-                "SELECT id, body, attempts FROM gw_webhooks WHERE delivered=0 AND deliver_at_ms<=?"
-                " ORDER BY deliver_at_ms LIMIT ?",
-                (tx.now_ms, limit),
-            ).fetchall()
-
-        batch = await self._db.write(due)
+        batch = await self._db.write(_deliver_due, limit)
         if not batch:
             return False
         results = await asyncio.gather(*(self._deliver(send, body) for _, body, _ in batch))
-        await self._db.write(lambda tx: self._record(tx, batch, results))
+        await self._db.write(_record, batch, results)
         return True
 
     async def _deliver(self, send: WebhookSender, body: bytes) -> int:
@@ -256,20 +207,86 @@ class SimulatedGateway:
             log.warning("webhook delivery failed", extra={"error": repr(exc)})
             return 0
 
-    @staticmethod
-    def _record(tx: Tx, batch: list[tuple[int, bytes, int]], results: list[int]) -> None:
-        for (webhook_id, _, attempts), status in zip(batch, results, strict=True):
-            if 200 <= status < 300 or attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
-                tx.execute(
-                    "UPDATE gw_webhooks SET delivered=1, attempts=? WHERE id=?",
-                    (attempts + 1, webhook_id),
-                )
-            else:
-                backoff_ms = 250 * 2**attempts
-                tx.execute(
-                    "UPDATE gw_webhooks SET attempts=?, deliver_at_ms=? WHERE id=?",
-                    (attempts + 1, tx.now_ms + backoff_ms, webhook_id),
-                )
+
+def _create_payment(
+    tx: Tx, reference: str, amount_krw: int, method: str, idempotency_key: str, delays: list[int]
+) -> GatewayPayment:
+    row = tx.execute(
+        "SELECT doc FROM gw_payments WHERE idempotency_key=?", (idempotency_key,)
+    ).fetchone()
+    if row is not None:
+        return _decode_payment(row[0])
+    reason = DECLINING_TOKENS.get(method)
+    payment = GatewayPayment(
+        id=new_id("gwp"),
+        reference=reference,
+        amount_krw=amount_krw,
+        status=PaymentStatus.DECLINED if reason else PaymentStatus.AUTHORIZED,
+        decline_reason=reason,
+    )
+    tx.execute(
+        "INSERT INTO gw_payments(id, idempotency_key, doc) VALUES (?,?,?)",
+        (payment.id, idempotency_key, _encode(payment)),
+    )
+    kind = WebhookEventType.DECLINED if reason else WebhookEventType.AUTHORIZED
+    _schedule(tx, kind, payment, delays)
+    return payment
+
+
+def _move_payment(
+    tx: Tx,
+    gateway_payment_id: str,
+    allowed_from: set[PaymentStatus],
+    target: PaymentStatus,
+    kind: WebhookEventType,
+    delays: list[int],
+) -> GatewayPayment:
+    row = tx.execute("SELECT doc FROM gw_payments WHERE id=?", (gateway_payment_id,)).fetchone()
+    if row is None:
+        raise NotFound("gateway payment", gateway_payment_id)
+    payment = _decode_payment(row[0])
+    if payment.status is target:
+        return payment  # repeating a call is safe, as with real gateways
+    if payment.status not in allowed_from:
+        raise Conflict(f"cannot {target} a {payment.status} payment")
+    payment = msgspec.structs.replace(payment, status=target)
+    tx.execute("UPDATE gw_payments SET doc=? WHERE id=?", (_encode(payment), payment.id))
+    _schedule(tx, kind, payment, delays)
+    return payment
+
+
+def _schedule(tx: Tx, kind: WebhookEventType, payment: GatewayPayment, delays: list[int]) -> None:
+    event = WebhookEvent(
+        id=new_id("whe"),
+        type=kind,
+        created=int(tx.now.timestamp()),
+        data=WebhookPayload(
+            payment_id=payment.id,
+            reference=payment.reference,
+            amount_krw=payment.amount_krw,
+            decline_reason=payment.decline_reason,
+        ),
+    )
+    body = _encode(event)
+    for delay in delays:
+        tx.execute(
+            "INSERT INTO gw_webhooks(body, deliver_at_ms) VALUES (?,?)", (body, tx.now_ms + delay)
+        )
+
+
+def _record(tx: Tx, batch: list[tuple[int, bytes, int]], results: list[int]) -> None:
+    for (webhook_id, _, attempts), status in zip(batch, results, strict=True):
+        if 200 <= status < 300 or attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
+            tx.execute(
+                "UPDATE gw_webhooks SET delivered=1, attempts=? WHERE id=?",
+                (attempts + 1, webhook_id),
+            )
+        else:
+            backoff_ms = 250 * 2**attempts
+            tx.execute(
+                "UPDATE gw_webhooks SET attempts=?, deliver_at_ms=? WHERE id=?",
+                (attempts + 1, tx.now_ms + backoff_ms, webhook_id),
+            )
 
 
 def http_sender(url: str) -> WebhookSender:
@@ -283,3 +300,11 @@ def http_sender(url: str) -> WebhookSender:
         return response.status_code
 
     return send
+
+
+def _deliver_due(tx: Tx, limit: int) -> list[tuple[int, bytes, int]]:
+    return tx.execute(
+        "SELECT id, body, attempts FROM gw_webhooks WHERE delivered=0 AND deliver_at_ms<=?"
+        " ORDER BY deliver_at_ms LIMIT ?",
+        (tx.now_ms, limit),
+    ).fetchall()
