@@ -28,7 +28,7 @@ P99_TARGET_MS = 200.0
 def overload_once(rate: float, seconds: float, seats: int, ahead: bool) -> RateResult:
     with (
         tempfile.TemporaryDirectory(prefix="edge-overload-") as folder,
-        local_stage(Path(folder), "claims", redis=True) as server,
+        local_stage(Path(folder), "claims") as server,
     ):
         stage = prepare_sync(
             server.url,

@@ -35,7 +35,7 @@ def main() -> None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     with (
         tempfile.TemporaryDirectory(prefix="order-polling-") as folder,
-        local_stage(Path(folder), "claims", redis=False) as server,
+        local_stage(Path(folder), "claims") as server,
     ):
         stage = prepare_sync(server.url, seats=200, ga=0, fans=10, opens_in=timedelta(seconds=-1))
         fan = {"Authorization": f"Bearer {stage.fans[0].token}"}

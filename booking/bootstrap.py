@@ -16,6 +16,7 @@ from booking.adapters.coalescing import CoalescingBookingStore
 from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.mail_folder import MailFolder
+from booking.adapters.local.memory_preclaim import MemoryPreclaimingBookingStore
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler, OutboxRelay
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
@@ -280,7 +281,8 @@ def inventory(settings: Settings, store: BookingStore) -> tuple[BookingStore, Cl
     if settings.inventory_strategy == "performance-lock":
         return PerformanceLockingBookingStore(store), None
     if not settings.redis_url:
-        return store, None
+        # One API process: what it pre-claimed is known here, without a round trip.
+        return (MemoryPreclaimingBookingStore(store) if settings.preclaim else store), None
     from booking.adapters.aws.redis_preclaim import (  # noqa: PLC0415 - optional dependency
         PreclaimingBookingStore,
         redis_client,
@@ -294,6 +296,8 @@ def inventory(settings: Settings, store: BookingStore) -> tuple[BookingStore, Cl
         )
 
         return SeatLockingBookingStore(store, redis), redis
+    if not settings.preclaim:
+        return store, None
     redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
     # Redis turns losers away before they queue for the writer; SQLite stays the fence.
     return PreclaimingBookingStore(store, redis), redis

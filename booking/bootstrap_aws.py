@@ -135,9 +135,9 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         # Redis turns losers away before they spend a transaction; the table stays the fence.
         redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
         guard = RedisGuard()
-        booking_store = CachedAvailabilityStore(
-            PreclaimingBookingStore(booking_store, redis, guard), redis, guard
-        )
+        if settings.preclaim:
+            booking_store = PreclaimingBookingStore(booking_store, redis, guard)
+        booking_store = CachedAvailabilityStore(booking_store, redis, guard)
     catalog_store = DynamoCatalogStore(dynamo, clock)
     index = search_index(settings, clock)
     clients = AwsClients()

@@ -97,6 +97,10 @@ class Settings:
     pre-claim when CONCERTBOOK_REDIS_URL is set), or a naive baseline for the rehearsal to
     compare against: `seat-locks` (a Redis lock per seat, needs Redis) or
     `performance-lock` (one lock per performance). The baselines run on the local runtime."""
+    preclaim: bool = True
+    """Turn losers of a seat race away before the store (strategy `claims`): in Redis when
+    CONCERTBOOK_REDIS_URL is set (a stage of several API processes), else in the memory of
+    the one API process of the local runtime. Off: every attempt goes to the store."""
     sqlite_writer: str = "process"
     """Where the booking database's writer connection lives (local runtime): `process`, a
     process of its own, so its statements never wait for the API's interpreter lock; or
@@ -181,4 +185,5 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "queue_max_attempts": int,
     "queue_wait_seconds": int,
     "rehearsal": _flag,
+    "preclaim": _flag,
 }

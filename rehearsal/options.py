@@ -50,8 +50,17 @@ def parser(commands: Any | None = None) -> argparse.ArgumentParser:
     p.add_argument("--wrk-seats", type=int, default=50_000, help="seats of each wrk stage")
     p.add_argument("--time-limit", type=float, default=600.0, help="s the onsale may take")
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/)")
-    p.add_argument("--no-redis", action="store_true", help="run claims without the pre-claim")
+    p.add_argument(
+        "--preclaim",
+        choices=PRECLAIMS,
+        default="memory",
+        help="how claims turns losers away before the store: in the server's memory "
+        "(default), in a Redis it starts, or off",
+    )
     return p
+
+
+PRECLAIMS = ("memory", "redis", "off")
 
 
 def _positive(text: str) -> int:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,13 +56,20 @@ def say(message: str) -> None:
 
 @contextlib.contextmanager
 def local_stage(
-    folder: Path, strategy: str, redis: bool, fsync_delay_ms: float = 0.0
+    folder: Path,
+    strategy: str,
+    preclaim: str = "memory",
+    fsync_delay_ms: float = 0.0,
+    extra: Mapping[str, object] | None = None,
 ) -> Iterator[processes.Process]:
-    """A fresh server (and its Redis when the strategy uses one) in `folder`; with a
-    delay, on a disk whose fsync is that much slower (rehearsal/slowdisk.py)."""
+    """A fresh server (and its Redis when the strategy uses one) in `folder`; `preclaim`
+    (memory, redis or off) for claims; with a delay, on a disk whose fsync is that much
+    slower (rehearsal/slowdisk.py); `extra` settings as CONCERTBOOK_* variables."""
     with contextlib.ExitStack() as stack:
-        settings: dict[str, object] = {"inventory_strategy": strategy}
-        if strategy == "seat-locks" or (strategy == "claims" and redis):
+        settings: dict[str, object] = {"inventory_strategy": strategy, **(extra or {})}
+        if strategy == "claims":
+            settings["preclaim"] = int(preclaim != "off")
+        if strategy == "seat-locks" or (strategy == "claims" and preclaim == "redis"):
             settings["redis_url"] = stack.enter_context(processes.redis(folder / "redis")).url
         slower = slowdisk.environment(fsync_delay_ms)
         yield stack.enter_context(processes.server(folder / "data", settings, environment=slower))
@@ -70,7 +77,7 @@ def local_stage(
 
 # -- part 1: ratios with wrk ------------------------------------------------------------
 def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> dict[str, Any]:
-    with local_stage(folder, strategy, not args.no_redis, args.fsync_delay_ms) as server:
+    with local_stage(folder, strategy, args.preclaim, args.fsync_delay_ms) as server:
         stage = prepare_sync(
             server.url,
             seats=args.wrk_seats,
@@ -463,7 +470,7 @@ def rehearse(args: argparse.Namespace) -> int:
         else:
             say("no --data folder for this stage: the store is not audited")
     else:
-        with local_stage(folder / "onsale", args.strategy, redis=not args.no_redis) as server:
+        with local_stage(folder / "onsale", args.strategy, args.preclaim) as server:
             report["target"] = server.url
             result, acks = onsale(args, folder, server.url, server.pid)
             report.update(result)

@@ -636,11 +636,14 @@ def _summarize(result: RushResult) -> dict[str, Any]:
 
 
 # Every adapter family, and on the local one each way of claiming places: ours behind the
-# Redis pre-claim, and the naive baselines the rehearsal compares against — all must keep
-# every invariant; they differ only in speed.
+# in-process pre-claim (the default), behind Redis, without a pre-claim, with the writer on
+# a thread instead of its own process, and the naive baselines the rehearsal compares
+# against — all must keep every invariant; they differ only in speed.
 VARIANTS: dict[str, tuple[str, dict[str, object], bool]] = {
     **{backend: (backend, {}, False) for backend in sorted(BACKENDS)},
     "local/redis-preclaim": ("local", {}, True),
+    "local/no-preclaim": ("local", {"preclaim": 0}, False),
+    "local/writer-thread": ("local", {"sqlite_writer": "thread"}, False),
     "local/seat-locks": ("local", {"inventory_strategy": "seat-locks"}, True),
     "local/performance-lock": ("local", {"inventory_strategy": "performance-lock"}, False),
 }

@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import combinations
 from pathlib import Path
 
@@ -22,43 +22,20 @@ from redis.asyncio import Redis
 from booking.adapters.aws.redis_availability import CachedAvailabilityStore, availability_key
 from booking.adapters.aws.redis_preclaim import (
     TAKEN,
-    DelegatingBookingStore,
     PreclaimingBookingStore,
     RedisGuard,
     redis_client,
     seat_key,
 )
 from booking.bootstrap import LocalRuntime, build_local
-from booking.domain.accounts import Role
-from booking.domain.catalog import Artist, EventStatus, GradeAssignment, PriceGrade
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import GaRequest, Hold, HoldRequest
 from booking.domain.ids import new_id
-from booking.domain.ports import Availability, BookingStore, Idempotency, PlaceState
-from booking.domain.venues import GaZone, SeatBlock, seat_map_from_blocks
-from booking.services.catalog import PerformancePlan
+from booking.domain.ports import Idempotency, PlaceState
 from booking.settings import Settings
+from tests.booking_rig import HOLD_TTL_SECONDS, CountingStore, on_sale
 from tests.redis_server import RedisServer, redis_server_fixture  # noqa: F401 - the fixture
-from tests.support import PASSWORD, new_key, unique_email
-
-HOLD_TTL_SECONDS = 600
-
-
-class CountingStore(DelegatingBookingStore):
-    """The real store, counting the calls that reach it."""
-
-    def __init__(self, inner: BookingStore) -> None:
-        super().__init__(inner)
-        self.place_hold_calls = 0
-        self.availability_calls = 0
-
-    async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
-        self.place_hold_calls += 1
-        return await self._inner.place_hold(request, idem)
-
-    async def availability(self, performance_id: str) -> Availability:
-        self.availability_calls += 1
-        return await self._inner.availability(performance_id)
+from tests.support import new_key
 
 
 @dataclass
@@ -112,54 +89,6 @@ def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
     runtime.close()
 
 
-async def _on_sale(runtime: LocalRuntime) -> tuple[str, list[str]]:
-    services = runtime.services
-    organizer = await services.accounts.sign_up(
-        unique_email("organizer"), PASSWORD, "Organizer", Role.ORGANIZER
-    )
-    seat_map = seat_map_from_blocks(
-        [SeatBlock(section="S1", name="Section 1", rows=2, seats_per_row=10)],
-        [GaZone(id="FLOOR", name="Floor", capacity=20)],
-    )
-    venue = await services.catalog.create_venue(
-        organizer, "Test Arena", "Seoul", "Asia/Seoul", seat_map, None
-    )
-    event = await services.catalog.create_event(
-        organizer,
-        "Test Concert",
-        [Artist(name_ko="아이유", name_en="IU")],
-        "k-pop",
-        "",
-        None,
-        EventStatus.PUBLISHED,
-        None,
-    )
-    now = datetime.now(UTC)
-    performance = await services.catalog.create_performance(
-        organizer,
-        event.id,
-        PerformancePlan(
-            venue_id=venue.id,
-            starts_at=now + timedelta(days=30),
-            timezone="Asia/Seoul",
-            sale_opens_at=now - timedelta(minutes=1),
-            sale_closes_at=now + timedelta(days=29),
-            grades=[
-                PriceGrade(code="VIP", name="VIP", price_krw=198_000),
-                PriceGrade(code="R", name="R", price_krw=154_000),
-            ],
-            assignment=GradeAssignment(sections={"S1": "VIP"}, ga_zones={"FLOOR": "R"}),
-            blocked_seats=[],
-            ticket_limit=4,
-            hold_ttl_seconds=HOLD_TTL_SECONDS,
-            payment_window_seconds=900,
-        ),
-        None,
-    )
-    places = await runtime.booking_store.place_states(performance.id, None)
-    return performance.id, [p.unit_id for p in places]
-
-
 def run(
     runtime: LocalRuntime,
     server: RedisServer,
@@ -170,7 +99,7 @@ def run(
     """Build the rig in one event loop (the Redis client belongs to it) and run `scenario`."""
 
     async def main() -> None:
-        performance_id, seats = await _on_sale(runtime)
+        performance_id, seats = await on_sale(runtime)
         client = redis_client(server.url, timeout_seconds=timeout_seconds)
         shared = guard or RedisGuard()
         try:

@@ -1,0 +1,83 @@
+"""A real local store with one performance on sale, for tests that call a store directly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from booking.adapters.delegating import DelegatingBookingStore
+from booking.bootstrap import LocalRuntime
+from booking.domain.accounts import Role
+from booking.domain.catalog import Artist, EventStatus, GradeAssignment, PriceGrade
+from booking.domain.holds import Hold, HoldRequest
+from booking.domain.ports import Availability, BookingStore, Idempotency
+from booking.domain.venues import GaZone, SeatBlock, seat_map_from_blocks
+from booking.services.catalog import PerformancePlan
+from tests.support import PASSWORD, unique_email
+
+HOLD_TTL_SECONDS = 600
+
+
+class CountingStore(DelegatingBookingStore):
+    """The real store, counting the calls that reach it."""
+
+    def __init__(self, inner: BookingStore) -> None:
+        super().__init__(inner)
+        self.place_hold_calls = 0
+        self.availability_calls = 0
+
+    async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
+        self.place_hold_calls += 1
+        return await self._inner.place_hold(request, idem)
+
+    async def availability(self, performance_id: str) -> Availability:
+        self.availability_calls += 1
+        return await self._inner.availability(performance_id)
+
+
+async def on_sale(runtime: LocalRuntime) -> tuple[str, list[str]]:
+    """20 seats (S1, two rows of ten) and 20 standing places on sale now: its id and seats."""
+    services = runtime.services
+    organizer = await services.accounts.sign_up(
+        unique_email("organizer"), PASSWORD, "Organizer", Role.ORGANIZER
+    )
+    seat_map = seat_map_from_blocks(
+        [SeatBlock(section="S1", name="Section 1", rows=2, seats_per_row=10)],
+        [GaZone(id="FLOOR", name="Floor", capacity=20)],
+    )
+    venue = await services.catalog.create_venue(
+        organizer, "Test Arena", "Seoul", "Asia/Seoul", seat_map, None
+    )
+    event = await services.catalog.create_event(
+        organizer,
+        "Test Concert",
+        [Artist(name_ko="아이유", name_en="IU")],
+        "k-pop",
+        "",
+        None,
+        EventStatus.PUBLISHED,
+        None,
+    )
+    now = datetime.now(UTC)
+    performance = await services.catalog.create_performance(
+        organizer,
+        event.id,
+        PerformancePlan(
+            venue_id=venue.id,
+            starts_at=now + timedelta(days=30),
+            timezone="Asia/Seoul",
+            sale_opens_at=now - timedelta(minutes=1),
+            sale_closes_at=now + timedelta(days=29),
+            grades=[
+                PriceGrade(code="VIP", name="VIP", price_krw=198_000),
+                PriceGrade(code="R", name="R", price_krw=154_000),
+            ],
+            assignment=GradeAssignment(sections={"S1": "VIP"}, ga_zones={"FLOOR": "R"}),
+            blocked_seats=[],
+            ticket_limit=4,
+            hold_ttl_seconds=HOLD_TTL_SECONDS,
+            payment_window_seconds=900,
+        ),
+        None,
+    )
+    places = await runtime.booking_store.place_states(performance.id, None)
+    return performance.id, [p.unit_id for p in places]
