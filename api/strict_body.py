@@ -17,18 +17,23 @@ from litestar.exceptions import ValidationException
 
 
 @cache
-def _decoder(body_type: type) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(body_type)
+def _decoder(handler: object) -> msgspec.json.Decoder[Any] | None:
+    """The strict decoder of a route handler's `data` Struct, or None: looked up once per
+    handler, not on every request."""
+    field = handler.parsed_fn_signature.parameters.get("data")  # type: ignore[attr-defined]
+    if field is None or not isinstance(field.annotation, type):
+        return None
+    if not issubclass(field.annotation, msgspec.Struct):
+        return None
+    return msgspec.json.Decoder(field.annotation)
 
 
 async def decode_body_strictly(request: Request[Any, Any, Any]) -> None:
-    field = request.route_handler.parsed_fn_signature.parameters.get("data")
-    if field is None or not isinstance(field.annotation, type):
-        return
-    if not issubclass(field.annotation, msgspec.Struct):
+    decoder = _decoder(request.route_handler)
+    if decoder is None:
         return
     try:
-        _decoder(field.annotation).decode(await request.body())
+        decoder.decode(await request.body())
     except msgspec.DecodeError as exc:
         raise ValidationException(
             detail="Validation failed for " + request.method + " " + request.url.path,

@@ -222,7 +222,9 @@ def build_services(
     tickets = TicketService(booking_store, ticket_signer(settings), clock)
     secret = settings.resolved_webhook_secret()
     return Services(
-        accounts=AccountService(accounts, Argon2PasswordHasher(), clock),
+        accounts=AccountService(
+            accounts, Argon2PasswordHasher(), clock, settings.session_cache_seconds
+        ),
         catalog=catalog,
         holds=HoldService(booking_store, catalog, clock),
         orders=orders,
@@ -254,7 +256,9 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
         settings.data_dir / "concertbook.sqlite3", clock, max_group=group, writer=writer
     )
     gateway_db, gateway = simulated_gateway(settings, clock)
-    booking_store, redis = inventory(settings, CoalescingBookingStore(SqliteBookingStore(db)))
+    booking_store, redis = inventory(
+        settings, CoalescingBookingStore(SqliteBookingStore(db)), clock
+    )
     catalog_store = SqliteCatalogStore(db)
     index = search_index(settings, clock)
     services = build_services(
@@ -275,14 +279,16 @@ def booking_writer(settings: Settings, clock: Clock) -> WriterKind:
     )
 
 
-def inventory(settings: Settings, store: BookingStore) -> tuple[BookingStore, Closable | None]:
+def inventory(
+    settings: Settings, store: BookingStore, clock: Clock
+) -> tuple[BookingStore, Closable | None]:
     """The booking store as `settings.inventory_strategy` claims places, and the Redis
     client it needs, if any (the aws extra's redis package is imported only then)."""
     if settings.inventory_strategy == "performance-lock":
         return PerformanceLockingBookingStore(store), None
     if not settings.redis_url:
         # One API process: what it pre-claimed is known here, without a round trip.
-        return (MemoryPreclaimingBookingStore(store) if settings.preclaim else store), None
+        return (MemoryPreclaimingBookingStore(store, clock) if settings.preclaim else store), None
     from booking.adapters.aws.redis_preclaim import (  # noqa: PLC0415 - optional dependency
         PreclaimingBookingStore,
         redis_client,
@@ -300,4 +306,4 @@ def inventory(settings: Settings, store: BookingStore) -> tuple[BookingStore, Cl
         return store, None
     redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
     # Redis turns losers away before they queue for the writer; SQLite stays the fence.
-    return PreclaimingBookingStore(store, redis), redis
+    return PreclaimingBookingStore(store, redis, clock=clock), redis

@@ -136,7 +136,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
         guard = RedisGuard()
         if settings.preclaim:
-            booking_store = PreclaimingBookingStore(booking_store, redis, guard)
+            booking_store = PreclaimingBookingStore(booking_store, redis, guard, clock=clock)
         booking_store = CachedAvailabilityStore(booking_store, redis, guard)
     catalog_store = DynamoCatalogStore(dynamo, clock)
     index = search_index(settings, clock)

@@ -97,6 +97,10 @@ class Settings:
     pre-claim when CONCERTBOOK_REDIS_URL is set), or a naive baseline for the rehearsal to
     compare against: `seat-locks` (a Redis lock per seat, needs Redis) or
     `performance-lock` (one lock per performance). The baselines run on the local runtime."""
+    session_cache_seconds: float = 30.0
+    """How long an API process trusts a session it looked up or created before reading it
+    again; a log-out through another process of a stage applies within this long (0: every
+    request reads its session)."""
     preclaim: bool = True
     """Turn losers of a seat race away before the store (strategy `claims`): in Redis when
     CONCERTBOOK_REDIS_URL is set (a stage of several API processes), else in the memory of
@@ -181,6 +185,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "max_body_bytes": int,
     "max_in_flight": int,
     "redis_timeout_seconds": float,
+    "session_cache_seconds": float,
     "aws_max_connections": int,
     "queue_max_attempts": int,
     "queue_wait_seconds": int,

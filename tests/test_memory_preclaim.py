@@ -85,7 +85,7 @@ def run(runtime: LocalRuntime, scenario: Callable[[Rig], Awaitable[None]]) -> No
         performance_id, seats = await on_sale(runtime)
         inner = CountingStore(runtime.booking_store)
         time = SteppedTime()
-        store = MemoryPreclaimingBookingStore(inner, PreclaimMap(clock=time))
+        store = MemoryPreclaimingBookingStore(inner, runtime.clock, PreclaimMap(clock=time))
         await scenario(Rig(runtime, inner, store, time, performance_id, seats))
 
     asyncio.run(main())
@@ -166,6 +166,28 @@ def test_a_lapsed_preclaim_lets_the_store_decide(runtime: LocalRuntime) -> None:
     run(runtime, scenario)
 
 
+def test_an_order_keeps_its_seats_for_its_payment_window(runtime: LocalRuntime) -> None:
+    """GIVEN a hold turned into an order with a payment window shorter than the hold's life
+    WHEN the window has passed THEN the pre-claim no longer refuses the seats (the store
+    decides: an expired order's places are free), while before it, it did."""
+
+    async def scenario(rig: Rig) -> None:
+        held = await rig.hold([rig.seats[0]])
+        await rig.store.place_order(
+            new_id("ord"), held.id, timedelta(seconds=60), Idempotency("x", new_key(), "f")
+        )
+        calls = rig.inner.place_hold_calls
+        with pytest.raises(SeatsUnavailable):
+            await rig.hold([rig.seats[0]])
+        assert rig.inner.place_hold_calls == calls
+        rig.time.at += 61
+        with pytest.raises(SeatsUnavailable):  # the store's clock: the order is still pending
+            await rig.hold([rig.seats[0]])
+        assert rig.inner.place_hold_calls == calls + 1
+
+    run(runtime, scenario)
+
+
 def test_a_retry_gets_its_stored_hold_not_a_refusal_by_its_own_claims(
     runtime: LocalRuntime,
 ) -> None:
@@ -178,7 +200,9 @@ def test_a_retry_gets_its_stored_hold_not_a_refusal_by_its_own_claims(
         first = await rig.store.place_hold(request, idem)
         retried = HoldRequest(**{**_fields(request), "hold_id": new_id("hld")})
         assert await rig.store.place_hold(retried, idem) == first
-        restarted = MemoryPreclaimingBookingStore(rig.inner, PreclaimMap(clock=rig.time))
+        restarted = MemoryPreclaimingBookingStore(
+            rig.inner, rig.runtime.clock, PreclaimMap(clock=rig.time)
+        )
         with pytest.raises(SeatsUnavailable):  # marks the seat taken in the new map
             await restarted.place_hold(*rig.request([rig.seats[0]]))
         assert await restarted.place_hold(retried, idem) == first

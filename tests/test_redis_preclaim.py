@@ -83,7 +83,7 @@ class Rig:
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
     """The local runtime, opened without the API: the tests call its store directly."""
-    runtime = build_local(Settings(data_dir=tmp_path / "data"))
+    runtime = build_local(Settings(data_dir=tmp_path / "data", preclaim=False))
     runtime.open()
     yield runtime
     runtime.close()
@@ -191,6 +191,25 @@ def test_release_and_cancelled_order_free_the_preclaims(
         assert [await rig.owner(s) for s in (a, b, c)] == [None, None, None]
         again = await rig.hold([a, b, c])
         assert {i.unit_id for i in again.items} == {a, b, c}
+
+    run(runtime, redis_server, scenario)
+
+
+def test_an_order_keeps_its_seats_for_its_payment_window_not_the_holds_life(
+    runtime: LocalRuntime, redis_server: RedisServer
+) -> None:
+    """GIVEN a hold turned into an order with a 2 s payment window (the hold lives 10
+    minutes) WHEN the order is placed THEN the seat's pre-claim lapses with the window."""
+
+    async def scenario(rig: Rig) -> None:
+        held = await rig.hold([rig.seats[0]])
+        key = seat_key(rig.performance_id, rig.seats[0])
+        assert await rig.redis.pttl(key) > 590_000
+        await rig.store.place_order(
+            new_id("ord"), held.id, timedelta(seconds=2), Idempotency("o", new_key(), "f")
+        )
+        assert 0 < await rig.redis.pttl(key) <= 2_000
+        assert await rig.owner(rig.seats[0]) == held.id
 
     run(runtime, redis_server, scenario)
 

@@ -7,8 +7,6 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from cachetools import TTLCache
-
 from booking.domain.accounts import Account, Role, Session
 from booking.domain.errors import (
     AuthenticationRequired,
@@ -19,12 +17,14 @@ from booking.domain.errors import (
 )
 from booking.domain.ids import new_id
 from booking.domain.ports import AccountStore, Clock, PasswordHasher
+from booking.services.recent import Recent
 
 SESSION_TTL = timedelta(days=7)
-SESSION_CACHE_SECONDS = 5.0
-"""How long a process trusts a session it has looked up (every request needs one): a
-log-out through this process applies at once; on a stage's other processes, within
-this long."""
+SESSION_CACHE_SECONDS = 30.0
+"""How long a process trusts a session it has looked up or created (every request needs
+one; a fan's requests during a sale come seconds apart): a log-out through this process
+applies at once; on a stage's other processes, within this long
+(CONCERTBOOK_SESSION_CACHE_SECONDS)."""
 REHEARSAL_FANS_PER_CALL = 1000
 UNUSABLE_PASSWORD_HASH = "!rehearsal"  # noqa: S105 - deliberately not a hash
 """Matches no password (not an argon2 hash): rehearsal fans can only use their token."""
@@ -36,12 +36,18 @@ def token_hash(token: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: AccountStore, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+        cache_seconds: float = SESSION_CACHE_SECONDS,
+    ) -> None:
         self._store = store
         self._hasher = hasher
         self._clock = clock
-        self._sessions: TTLCache[str, tuple[Session, Account]] = TTLCache(
-            maxsize=200_000, ttl=SESSION_CACHE_SECONDS
+        self._sessions: Recent[str, tuple[Session, Account]] = Recent(
+            maxsize=200_000, ttl=cache_seconds
         )
 
     async def sign_up(self, email: str, password: str, display_name: str, role: Role) -> Account:
@@ -69,6 +75,7 @@ class AccountService:
             expires_at=self._clock.now() + SESSION_TTL,
         )
         await self._store.add_session(session)
+        self._sessions.put(session.token_hash, (session, stored.account))
         return token, session
 
     async def authenticate(self, token: str) -> Account:
@@ -78,7 +85,8 @@ class AccountService:
             found = await self._store.session_with_account(hashed)
             if found is None:
                 raise AuthenticationRequired("the bearer token is unknown or expired")
-            cached = self._sessions[hashed] = found
+            cached = found
+            self._sessions.put(hashed, found)
         session, account = cached
         if session.expires_at <= self._clock.now():
             raise AuthenticationRequired("the bearer token is unknown or expired")
@@ -86,7 +94,7 @@ class AccountService:
 
     async def log_out(self, token: str) -> None:
         hashed = token_hash(token)
-        self._sessions.pop(hashed, None)
+        self._sessions.pop(hashed)
         await self._store.delete_session(hashed)
 
     async def rehearsal_fans(self, organizer: Account, count: int) -> list[tuple[Account, str]]:
@@ -110,7 +118,9 @@ class AccountService:
             )
             await self._store.add_account(account, UNUSABLE_PASSWORD_HASH)
             token = secrets.token_urlsafe(32)
-            await self._store.add_session(Session(token_hash(token), account_id, now + SESSION_TTL))
+            session = Session(token_hash(token), account_id, now + SESSION_TTL)
+            await self._store.add_session(session)
+            self._sessions.put(session.token_hash, (session, account))
             return account, token
 
         # Concurrent on purpose: the stores batch concurrent writes.

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from cachetools import TTLCache
 
 from booking.domain.accounts import Account, Role
 from booking.domain.catalog import (
@@ -24,6 +23,7 @@ from booking.domain.errors import Forbidden, NotFound
 from booking.domain.ids import new_id
 from booking.domain.ports import CatalogStore, Clock, Idempotency, MediaStore, StoredMedia
 from booking.domain.venues import SeatMap, Venue, validate_seat_map
+from booking.services.recent import Recent
 
 
 def require_organizer(account: Account) -> None:
@@ -56,7 +56,7 @@ class CatalogService:
         self._store = store
         self._media = media
         self._clock = clock
-        self._performances: TTLCache[str, tuple[Performance, Event]] = TTLCache(
+        self._performances: Recent[str, tuple[Performance, Event]] = Recent(
             maxsize=10_000, ttl=PERFORMANCE_CACHE_SECONDS
         )
 
@@ -212,7 +212,8 @@ class CatalogService:
             event = await self._store.get_event(performance.event_id)
             if event is None:
                 raise NotFound("performance", performance_id)
-            cached = self._performances[performance_id] = (performance, event)
+            cached = (performance, event)
+            self._performances.put(performance_id, cached)
         performance, event = cached
         if not _visible(event, viewer):
             raise NotFound("performance", performance_id)
@@ -231,7 +232,7 @@ class CatalogService:
         updated = msgspec.structs.replace(performance, **changes, revision=performance.revision + 1)
         check_schedule(updated.sale_opens_at, updated.sale_closes_at, updated.starts_at)
         await self._store.update_performance(updated)
-        self._performances.pop(performance_id, None)
+        self._performances.pop(performance_id)
         return updated
 
     async def delete_performance(self, organizer: Account, performance_id: str) -> None:
@@ -239,7 +240,7 @@ class CatalogService:
         if performance is None or performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
         await self._store.delete_performance(performance_id)
-        self._performances.pop(performance_id, None)
+        self._performances.pop(performance_id)
 
 
 def _visible(event: Event, viewer: Account | None) -> bool:

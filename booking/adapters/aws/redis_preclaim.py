@@ -20,6 +20,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from redis import exceptions as redis_errors
@@ -29,12 +30,14 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from booking.adapters.delegating import DelegatingBookingStore
+from booking.adapters.system_clock import SystemClock
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldItem, HoldRequest
 from booking.domain.orders import Order
 from booking.domain.ports import (
     BookingStore,
+    Clock,
     Idempotency,
 )
 
@@ -328,8 +331,10 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         guard: RedisGuard | None = None,
         taken_mark_ms: int = 3_000,
         max_claims_per_call: int = 256,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(inner)
+        self._clock = clock or SystemClock()
         self._guard = guard or RedisGuard()
         self._taken_mark_ms = taken_mark_ms
         self._swap = redis.register_script(_SWAP)
@@ -366,6 +371,25 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         if hold.id != request.hold_id:  # a replay its mark missed: the keys are not its
             await self._release(keys, request.hold_id)
         return hold
+
+    async def place_order(
+        self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
+    ) -> Order:
+        order = await self._inner.place_order(order_id, hold_id, payment_window, idem)
+        # The places are the order's until its deadline and free after it: a payment window
+        # shorter than the hold's lifetime must not leave them refused by their pre-claims.
+        left_ms = int((order.payment_deadline - self._clock.now()).total_seconds() * 1000)
+        keys = [
+            seat_key(order.performance_id, i.unit_id)
+            for i in order.items
+            if i.kind is UnitKind.SEAT
+        ]
+        if keys and left_ms > 0:
+            await self._guard.call_or_retry(
+                "keep for the order",
+                lambda: self._swap(keys=keys, args=[hold_id, left_ms, hold_id]),
+            )
+        return order
 
     async def release_hold(self, hold_id: str) -> Hold:
         hold = await self._inner.release_hold(hold_id)

@@ -7,7 +7,8 @@ As with Redis (`booking/adapters/aws/redis_preclaim.py`, whose semantics this fo
 the store's conditional write still decides every claim: a pre-claim only keeps losers
 away, so a restart that forgets them only makes losers cost a store transaction again.
 
-Per seat the map keeps who pre-claimed it and until when (the hold's lifetime), or a short
+Per seat the map keeps who pre-claimed it and until when (the hold's lifetime, then its
+order's payment window), or a short
 `TAKEN` mark for a seat the store said was taken (ordered, sold or held by a hold this
 process did not see); per Idempotency-Key a mark that it was seen, so a client's retry of
 a hold goes to the store and gets its stored answer rather than a refusal by its own
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 
 from booking.adapters.delegating import DelegatingBookingStore
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldRequest
 from booking.domain.orders import Order
-from booking.domain.ports import BookingStore, Idempotency
+from booking.domain.ports import BookingStore, Clock, Idempotency
 
 TAKEN = "taken"
 """Owner of a seat the store reported taken: turned away for `taken_mark_seconds`."""
@@ -82,6 +84,10 @@ class PreclaimMap:
         for seat in seats:
             self._seats[(performance_id, seat)] = (owner, until)
 
+    def keep(self, performance_id: str, seats: Iterable[str], owner: str, seconds: float) -> None:
+        """`owner` keeps `seats` for `seconds` from now (an order's payment window)."""
+        self.mark(performance_id, seats, owner, seconds)
+
     def free(self, performance_id: str, seats: Iterable[str], *owners: str) -> None:
         """Drop the entries of `seats` that belong to one of `owners` (never another's)."""
         for seat in seats:
@@ -102,10 +108,12 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
     def __init__(
         self,
         inner: BookingStore,
+        clock: Clock,
         claims: PreclaimMap | None = None,
         taken_mark_seconds: float = 3.0,
     ) -> None:
         super().__init__(inner)
+        self._clock = clock
         self.claims = claims if claims is not None else PreclaimMap()
         self._taken_mark = taken_mark_seconds
 
@@ -138,6 +146,17 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
         if hold.id != request.hold_id:  # a replay the mark missed: the claims are not its
             self.claims.free(performance_id, seats, request.hold_id)
         return hold
+
+    async def place_order(
+        self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
+    ) -> Order:
+        order = await self._inner.place_order(order_id, hold_id, payment_window, idem)
+        # The places are the order's until its deadline, and free again after it: a window
+        # shorter than the hold's lifetime must not leave them refused by the pre-claim.
+        seats = [i.unit_id for i in order.items if i.kind is UnitKind.SEAT]
+        left = (order.payment_deadline - self._clock.now()).total_seconds()
+        self.claims.keep(order.performance_id, seats, hold_id, left)
+        return order
 
     async def release_hold(self, hold_id: str) -> Hold:
         hold = await self._inner.release_hold(hold_id)

@@ -1,0 +1,99 @@
+"""The hold path's configurations side by side: wrk hold attempts against the trivial ceiling.
+
+Each run starts a fresh local server and a fresh stage (as the rehearsal's wrk part does),
+measures the trivial endpoint, then hold attempts, and reads the CPU time of the server and
+its SQLite writer process per request. Configurations alternate, so none always meets a
+warmer machine; the table at the end gives each one's median ratio and its spread.
+
+Run: `python -m benchmarks.hold_path` (`--runs 3 --seconds 10 --seats 50000
+--configs process+memory,thread+redis`). A configuration is `<writer>+<pre-claim>`: the
+booking database's writer (`process` or `thread`) and the pre-claim (`memory`, `redis`,
+`off`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from rehearsal.run import local_stage
+from rehearsal.stage import prepare_sync
+from rehearsal.wrk import run_wrk, wrk_binary
+
+
+def measure(config: str, seconds: float, seats: int, connections: int) -> dict[str, Any]:
+    writer, preclaim = config.split("+")
+    with (
+        tempfile.TemporaryDirectory(prefix="hold-path-") as folder,
+        local_stage(Path(folder), "claims", preclaim, extra={"sqlite_writer": writer}) as server,
+    ):
+        stage = prepare_sync(
+            server.url,
+            seats=seats,
+            ga=0,
+            fans=min(20_000, seats // 2),
+            opens_in=timedelta(seconds=-1),
+        )
+        before = server.cpu_seconds()
+        trivial = run_wrk(server.url, None, seconds, connections)
+        between = server.cpu_seconds()
+        holds = run_wrk(server.url, stage, seconds, connections)
+        after = server.cpu_seconds()
+    return {
+        "config": config,
+        "trivial_rps": round(trivial.rate, 1),
+        "attempts_per_s": round(holds.rate, 1),
+        "holds_per_s": round(holds.rate_of(201), 1),
+        "ratio": round(holds.rate / trivial.rate, 3),
+        "hold_p99_ms": holds.latency_ms["p99"],
+        "trivial_cpu_us": round(1e6 * (between - before) / max(1, trivial.requests), 1),
+        "hold_cpu_us": round(1e6 * (after - between) / max(1, holds.requests), 1),
+        "statuses": {str(k): v for k, v in sorted(holds.statuses.items())},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each configuration")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seats", type=int, default=50_000)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--configs", default="process+memory,thread+redis")
+    parser.add_argument("--out", type=Path, default=Path("reports/hold-path.json"))
+    args = parser.parse_args()
+    if wrk_binary() is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    configs = args.configs.split(",")
+    results: list[dict[str, Any]] = []
+    for run in range(args.runs):
+        for config in configs if run % 2 == 0 else reversed(configs):
+            result = measure(config, args.seconds, args.seats, args.connections)
+            results.append(result)
+            print(
+                f"run {run + 1} {config:16s} trivial {result['trivial_rps']:8,.0f}/s "
+                f"attempts {result['attempts_per_s']:6,.0f}/s held {result['holds_per_s']:6,.0f}/s "
+                f"ratio {result['ratio']:.3f} p99 {result['hold_p99_ms']:.0f} ms  CPU "
+                f"{result['trivial_cpu_us']:.0f} / {result['hold_cpu_us']:.0f} µs",
+                flush=True,
+            )
+    print("\nconfiguration      ratio (median, range)   attempts/s   held/s   CPU µs per attempt")
+    for config in configs:
+        mine = [r for r in results if r["config"] == config]
+        ratios = sorted(r["ratio"] for r in mine)
+        print(
+            f"{config:18s} {statistics.median(ratios):.3f} ({ratios[0]:.3f}–{ratios[-1]:.3f})"
+            f"   {statistics.median(r['attempts_per_s'] for r in mine):10,.0f}"
+            f"   {statistics.median(r['holds_per_s'] for r in mine):6,.0f}"
+            f"   {statistics.median(r['hold_cpu_us'] for r in mine):8,.0f}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
