@@ -6,9 +6,10 @@ its SQLite writer process per request. Configurations alternate, so none always 
 warmer machine; the table at the end gives each one's median ratio and its spread.
 
 Run: `python -m benchmarks.hold_path` (`--runs 3 --seconds 10 --seats 50000
---configs process+memory,thread+redis`). A configuration is `<writer>+<pre-claim>`: the
-booking database's writer (`process` or `thread`) and the pre-claim (`memory`, `redis`,
-`off`).
+--configs claims,claims:thread:redis,performance-lock,seat-locks`). A configuration is
+`<strategy>[:<writer>[:<pre-claim>]]`: the inventory strategy (`claims` or a naive
+baseline), the booking database's writer (`process`, the default, or `thread`) and, for
+claims, the pre-claim (`memory`, the default, `redis` or `off`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from rehearsal.wrk import run_wrk, wrk_binary
 
 
 def measure(config: str, seconds: float, seats: int, connections: int) -> dict[str, Any]:
-    writer, preclaim = config.split("+")
+    parts = config.split(":")
+    defaults = ["claims", "process", "memory"]
+    strategy, writer, preclaim = parts + defaults[len(parts) :]
+    extra = {"sqlite_writer": writer}
     with (
         tempfile.TemporaryDirectory(prefix="hold-path-") as folder,
-        local_stage(Path(folder), "claims", preclaim, extra={"sqlite_writer": writer}) as server,
+        local_stage(Path(folder), strategy, preclaim, extra=extra) as server,
     ):
         stage = prepare_sync(
             server.url,
@@ -63,7 +67,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--seats", type=int, default=50_000)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--configs", default="process+memory,thread+redis")
+    parser.add_argument("--configs", default="claims,claims:thread:redis")
     parser.add_argument("--out", type=Path, default=Path("reports/hold-path.json"))
     args = parser.parse_args()
     if wrk_binary() is None:

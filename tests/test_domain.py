@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -15,6 +16,7 @@ from booking.domain.catalog import (
     inventory_units,
 )
 from booking.domain.errors import InvalidRequest, InvalidSignature
+from booking.domain.ids import new_id
 from booking.domain.payments import (
     PaymentStatus,
     advances,
@@ -187,3 +189,19 @@ def test_webhook_signature_checks_body_secret_and_age() -> None:
             verify_webhook_signature(secret, sent, body, now=now)
     with pytest.raises(InvalidSignature):
         verify_webhook_signature(b"secret", header, body + b" ", now=1_010)
+
+
+def test_ids_sort_by_creation_and_use_the_id_alphabet() -> None:
+    """GIVEN ids made across milliseconds THEN they sort in creation order, carry their
+    prefix, and are 10 time digits + 12 random digits of the lowercase id alphabet."""
+
+    made = []
+    for _ in range(5):
+        made += [new_id("hld") for _ in range(3)]
+        time.sleep(0.002)
+    assert [m[:14] for m in made] == sorted(m[:14] for m in made)
+    assert len(set(made)) == len(made)
+    for ident in made:
+        prefix, _, rest = ident.partition("_")
+        assert prefix == "hld" and len(rest) == 22
+        assert set(rest) <= set("0123456789abcdefghjkmnpqrstvwxyz")

@@ -114,6 +114,9 @@ class SqliteDatabase:
     def close(self) -> None:
         if self._process is not None:
             self._process.close()
+        if self._writer is not None:  # after the writes queued before it
+            self._writer_pool.submit(self._writer.close).result()
+            self._writer = None
         self._writer_pool.shutdown(wait=True)
         self._reader_pool.shutdown(wait=True)
         for conn in self._readers:

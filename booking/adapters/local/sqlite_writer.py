@@ -22,7 +22,6 @@ import contextlib
 import itertools
 import logging
 import pickle
-import select
 import signal
 import socket
 import sqlite3
@@ -179,15 +178,25 @@ class _Frames:
         """At least one frame (blocking for it), and every other one already received;
         EOFError once the other side has closed."""
         frames = self._parsed()
-        while not frames or select.select([self._sock], [], [], 0)[0]:
-            chunk = self._sock.recv(_RECEIVE)
+        while True:
+            try:
+                # Blocking until a first frame is complete; after it, only what is there.
+                chunk = self._sock.recv(_RECEIVE, socket.MSG_DONTWAIT if frames else 0)
+            except BlockingIOError:
+                return frames
             if not chunk:
                 if frames:
                     return frames
                 raise EOFError
             self._buffer += chunk
             frames += self._parsed()
-        return frames
+
+    def waiting(self) -> bool:
+        """Whether bytes have arrived that were not read yet."""
+        try:
+            return bool(self._sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK))
+        except BlockingIOError:
+            return False
 
 
 def _portable_outcome(ok: bool, value: object) -> tuple[bool, bytes]:
@@ -206,6 +215,17 @@ def _unpickled_outcome(ok: bool, payload: bytes) -> Outcome:
         return ok, pickle.loads(payload)  # noqa: S301 - from our own writer process
     except Exception as exc:  # the write's caller hears of it, nobody else
         return False, TypeError(f"the write's outcome could not be read back: {exc!r}")
+
+
+def _read_ready(sock: socket.socket) -> bytes:
+    """The writer's first frame, within the socket's timeout (nothing follows it unasked)."""
+    buffer = b""
+    while len(buffer) < _LENGTH.size or len(buffer) < _LENGTH.size + _LENGTH.unpack_from(buffer)[0]:
+        chunk = sock.recv(_RECEIVE)
+        if not chunk:
+            raise EOFError
+        buffer += chunk
+    return buffer[_LENGTH.size :]
 
 
 def _take(frames: _Frames, waiting: list[tuple[int, Write]]) -> None:
@@ -227,7 +247,7 @@ def serve(path: Path, sock: socket.socket, max_group: int) -> None:
     while waiting or not closed:
         try:
             # Everything that arrived meanwhile joins what a full group left over.
-            if not waiting or select.select([sock], [], [], 0)[0]:
+            if not waiting or frames.waiting():
                 _take(frames, waiting)
         except EOFError:
             closed = True
@@ -304,7 +324,7 @@ class WriterProcess:
             )
         ours.settimeout(STARTUP_SECONDS)
         try:
-            ready = _Frames(ours).next_frames()
+            ready = [_read_ready(ours)]
         except (OSError, EOFError) as exc:
             process.kill()
             process.wait()
