@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -205,3 +207,34 @@ def test_ids_sort_by_creation_and_use_the_id_alphabet() -> None:
         prefix, _, rest = ident.partition("_")
         assert prefix == "hld" and len(rest) == 22
         assert set(rest) <= set("0123456789abcdefghjkmnpqrstvwxyz")
+
+
+def test_ids_made_on_several_threads_and_after_a_fork_are_all_different() -> None:
+    """GIVEN ids drawn from per-thread pools of randomness WHEN eight threads make them at
+    once, and a forked child makes some THEN no random part repeats (the time part may)."""
+    made: list[str] = []
+    lock = threading.Lock()
+
+    def make() -> None:
+        mine = [new_id("x") for _ in range(2000)]
+        with lock:
+            made.extend(mine)
+
+    new_id("x")  # the parent's pool holds bytes a child could take again
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, ",".join(new_id("x") for _ in range(300)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write)
+    child = os.read(read, 1 << 20).decode().split(",")
+    os.close(read)
+    parent_after = [new_id("x") for _ in range(300)]
+    random_parts = [ident[-12:] for ident in made + child + parent_after]
+    assert len(set(random_parts)) == len(random_parts)
