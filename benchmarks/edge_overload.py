@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from rehearsal import processes
+from rehearsal.contest import TICKET_LIMIT
 from rehearsal.run import local_stage
 from rehearsal.stage import prepare_sync
 from rehearsal.vegeta import SHED, RateResult, run_vegeta, vegeta_binary
@@ -35,6 +36,7 @@ def overload_once(rate: float, seconds: float, seats: int, ahead: bool) -> RateR
             seats=seats,
             ga=0,
             fans=min(20_000, seats // 2),
+            ticket_limit=TICKET_LIMIT,
             opens_in=timedelta(seconds=-1),
         )
         with processes.edge(server.url, Path(folder) / "edge", ahead=ahead) as front:

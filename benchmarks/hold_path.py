@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from rehearsal.contest import TICKET_LIMIT
 from rehearsal.run import local_stage
 from rehearsal.stage import prepare_sync
 from rehearsal.wrk import run_wrk, wrk_binary
@@ -41,6 +42,7 @@ def measure(config: str, seconds: float, seats: int, connections: int) -> dict[s
             seats=seats,
             ga=0,
             fans=min(20_000, seats // 2),
+            ticket_limit=TICKET_LIMIT,
             opens_in=timedelta(seconds=-1),
         )
         before = server.cpu_seconds()

@@ -32,6 +32,7 @@ import psutil
 
 from rehearsal import fsync, processes, slowdisk
 from rehearsal.audit import audit_anytime, check_acknowledged_exist, load_sqlite_snapshot
+from rehearsal.contest import TICKET_LIMIT
 from rehearsal.report import write_html
 from rehearsal.schedule import ArrivalSchedule
 from rehearsal.stage import Stage, open_sale, prepare_sync
@@ -84,6 +85,7 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             ga=0,
             fans=min(20_000, max(1_000, args.wrk_seats // 2)),
             opens_in=timedelta(seconds=-1),
+            ticket_limit=TICKET_LIMIT,
         )
         since = server.cpu_seconds()
         trivial = run_wrk(server.url, None, args.wrk_seconds, args.wrk_connections)
@@ -165,7 +167,12 @@ def measure_at_rates(
 
     def fresh_stage() -> Stage:
         return prepare_sync(
-            url, seats=args.wrk_seats, ga=0, fans=fans, opens_in=timedelta(seconds=-1)
+            url,
+            seats=args.wrk_seats,
+            ga=0,
+            fans=fans,
+            opens_in=timedelta(seconds=-1),
+            ticket_limit=TICKET_LIMIT,
         )
 
     def paced(rate: float) -> dict[str, Any]:

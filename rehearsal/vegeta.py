@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rehearsal.contest import attempts, seat_groups
 from rehearsal.processes import ahead_of_server
 from rehearsal.stage import Stage
 from rehearsal.wrk import TRIVIAL_PATH
@@ -94,16 +95,13 @@ class RateResult:
 
 
 def _hold_targets(base_url: str, stage: Stage, count: int) -> Iterator[dict[str, Any]]:
-    """Hold attempts as wrk's script makes them: 1-4 adjacent seats of a random row, a
-    random fan, a key of its own (a replayed key would be answered from storage)."""
-    rows = [row for section in stage.sections.values() for row in section]
+    """Hold attempts as wrk's script makes them (rehearsal/contest.py: each seat group asked
+    for by two fans at once), each by a random fan with a key of its own (a replayed key
+    would be answered from storage)."""
     url = f"{base_url}/api/v1/performances/{stage.performance_id}/holds"
     rng = random.Random()  # noqa: S311 - choices of simulated fans
-    for _ in range(count):
-        row = rng.choice(rows)
-        n = min(rng.randint(1, 4), len(row))
-        first = rng.randrange(len(row) - n + 1)
-        body = json.dumps({"seats": row[first : first + n]}).encode()
+    for seats in attempts(seat_groups(stage), count):
+        body = json.dumps({"seats": seats}).encode()
         yield {
             "method": "POST",
             "url": url,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rehearsal.contest import CONTENDERS, seat_groups
 from rehearsal.stage import Stage
 
 SCRIPT = Path(__file__).with_name("wrk") / "load.lua"
@@ -66,13 +67,13 @@ def _stage_file(stage: Stage | None, folder: Path, fans: int = 20_000) -> Path:
     if stage is None:
         path.write_text(f"TRIVIAL_PATH = {_lua_string(TRIVIAL_PATH)}\n")
         return path
-    rows = [row for section in stage.sections.values() for row in section]
     tokens = [fan.token for fan in random.sample(stage.fans, min(fans, len(stage.fans)))]
     lines = [
         f"PATH = {_lua_string(f'/api/v1/performances/{stage.performance_id}/holds')}",
+        f"CONTENDERS = {CONTENDERS}",
         "TOKENS = {" + ",".join(map(_lua_string, tokens)) + "}",
-        "ROWS = {",
-        *("{" + ",".join(map(_lua_string, row)) + "}," for row in rows),
+        "GROUPS = {",
+        *("{" + ",".join(map(_lua_string, group)) + "}," for group in seat_groups(stage)),
         "}",
     ]
     path.write_text("\n".join(lines) + "\n")

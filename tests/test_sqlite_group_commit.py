@@ -11,20 +11,26 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from booking.adapters.local.sqlite_db import SqliteDatabase, Tx, WriterKind
 from booking.adapters.system_clock import SystemClock
+from booking.domain.catalog import UnitKind
 from booking.domain.errors import NotFound, SeatsUnavailable, StoreUnavailable
 from booking.domain.messages import HoldPlaced
+from booking.domain.ports import Idempotency
 
 SCHEMA = [
     "CREATE TABLE seats(id TEXT PRIMARY KEY, owner TEXT NOT NULL);\n"
     "CREATE TABLE outbox(id INTEGER PRIMARY KEY, topic TEXT, payload BLOB,"
-    " created_at_ms INTEGER, available_at_ms INTEGER)"
+    " created_at_ms INTEGER, available_at_ms INTEGER);\n"
+    "CREATE TABLE idempotency(scope TEXT, key TEXT, fingerprint TEXT, result BLOB,"
+    " created_at_ms INTEGER, PRIMARY KEY (scope, key))"
 ]
 KINDS: list[WriterKind] = ["thread", "process"]
 
@@ -41,6 +47,18 @@ def claim(tx: Tx, seat: str, owner: str, refuse: bool = False) -> str:
     if refuse:  # after writing: the savepoint must take the row back
         raise Refused(f"{owner} gave up {seat}")
     return owner
+
+
+class Claimed(msgspec.Struct, frozen=True):
+    seat: str
+    owner: str
+    at: datetime
+    kind: UnitKind
+
+
+def claim_once(tx: Tx, seat: str, owner: str) -> Claimed:
+    claim(tx, seat, owner)
+    return Claimed(seat, owner, tx.now, UnitKind.SEAT)
 
 
 def ends_transaction(tx: Tx) -> None:
@@ -145,6 +163,26 @@ def test_writes_are_durable_before_their_callers_hear_of_them(
             assert len(stored(db)) == n + 1
 
     run(one_by_one)
+
+
+def test_an_idempotent_write_returns_its_struct_and_a_replay_the_same(
+    db: SqliteDatabase,
+) -> None:
+    """GIVEN an idempotent write returning a Struct (sent back from a writer process as
+    msgpack) WHEN it runs and is replayed under its key THEN both answers equal the first,
+    field for field, and the seat was claimed once."""
+    idem = Idempotency("fan:claim", "key-1", "print")
+
+    async def twice() -> tuple[Claimed, Claimed]:
+        first = await db.write_idempotent(idem, Claimed, claim_once, "seat-1", "fan")
+        again = await db.write_idempotent(idem, Claimed, claim_once, "seat-1", "fan")
+        return first, again
+
+    first, again = run(twice)
+    assert first == again
+    assert isinstance(first, Claimed) and first.kind is UnitKind.SEAT
+    assert first.at.tzinfo is not None
+    assert stored(db) == {"seat-1": "fan"}
 
 
 def test_domain_errors_reach_the_caller_whole(db: SqliteDatabase) -> None:

@@ -1,7 +1,8 @@
--- wrk: hold attempts as fans make them, 1-4 adjacent seats of a random row, each with its
--- own Idempotency-Key and a random fan's token; or, when the stage names TRIVIAL_PATH, the
--- same load on that trivial endpoint (the ceiling). `init` loads the stage file written by
--- rehearsal/wrk.py (TOKENS, ROWS, PATH); `done` prints one JSON line for it to read.
+-- wrk: hold attempts as fans make them (rehearsal/contest.py): CONTENDERS attempts in a row
+-- for each group of 1-4 adjacent seats, in the shuffled order of GROUPS, each with its own
+-- Idempotency-Key and a random fan's token; or, when the stage names TRIVIAL_PATH, the same
+-- load on that trivial endpoint (the ceiling). `init` loads the stage file written by
+-- rehearsal/wrk.py (TOKENS, GROUPS, CONTENDERS, PATH); `done` prints one JSON line for it.
 local threads = {}
 local counter = 0
 statuses = {}  -- global: done() reads it from every thread
@@ -20,13 +21,11 @@ function request()
   if TRIVIAL_PATH then
     return wrk.format("GET", TRIVIAL_PATH)
   end
+  local group = GROUPS[math.floor(counter / CONTENDERS) % #GROUPS + 1]
   counter = counter + 1
-  local row = ROWS[math.random(#ROWS)]
-  local n = math.min(math.random(1, 4), #row)
-  local first = math.random(#row - n + 1)
   local seats = {}
-  for i = first, first + n - 1 do
-    seats[#seats + 1] = '"' .. row[i] .. '"'
+  for i = 1, #group do
+    seats[#seats + 1] = '"' .. group[i] .. '"'
   end
   local headers = {
     ["Authorization"] = "Bearer " .. TOKENS[math.random(#TOKENS)],

@@ -150,12 +150,14 @@ class SqliteDatabase:
     ) -> T:
         """`fn(tx, *args, **kwargs)` in the writer's next group; its result once committed."""
         require_portable(fn)
-        write = Write(fn, args, kwargs)
+        result: T = await self._submit(Write(fn, args, kwargs))
+        return result
+
+    async def _submit(self, write: Write) -> Any:
         if self._process is not None:
-            result: T = await self._process.submit(write)
-            return result
+            return await self._process.submit(write)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         with self._queue_lock:
             self._queued.append(_QueuedWrite(write, future, loop))
             if not self._draining:
@@ -200,7 +202,9 @@ class SqliteDatabase:
         if idem is None:
             return await self.write(fn, *args, **kwargs)
         require_portable(fn)
-        return await self.write(_once, idem, result_type, Write(fn, args, kwargs))
+        once = Write(_once, (idem, result_type, Write(fn, args, kwargs)), {}, result_type)
+        result: T = await self._submit(once)
+        return result
 
     async def stored_result(self, idem: Idempotency, result_type: type[T]) -> T | None:
         """What the first request under this key returned, or None if there was none."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import pickle
@@ -33,6 +34,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import msgspec
 
 from booking.adapters.timestamps import to_ms
 from booking.domain.errors import StoreUnavailable
@@ -70,6 +73,9 @@ class Write(NamedTuple):
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    result_type: type | None = None
+    """A msgspec type the result is known to be: it travels back from a writer process
+    as msgpack, about ten times cheaper than pickling the Struct."""
 
 
 Outcome = tuple[bool, object]
@@ -199,10 +205,13 @@ class _Frames:
             return False
 
 
-def _portable_outcome(ok: bool, value: object) -> tuple[bool, bytes]:
-    """An outcome as it travels back, pickled on its own so that one that cannot travel
-    fails only its own write."""
+def _portable_outcome(ok: bool, value: object, result_type: type | None) -> tuple[bool, bytes]:
+    """An outcome as it travels back, encoded on its own so that one that cannot travel
+    fails only its own write: a result of a known msgspec type as msgpack, the rest (and
+    every error) pickled."""
     try:
+        if ok and result_type is not None:
+            return ok, _MSGPACK + msgspec.msgpack.encode(value)
         return ok, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # reported to the caller instead
         what = "result" if ok else "error"
@@ -210,8 +219,19 @@ def _portable_outcome(ok: bool, value: object) -> tuple[bool, bytes]:
         return False, pickle.dumps(error, pickle.HIGHEST_PROTOCOL)
 
 
-def _unpickled_outcome(ok: bool, payload: bytes) -> Outcome:
+_MSGPACK = b"M"
+"""First byte of an outcome in msgpack (a pickle starts with its protocol byte, 0x80)."""
+
+
+@functools.cache
+def _msgpack_decoder(result_type: type) -> msgspec.msgpack.Decoder[Any]:
+    return msgspec.msgpack.Decoder(result_type)
+
+
+def _read_outcome(ok: bool, payload: bytes, result_type: type | None) -> Outcome:
     try:
+        if payload[:1] == _MSGPACK and result_type is not None:
+            return ok, _msgpack_decoder(result_type).decode(payload[1:])
         return ok, pickle.loads(payload)  # noqa: S301 - from our own writer process
     except Exception as exc:  # the write's caller hears of it, nobody else
         return False, TypeError(f"the write's outcome could not be read back: {exc!r}")
@@ -255,8 +275,8 @@ def serve(path: Path, sock: socket.socket, max_group: int) -> None:
         group, waiting = waiting[:max_group], waiting[max_group:]
         outcomes, emitted = run_group(conn, clock.now, [write for _, write in group])
         reply = [
-            (ident, *_portable_outcome(*outcome))
-            for (ident, _), outcome in zip(group, outcomes, strict=True)
+            (ident, *_portable_outcome(*outcome, write.result_type))
+            for (ident, write), outcome in zip(group, outcomes, strict=True)
         ]
         sock.sendall(_frame(pickle.dumps((reply, emitted), pickle.HIGHEST_PROTOCOL)))
     conn.close()
@@ -265,6 +285,7 @@ def serve(path: Path, sock: socket.socket, max_group: int) -> None:
 class _Pending(NamedTuple):
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    result_type: type | None
 
 
 class WriterProcess:
@@ -351,7 +372,7 @@ class WriterProcess:
         with self._lock:
             if self._closing:
                 raise StoreUnavailable("the database is closing")
-            self._pending[ident] = _Pending(future, loop)
+            self._pending[ident] = _Pending(future, loop, write.result_type)
             self._outgoing.append((ident, write))
             if loop not in self._flush_scheduled:
                 self._flush_scheduled.add(loop)
@@ -440,12 +461,12 @@ class WriterProcess:
     def _settle(self, outcomes: list[tuple[int, bool, bytes]], sent: set[int]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Settled]]
         by_loop = {}
-        read = [(ident, *_unpickled_outcome(ok, payload)) for ident, ok, payload in outcomes]
         with self._lock:
-            for ident, ok, value in read:
-                sent.discard(ident)
-                pending = self._pending.pop(ident)
-                by_loop.setdefault(pending.loop, []).append((pending.future, ok, value))
+            pending = [(self._pending.pop(ident), ok, payload) for ident, ok, payload in outcomes]
+            sent.difference_update(ident for ident, _, _ in outcomes)
+        for waiting, ok, payload in pending:  # decoded outside the lock
+            settled = (waiting.future, *_read_outcome(ok, payload, waiting.result_type))
+            by_loop.setdefault(waiting.loop, []).append(settled)
         hand_over(by_loop)
 
     def close(self, timeout: float = 30.0) -> None:
