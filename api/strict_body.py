@@ -9,11 +9,12 @@ mistyped field is a 400 naming its path, as the schema promises.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Operation
 
 
 @cache
@@ -28,14 +29,50 @@ def _decoder(handler: object) -> msgspec.json.Decoder[Any] | None:
     return msgspec.json.Decoder(field.annotation)
 
 
+T = TypeVar("T")
+
+
 async def decode_body_strictly(request: Request[Any, Any, Any]) -> None:
     decoder = _decoder(request.route_handler)
-    if decoder is None:
-        return
+    if decoder is not None:
+        await read_strictly(request, decoder)
+
+
+async def read_strictly(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[T]) -> T:
+    """The body decoded once, strictly: for a route that reads its body itself."""
     try:
-        decoder.decode(await request.body())
+        return decoder.decode(await request.body())
     except msgspec.DecodeError as exc:
         raise ValidationException(
             detail="Validation failed for " + request.method + " " + request.url.path,
             extra=[{"message": str(exc)}],
         ) from exc
+
+
+def documented_body(struct: type[msgspec.Struct]) -> type[Operation]:
+    """An OpenAPI operation whose request body is `struct`: Litestar documents a body only
+    from a `data` parameter, which a route that reads its body itself does not have."""
+    definitions = msgspec.json.schema(struct)
+    schema = _inlined(definitions, definitions.pop("$defs", {}))
+
+    class WithBody(Operation):
+        def to_schema(self) -> dict[str, Any]:
+            result = super().to_schema()
+            content = {"application/json": {"schema": schema}}
+            result["requestBody"] = {"required": True, "content": content}
+            return result
+
+    WithBody.__name__ = WithBody.__qualname__ = f"{struct.__name__}Operation"
+    return WithBody
+
+
+def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    """msgspec's JSON Schema with each `#/$defs/` reference replaced by its definition."""
+    if isinstance(schema, list):
+        return [_inlined(item, definitions) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    reference = schema.get("$ref", "")
+    if reference.startswith("#/$defs/"):
+        return _inlined(definitions[reference.removeprefix("#/$defs/")], definitions)
+    return {key: _inlined(value, definitions) for key, value in schema.items()}

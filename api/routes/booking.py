@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from api.deps import AccountDep, ServicesDep, ViewerDep, idempotency
+from api.deps import (
+    AccountDep,
+    ServicesDep,
+    ViewerDep,
+    idempotency,
+    provide_account,
+    provide_services,
+)
 from api.problems import domain_error_handler
 from api.schemas import (
     HoldIn,
@@ -22,6 +30,7 @@ from api.schemas import (
     TicketCheckOut,
     TicketOut,
 )
+from api.strict_body import documented_body, read_strictly
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.ports import Availability, PlaceState, PlaceStatus, Sales
 
@@ -32,6 +41,8 @@ OnlyState = Annotated[
     PlaceState | None,
     QueryParameter(name="state", description="Only seats in this state (e.g. available)"),
 ]
+
+_HOLD_BODY = msgspec.json.Decoder(HoldIn)
 
 
 class InventoryController(Controller):
@@ -61,17 +72,21 @@ class InventoryController(Controller):
     ) -> list[PlaceStatus]:
         return await services.holds.places(viewer, performance_id, section, only)
 
-    @post("/holds", summary="Hold seats and standing places, all or nothing (Idempotency-Key)")
-    async def place_hold(
-        self,
-        request: Request[Any, Any, Any],
-        performance_id: FromPath[str],
-        data: JSONBody[HoldIn],
-        account: AccountDep,
-        services: ServicesDep,
-    ) -> Response[HoldOut]:
+    @post(
+        "/holds",
+        summary="Hold seats and standing places, all or nothing (Idempotency-Key)",
+        operation_class=documented_body(HoldIn),
+    )
+    async def place_hold(self, request: Request[Any, Any, Any]) -> Response[HoldOut]:
+        # The onsale's hottest route reads its own body, caller and path: Litestar's `data`
+        # conversion and dependency resolution cost a seventh of a hold attempt's CPU
+        # (measured side by side); what it does with them is the same as any route's.
+        data = await read_strictly(request, _HOLD_BODY)
+        services = provide_services(request.app.state)
+        account = await provide_account(request, services)
         idem = idempotency(request, account, "place-hold", data, required=True)
         assert idem is not None
+        performance_id: str = request.path_params["performance_id"]
         try:
             hold = await services.holds.place(account, performance_id, data.seats, data.ga, idem)
         except SeatsUnavailable as lost:
