@@ -47,7 +47,20 @@ def parser(commands: Any | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--wrk-seconds", type=float, default=10.0)
     p.add_argument("--wrk-connections", type=int, default=64)
-    p.add_argument("--wrk-seats", type=int, default=50_000, help="seats of each wrk stage")
+    p.add_argument(
+        "--wrk-seats",
+        type=int,
+        default=100_000,
+        help="seats of each wrk and vegeta stage (default 100,000: a stadium, which the"
+        " generators do not sell out within their runs)",
+    )
+    p.add_argument(
+        "--overload-cores",
+        type=float,
+        default=0.5,
+        help="CPU cores the overload's server gets (a cgroup quota; 0: all), so that ten"
+        " times its capacity is a rate this machine's generator can send (default 0.5)",
+    )
     p.add_argument("--time-limit", type=float, default=600.0, help="s the onsale may take")
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/)")
     p.add_argument(

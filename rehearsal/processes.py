@@ -202,8 +202,18 @@ def redis(folder: Path) -> Iterator[Process]:
 
 EDGE_IN_FLIGHT = 16
 """Requests the edge lets reach the server at once; more wait in its queue."""
+EDGE_SERVICE_MS = 30
+"""A smaller stage gets fewer requests in flight: as many as it serves in this time, so a
+served request waits about this long in the server, whatever its capacity."""
 EDGE_QUEUE_MS = 25
 """How long a request may wait for a slot before the edge answers 503 itself."""
+
+
+def edge_in_flight(capacity_rps: float) -> int:
+    """The edge's bound for a stage that serves `capacity_rps` (at least 4, at most
+    EDGE_IN_FLIGHT)."""
+    return max(4, min(EDGE_IN_FLIGHT, round(capacity_rps * EDGE_SERVICE_MS / 1000)))
+
 
 _EDGE_CONFIG = """\
 global
@@ -250,10 +260,12 @@ def haproxy_binary() -> str | None:
 
 
 @contextlib.contextmanager
-def edge(app_url: str, folder: Path, ahead: bool = True) -> Iterator[Process]:
+def edge(
+    app_url: str, folder: Path, ahead: bool = True, in_flight: int = EDGE_IN_FLIGHT
+) -> Iterator[Process]:
     """HAProxy in front of the server, as API Gateway's throttling is in front of the API
     on AWS: admission control in C, where turning a request away costs microseconds. At most
-    EDGE_IN_FLIGHT requests reach the server; the rest wait up to EDGE_QUEUE_MS for a slot,
+    `in_flight` requests reach the server; the rest wait up to EDGE_QUEUE_MS for a slot,
     then get the same problem+json 503 with Retry-After the server sends. It runs ahead of
     the server (AHEAD_NICE), as a machine of its own would, unless `ahead` is False."""
     binary = haproxy_binary()
@@ -268,7 +280,7 @@ def edge(app_url: str, folder: Path, ahead: bool = True) -> Iterator[Process]:
         _EDGE_CONFIG.format(
             port=port,
             app_port=app_url.rsplit(":", 1)[1],
-            in_flight=EDGE_IN_FLIGHT,
+            in_flight=in_flight,
             queue_ms=EDGE_QUEUE_MS,
             problem=problem,
             checkout=" ".join(CHECKOUT_PREFIXES),

@@ -387,6 +387,8 @@ def _overload_table(overload: Mapping[str, Any], title: str = "Overload") -> str
     return _facts_table(
         title,
         [
+            ("Server cores", _format_number(overload.get("server_cores")) or "all"),
+            ("Its hold capacity (wrk)", _with_unit(overload.get("capacity_rps"), "req/s")),
             ("Offered", _with_unit(offered, "req/s")),
             ("Served", _share(overload.get("served_rps"), offered, "offered")),
             ("Shed", _share(overload.get("shed_rps"), offered, "offered")),

@@ -2,8 +2,10 @@
 
 Two parts, one run:
 1. ratios (wrk, local runs only): for each inventory strategy a fresh server and
-   stage; the trivial endpoint's ceiling, then hold attempts at the same load, then
-   ten times the connections (overload) — all side by side;
+   stage; the trivial endpoint's ceiling, then hold attempts at the same load — all
+   side by side; for claims, hold attempts at fixed rates (vegeta), then ten times
+   the capacity of a server on half a core (overload, through the edge and
+   alone);
 2. the onsale (Locust, distributed: a master and workers): fans arrive on an open
    schedule around the opening and buy; the server's CPU, memory and sales are
    sampled each second; afterwards the store is audited and the report written.
@@ -30,7 +32,7 @@ from typing import Any
 import httpx
 import psutil
 
-from rehearsal import fsync, processes, slowdisk
+from rehearsal import cpu_limit, fsync, processes, slowdisk
 from rehearsal.audit import audit_anytime, check_acknowledged_exist, load_sqlite_snapshot
 from rehearsal.contest import TICKET_LIMIT
 from rehearsal.report import write_html
@@ -112,16 +114,16 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             "holds": holds.as_dict(),
         }
         if strategy == "claims":
-            result.update(
-                measure_at_rates(args, server.url, len(stage.fans), trivial, holds, folder)
-            )
+            result.update(measure_paced(args, server.url, len(stage.fans), trivial, holds))
         say(
             f"{strategy}: trivial {trivial.rate:,.0f}/s, hold attempts {holds.rate:,.0f}/s "
             f"({holds.rate_of(201):,.0f} held/s), p99 {holds.latency_ms['p99']:.1f} ms; "
             f"server CPU {trivial_cpu_us or 0:,.0f} µs per trivial request, "
             f"{hold_cpu_us or 0:,.0f} µs per hold attempt"
         )
-        return result
+    if strategy == "claims":
+        result.update(measure_overload(args, folder / "overload", len(stage.fans)))
+    return result
 
 
 def _cpu_us_per_request(server: processes.Process, since: float, run: WrkResult) -> float | None:
@@ -148,35 +150,29 @@ def settle(url: str, seconds: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def measure_at_rates(
-    args: argparse.Namespace,
-    url: str,
-    fans: int,
-    trivial: WrkResult,
-    holds: WrkResult,
-    folder: Path,
+def _fresh_stage(args: argparse.Namespace, url: str, fans: int) -> Stage:
+    return prepare_sync(
+        url,
+        seats=args.wrk_seats,
+        ga=0,
+        fans=fans,
+        opens_in=timedelta(seconds=-1),
+        ticket_limit=TICKET_LIMIT,
+    )
+
+
+def measure_paced(
+    args: argparse.Namespace, url: str, fans: int, trivial: WrkResult, holds: WrkResult
 ) -> dict[str, Any]:
     """With vegeta (open loop), each on a fresh stage: hold attempts at 0.3 × the trivial
     ceiling — and, if the server cannot serve that within 100 ms at p99, at lower shares of
-    the capacity wrk found, to show the rate it does serve so — then ten times that capacity,
-    where the excess must be turned away quickly and the rest served as fast as before:
-    through the edge (HAProxy) when it is installed, then at the server alone."""
+    the capacity wrk found, to show the rate it does serve so."""
     if vegeta_binary() is None:
         say("vegeta is not built (tools/build-vegeta.sh): latency at a fixed rate is skipped")
         return {}
 
-    def fresh_stage() -> Stage:
-        return prepare_sync(
-            url,
-            seats=args.wrk_seats,
-            ga=0,
-            fans=fans,
-            opens_in=timedelta(seconds=-1),
-            ticket_limit=TICKET_LIMIT,
-        )
-
     def paced(rate: float) -> dict[str, Any]:
-        run = run_vegeta(url, fresh_stage(), rate, args.wrk_seconds)
+        run = run_vegeta(url, _fresh_stage(args, url, fans), rate, args.wrk_seconds)
         p99 = run.served_ms.get("p99")
         within = (
             not run.rate_of(*SHED) and not run.errors and p99 is not None and p99 <= PACED_P99_MS
@@ -198,9 +194,62 @@ def measure_at_rates(
         if ladder[-1]["within_target"]:
             break
         ladder.append(paced(share * capacity))
+    return {"paced": ladder}
+
+
+def measure_overload(args: argparse.Namespace, folder: Path, fans: int) -> dict[str, Any]:
+    """Ten times a stage's hold capacity, where the excess must be turned away quickly and
+    the rest served as fast as before: through the edge (HAProxy) when it is installed, then
+    at the server alone. The stage is a fresh server on `--overload-cores` of CPU
+    (rehearsal/cpu_limit.py) — ten times the whole machine's capacity is more than its own
+    generator can send — and its capacity is measured with wrk just before."""
+    if vegeta_binary() is None:
+        return {}
+    with local_stage(folder, "claims", args.preclaim, args.fsync_delay_ms) as server:
+        # Every stage made first, with the whole machine: building a stadium (and the
+        # listing work it sets off) on the quota would take minutes and eat into the runs.
+        stages = [_fresh_stage(args, server.url, fans) for _ in range(3)]
+        wait_until_idle(server)
+        with cpu_limit.confined(
+            [p.pid for p in processes.server_processes(server.pid)],
+            args.overload_cores,
+            "overload",
+        ) as group:
+            return _overload_runs(args, folder, server, stages, group)
+
+
+def wait_until_idle(server: processes.Process, seconds: float = 120.0) -> None:
+    """Until the server's background work (outbox, listings) is done: less than 5 % of a
+    core used over a second."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        before = server.cpu_seconds()
+        time.sleep(1.0)
+        if server.cpu_seconds() - before < 0.05:
+            return
+
+
+def _overload_runs(
+    args: argparse.Namespace,
+    folder: Path,
+    server: processes.Process,
+    stages: list[Stage],
+    group: Path | None,
+) -> dict[str, Any]:
+    cores = args.overload_cores if group is not None else None
+    if group is None and args.overload_cores > 0:
+        say(
+            "the overload's server cannot be given a CPU quota here (cgroups need root):"
+            " it runs on the whole machine, and the generator may not reach ten times it"
+        )
+    measured = run_wrk(server.url, stages.pop(), args.wrk_seconds, args.wrk_connections)
+    capacity = measured.rate - measured.rate_of(*SHED)
+    say(f"overload stage on {cores or 'all the'} cores: hold capacity {capacity:,.0f}/s (wrk)")
 
     def overload(front: str, via: str) -> dict[str, Any]:
-        run = run_vegeta(front, fresh_stage(), OVERLOAD_FACTOR * capacity, args.wrk_seconds)
+        stage = stages.pop()
+        throttled = cpu_limit.throttled_seconds(group) if group is not None else 0.0
+        run = run_vegeta(front, stage, OVERLOAD_FACTOR * capacity, args.wrk_seconds)
         say(
             f"overload at {run.offered_rps:,.0f}/s ({via}): served {run.served_rps:,.0f}/s "
             f"(p99 {run.served_ms.get('p99')} ms), shed {run.rate_of(*SHED):,.0f}/s, "
@@ -210,25 +259,31 @@ def measure_at_rates(
             "generator": "vegeta",
             "generator_ahead": processes.ahead_granted(),
             "via": via,
+            "server_cores": cores,
             "capacity_rps": round(capacity, 1),
+            "capacity_p99_ms": measured.latency_ms["p99"],
             "factor": OVERLOAD_FACTOR,
             **run.as_dict(),
+            "server_throttled_s": round(
+                (cpu_limit.throttled_seconds(group) - throttled) if group is not None else 0, 2
+            ),
         }
 
-    result: dict[str, Any] = {"paced": ladder}
+    result: dict[str, Any] = {}
     # Through the edge first: the server alone is left with a backlog of connections its
     # clients gave up on, which would otherwise be measured as the edge's.
     if processes.haproxy_binary() is None:
         say("haproxy is not installed: the overload through the edge is skipped")
     else:
-        with processes.edge(url, folder / "edge") as front:
+        in_flight = processes.edge_in_flight(capacity)
+        with processes.edge(server.url, folder / "edge", in_flight=in_flight) as front:
             result["overload_edge"] = {
                 **overload(front.url, "edge"),
-                "edge_in_flight": processes.EDGE_IN_FLIGHT,
+                "edge_in_flight": in_flight,
                 "edge_queue_ms": processes.EDGE_QUEUE_MS,
             }
-        settle(url)
-    result["overload"] = overload(url, "server")
+        settle(server.url)
+    result["overload"] = overload(server.url, "server")
     return result
 
 
