@@ -5,8 +5,9 @@ measures the trivial endpoint, then hold attempts, and reads the CPU time of the
 its SQLite writer process per request. Configurations alternate, so none always meets a
 warmer machine; the table at the end gives each one's median ratio and its spread.
 
-Run: `python -m benchmarks.hold_path` (`--runs 3 --seconds 10 --seats 50000
---configs claims,claims:thread:redis,performance-lock,seat-locks`). A configuration is
+Run: `python -m benchmarks.hold_path` (`--runs 3 --seconds 10 --seats 100000
+--configs claims,claims:thread:redis,performance-lock,seat-locks --fsync-delay-ms 0`); the
+first configuration's held/s is divided by each other's, run by run. A configuration is
 `<strategy>[:<writer>[:<pre-claim>]]`: the inventory strategy (`claims` or a naive
 baseline), the booking database's writer (`process`, the default, or `thread`) and, for
 claims, the pre-claim (`memory`, the default, `redis` or `off`).
@@ -28,14 +29,16 @@ from rehearsal.stage import prepare_sync
 from rehearsal.wrk import run_wrk, wrk_binary
 
 
-def measure(config: str, seconds: float, seats: int, connections: int) -> dict[str, Any]:
+def measure(
+    config: str, seconds: float, seats: int, connections: int, fsync_delay_ms: float = 0.0
+) -> dict[str, Any]:
     parts = config.split(":")
     defaults = ["claims", "process", "memory"]
     strategy, writer, preclaim = parts + defaults[len(parts) :]
     extra = {"sqlite_writer": writer}
     with (
         tempfile.TemporaryDirectory(prefix="hold-path-") as folder,
-        local_stage(Path(folder), strategy, preclaim, extra=extra) as server,
+        local_stage(Path(folder), strategy, preclaim, fsync_delay_ms, extra=extra) as server,
     ):
         stage = prepare_sync(
             server.url,
@@ -67,9 +70,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each configuration")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--seats", type=int, default=50_000)
+    parser.add_argument("--seats", type=int, default=100_000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--configs", default="claims,claims:thread:redis")
+    parser.add_argument(
+        "--fsync-delay-ms",
+        type=float,
+        default=0.0,
+        help="every server on a disk whose fsync is this much slower (rehearsal/slowdisk.py)",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/hold-path.json"))
     args = parser.parse_args()
     if wrk_binary() is None:
@@ -78,8 +87,10 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for run in range(args.runs):
         for config in configs if run % 2 == 0 else reversed(configs):
-            result = measure(config, args.seconds, args.seats, args.connections)
-            results.append(result)
+            result = measure(
+                config, args.seconds, args.seats, args.connections, args.fsync_delay_ms
+            )
+            results.append({**result, "run": run + 1})
             print(
                 f"run {run + 1} {config:16s} trivial {result['trivial_rps']:8,.0f}/s "
                 f"attempts {result['attempts_per_s']:6,.0f}/s held {result['holds_per_s']:6,.0f}/s "
@@ -97,6 +108,23 @@ def main() -> None:
             f"   {statistics.median(r['holds_per_s'] for r in mine):6,.0f}"
             f"   {statistics.median(r['hold_cpu_us'] for r in mine):8,.0f}"
         )
+    first = configs[0]
+    for config in configs[1:]:
+        # Within each run, so a machine that was slower for a while slows both sides.
+        per_run = sorted(
+            ours["holds_per_s"] / theirs["holds_per_s"]
+            for ours in results
+            for theirs in results
+            if ours["config"] == first
+            and theirs["config"] == config
+            and ours["run"] == theirs["run"]
+            and theirs["holds_per_s"]
+        )
+        if per_run:
+            print(
+                f"{first} ÷ {config}: held/s {statistics.median(per_run):.2f}× in the same run"
+                f" ({per_run[0]:.2f}–{per_run[-1]:.2f}×)"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
 
