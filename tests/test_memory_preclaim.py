@@ -210,6 +210,29 @@ def test_a_retry_gets_its_stored_hold_not_a_refusal_by_its_own_claims(
     run(runtime, scenario)
 
 
+def test_a_late_retry_of_an_ordered_hold_gets_the_hold_while_its_order_keeps_the_seats(
+    runtime: LocalRuntime,
+) -> None:
+    """GIVEN a hold turned into an order whose payment window outlasts the hold's key mark
+    WHEN the client retries the hold with its Idempotency-Key after the hold's lifetime
+    THEN it gets its stored hold, not a refusal by the seats its own order keeps."""
+
+    async def scenario(rig: Rig) -> None:
+        request, idem = rig.request([rig.seats[0]])
+        first = await rig.store.place_hold(request, idem)
+        await rig.store.place_order(
+            new_id("ord"),
+            first.id,
+            timedelta(seconds=10 * HOLD_TTL_SECONDS),
+            Idempotency("x", new_key(), "f"),
+        )
+        rig.time.at += 2 * HOLD_TTL_SECONDS  # past the key mark made with the hold
+        retried = HoldRequest(**{**_fields(request), "hold_id": new_id("hld")})
+        assert (await rig.store.place_hold(retried, idem)).id == first.id
+
+    run(runtime, scenario)
+
+
 def test_standing_places_pass_through(runtime: LocalRuntime) -> None:
     """GIVEN a request for standing places only WHEN it is placed THEN the store decides it
     and nothing is pre-claimed."""

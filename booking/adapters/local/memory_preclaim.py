@@ -41,6 +41,10 @@ class PreclaimMap:
         self._clock = clock
         self._seats: dict[tuple[str, str], tuple[str, float]] = {}
         self._keys: dict[tuple[str, str, str], float] = {}
+        # The key each hold was claimed with: its mark lasts as long as the hold's seats
+        # are kept (an order's payment window may outlast the hold), so a late retry of
+        # the hold still reaches the store's record instead of its own seats' refusal.
+        self._key_of: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._min_sweep = min_sweep
         self._sweep_at = min_sweep
 
@@ -76,6 +80,7 @@ class PreclaimMap:
             self._seats[(performance_id, seat)] = (hold_id, now + ttl_seconds)
         key = (performance_id, idem.scope, idem.key)
         self._keys[key] = now + ttl_seconds + _IDEM_GRACE_SECONDS
+        self._key_of[(performance_id, hold_id)] = key
         if len(self) >= self._sweep_at:
             self._sweep(now)
 
@@ -87,6 +92,10 @@ class PreclaimMap:
     def keep(self, performance_id: str, seats: Iterable[str], owner: str, seconds: float) -> None:
         """`owner` keeps `seats` for `seconds` from now (an order's payment window)."""
         self.mark(performance_id, seats, owner, seconds)
+        key = self._key_of.get((performance_id, owner))
+        if key is not None:
+            until = self._clock() + seconds + _IDEM_GRACE_SECONDS
+            self._keys[key] = max(self._keys.get(key, 0.0), until)
 
     def free(self, performance_id: str, seats: Iterable[str], *owners: str) -> None:
         """Drop the entries of `seats` that belong to one of `owners` (never another's)."""
@@ -98,6 +107,7 @@ class PreclaimMap:
     def _sweep(self, now: float) -> None:
         self._seats = {k: v for k, v in self._seats.items() if v[1] > now}
         self._keys = {k: v for k, v in self._keys.items() if v > now}
+        self._key_of = {h: k for h, k in self._key_of.items() if k in self._keys}
         self._sweep_at = max(self._min_sweep, 2 * len(self))
 
 
