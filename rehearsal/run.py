@@ -81,14 +81,7 @@ def local_stage(
 # -- part 1: ratios with wrk ------------------------------------------------------------
 def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> dict[str, Any]:
     with local_stage(folder, strategy, args.preclaim, args.fsync_delay_ms) as server:
-        stage = prepare_sync(
-            server.url,
-            seats=args.wrk_seats,
-            ga=0,
-            fans=min(20_000, max(1_000, args.wrk_seats // 2)),
-            opens_in=timedelta(seconds=-1),
-            ticket_limit=TICKET_LIMIT,
-        )
+        stage = _fresh_stage(args, server.url)
         since = server.cpu_seconds()
         trivial = run_wrk(server.url, None, args.wrk_seconds, args.wrk_connections)
         trivial_cpu_us = _cpu_us_per_request(server, since, trivial)
@@ -114,7 +107,7 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             "holds": holds.as_dict(),
         }
         if strategy == "claims":
-            result.update(measure_paced(args, server.url, len(stage.fans), trivial, holds))
+            result.update(measure_paced(args, server.url, trivial, holds))
         say(
             f"{strategy}: trivial {trivial.rate:,.0f}/s, hold attempts {holds.rate:,.0f}/s "
             f"({holds.rate_of(201):,.0f} held/s), p99 {holds.latency_ms['p99']:.1f} ms; "
@@ -122,7 +115,7 @@ def measure_strategy(args: argparse.Namespace, strategy: str, folder: Path) -> d
             f"{hold_cpu_us or 0:,.0f} µs per hold attempt"
         )
     if strategy == "claims":
-        result.update(measure_overload(args, folder / "overload", len(stage.fans)))
+        result.update(measure_overload(args, folder / "overload"))
     return result
 
 
@@ -150,19 +143,20 @@ def settle(url: str, seconds: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def _fresh_stage(args: argparse.Namespace, url: str, fans: int) -> Stage:
+def _fresh_stage(args: argparse.Namespace, url: str) -> Stage:
+    """A stage on sale for the generators: `--wrk-seats` seats, fans enough to race."""
     return prepare_sync(
         url,
         seats=args.wrk_seats,
         ga=0,
-        fans=fans,
+        fans=min(20_000, max(1_000, args.wrk_seats // 2)),
         opens_in=timedelta(seconds=-1),
         ticket_limit=TICKET_LIMIT,
     )
 
 
 def measure_paced(
-    args: argparse.Namespace, url: str, fans: int, trivial: WrkResult, holds: WrkResult
+    args: argparse.Namespace, url: str, trivial: WrkResult, holds: WrkResult
 ) -> dict[str, Any]:
     """With vegeta (open loop), each on a fresh stage: hold attempts at 0.3 × the trivial
     ceiling — and, if the server cannot serve that within 100 ms at p99, at lower shares of
@@ -172,7 +166,7 @@ def measure_paced(
         return {}
 
     def paced(rate: float) -> dict[str, Any]:
-        run = run_vegeta(url, _fresh_stage(args, url, fans), rate, args.wrk_seconds)
+        run = run_vegeta(url, _fresh_stage(args, url), rate, args.wrk_seconds)
         p99 = run.served_ms.get("p99")
         within = (
             not run.rate_of(*SHED) and not run.errors and p99 is not None and p99 <= PACED_P99_MS
@@ -197,7 +191,7 @@ def measure_paced(
     return {"paced": ladder}
 
 
-def measure_overload(args: argparse.Namespace, folder: Path, fans: int) -> dict[str, Any]:
+def measure_overload(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Ten times a stage's hold capacity, where the excess must be turned away quickly and
     the rest served as fast as before: through the edge (HAProxy) when it is installed, then
     at the server alone. The stage is a fresh server on `--overload-cores` of CPU
@@ -208,7 +202,7 @@ def measure_overload(args: argparse.Namespace, folder: Path, fans: int) -> dict[
     with local_stage(folder, "claims", args.preclaim, args.fsync_delay_ms) as server:
         # Every stage made first, with the whole machine: building a stadium (and the
         # listing work it sets off) on the quota would take minutes and eat into the runs.
-        stages = [_fresh_stage(args, server.url, fans) for _ in range(3)]
+        stages = [_fresh_stage(args, server.url) for _ in range(3)]
         wait_until_idle(server)
         with cpu_limit.confined(
             [p.pid for p in processes.server_processes(server.pid)],
