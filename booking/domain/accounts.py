@@ -13,7 +13,7 @@ class Role(enum.StrEnum):
     ORGANIZER = "organizer"
 
 
-class Account(msgspec.Struct, frozen=True):
+class Account(msgspec.Struct, frozen=True, gc=False):
     id: str
     email: str
     display_name: str
@@ -26,7 +26,7 @@ class StoredAccount(msgspec.Struct, frozen=True):
     password_hash: str
 
 
-class Session(msgspec.Struct, frozen=True):
+class Session(msgspec.Struct, frozen=True, gc=False):
     token_hash: str
     account_id: str
     expires_at: datetime

@@ -46,7 +46,7 @@ class Event(msgspec.Struct, frozen=True):
     poster: Poster | None = None
 
 
-class PriceGrade(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PriceGrade(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     code: Code
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     price_krw: PriceKrw
@@ -96,7 +96,7 @@ class UnitKind(enum.StrEnum):
     GA = "ga"
 
 
-class InventoryUnit(msgspec.Struct, frozen=True):
+class InventoryUnit(msgspec.Struct, frozen=True, gc=False):
     """One sellable place of one performance: a numbered seat or one standing place."""
 
     unit_id: str

@@ -21,12 +21,12 @@ class HoldStatus(enum.StrEnum):
     ORDERED = "ordered"
 
 
-class GaRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class GaRequest(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     zone: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEATS_PER_HOLD)]
 
 
-class HoldItem(msgspec.Struct, frozen=True):
+class HoldItem(msgspec.Struct, frozen=True, gc=False):
     unit_id: str
     zone_id: str
     kind: UnitKind

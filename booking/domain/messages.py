@@ -9,25 +9,25 @@ from __future__ import annotations
 import msgspec
 
 
-class HoldPlaced(msgspec.Struct, frozen=True, tag=True):
+class HoldPlaced(msgspec.Struct, frozen=True, gc=False, tag=True):
     hold_id: str
     performance_id: str
     quantity: int
 
 
-class HoldReleased(msgspec.Struct, frozen=True, tag=True):
+class HoldReleased(msgspec.Struct, frozen=True, gc=False, tag=True):
     hold_id: str
     performance_id: str
     reason: str
 
 
-class OrderPlaced(msgspec.Struct, frozen=True, tag=True):
+class OrderPlaced(msgspec.Struct, frozen=True, gc=False, tag=True):
     order_id: str
     performance_id: str
     total_krw: int
 
 
-class OrderPaid(msgspec.Struct, frozen=True, tag=True):
+class OrderPaid(msgspec.Struct, frozen=True, gc=False, tag=True):
     """Seats are sold: capture the money, then issue the tickets."""
 
     order_id: str
@@ -35,7 +35,7 @@ class OrderPaid(msgspec.Struct, frozen=True, tag=True):
     gateway_payment_id: str
 
 
-class OrderClosed(msgspec.Struct, frozen=True, tag=True):
+class OrderClosed(msgspec.Struct, frozen=True, gc=False, tag=True):
     """An order ended unpaid, cancelled or refunded; money taken must go back."""
 
     order_id: str
@@ -44,20 +44,20 @@ class OrderClosed(msgspec.Struct, frozen=True, tag=True):
     refund: bool
 
 
-class TicketsIssued(msgspec.Struct, frozen=True, tag=True):
+class TicketsIssued(msgspec.Struct, frozen=True, gc=False, tag=True):
     """An order's tickets are stored: mail the fan its confirmation with the codes."""
 
     order_id: str
     account_id: str | None = None
 
 
-class CatalogChanged(msgspec.Struct, frozen=True, tag=True):
+class CatalogChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     kind: str
     id: str
     deleted: bool = False
 
 
-class PosterUploaded(msgspec.Struct, frozen=True, tag=True):
+class PosterUploaded(msgspec.Struct, frozen=True, gc=False, tag=True):
     """An event points at a new poster original (`key`): make its variants."""
 
     event_id: str

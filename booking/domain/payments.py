@@ -41,7 +41,7 @@ def advances(current: PaymentStatus, new: PaymentStatus) -> bool:
     return PAYMENT_RANK[new] > PAYMENT_RANK[current]
 
 
-class Payment(msgspec.Struct, frozen=True):
+class Payment(msgspec.Struct, frozen=True, gc=False):
     id: str
     order_id: str
     account_id: str
@@ -53,7 +53,7 @@ class Payment(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class GatewayPayment(msgspec.Struct, frozen=True):
+class GatewayPayment(msgspec.Struct, frozen=True, gc=False):
     """The gateway's view of a payment, as returned by its API."""
 
     id: str
@@ -80,7 +80,7 @@ WEBHOOK_STATUS = {
 }
 
 
-class WebhookPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class WebhookPayload(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     payment_id: str
     reference: str
     amount_krw: int

@@ -27,7 +27,7 @@ from booking.domain.tickets import Ticket, TicketClaims
 from booking.domain.venues import Venue
 
 
-class Idempotency(msgspec.Struct, frozen=True):
+class Idempotency(msgspec.Struct, frozen=True, gc=False):
     """A client's Idempotency-Key, scoped to its account and operation.
 
     The store saves the result with the change in one transaction; the same key
@@ -111,7 +111,7 @@ class PlaceState(enum.StrEnum):
     BLOCKED = "blocked"
 
 
-class ZoneAvailability(msgspec.Struct, frozen=True):
+class ZoneAvailability(msgspec.Struct, frozen=True, gc=False):
     zone_id: str
     kind: str
     grade: str
@@ -136,7 +136,7 @@ class Availability(msgspec.Struct, frozen=True):
     zones: list[ZoneAvailability]
 
 
-class GradeSales(msgspec.Struct, frozen=True):
+class GradeSales(msgspec.Struct, frozen=True, gc=False):
     grade: str
     sold: int
     revenue_krw: int
@@ -153,7 +153,7 @@ class Sales(msgspec.Struct, frozen=True):
     grades: list[GradeSales]
 
 
-class PlaceStatus(msgspec.Struct, frozen=True):
+class PlaceStatus(msgspec.Struct, frozen=True, gc=False):
     unit_id: str
     zone_id: str
     grade: str

@@ -62,7 +62,7 @@ class ConcertListing(msgspec.Struct, frozen=True):
 GONE_FOR_GOOD = 2**62
 
 
-class Withdrawal(msgspec.Struct, frozen=True):
+class Withdrawal(msgspec.Struct, frozen=True, gc=False):
     """A listing fans must no longer find, as of `version` (a draft may come back later)."""
 
     performance_id: str
@@ -109,7 +109,7 @@ class SearchSort(enum.StrEnum):
     DATE = "date"
 
 
-class SearchQuery(msgspec.Struct, frozen=True):
+class SearchQuery(msgspec.Struct, frozen=True, gc=False):
     text: str = ""
     city: str | None = None
     genre: str | None = None
@@ -150,7 +150,7 @@ class SearchHit(msgspec.Struct, frozen=True):
     score: float
 
 
-class FacetCount(msgspec.Struct, frozen=True):
+class FacetCount(msgspec.Struct, frozen=True, gc=False):
     value: str
     count: int
 

@@ -13,7 +13,7 @@ class TicketStatus(enum.StrEnum):
     VOID = "void"
 
 
-class TicketClaims(msgspec.Struct, frozen=True, array_like=True):
+class TicketClaims(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """What the signed code says; array-like to keep the QR code small."""
 
     ticket_id: str
@@ -23,7 +23,7 @@ class TicketClaims(msgspec.Struct, frozen=True, array_like=True):
     issued_at: int
 
 
-class Ticket(msgspec.Struct, frozen=True):
+class Ticket(msgspec.Struct, frozen=True, gc=False):
     id: str
     order_id: str
     account_id: str

@@ -21,7 +21,7 @@ MAX_SEATS_PER_VENUE = 100_000
 MAX_GA_CAPACITY = 100_000
 
 
-class Seat(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Seat(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     number: Annotated[int, msgspec.Meta(ge=1, le=9999)]
     x: float = 0.0
     y: float = 0.0
@@ -40,7 +40,7 @@ class Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rows: Annotated[list[Row], msgspec.Meta(min_length=1, max_length=500)]
 
 
-class GaZone(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class GaZone(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     id: Code
     name: Name
     capacity: Annotated[int, msgspec.Meta(ge=1, le=MAX_GA_CAPACITY)]
@@ -51,7 +51,7 @@ class SeatMap(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ga_zones: Annotated[list[GaZone], msgspec.Meta(max_length=100)] = []
 
 
-class SeatRef(msgspec.Struct, frozen=True):
+class SeatRef(msgspec.Struct, frozen=True, gc=False):
     """A seat flattened with where it is, as inventory and tickets need it."""
 
     id: str
