@@ -38,6 +38,12 @@ def header(request: Request[Any, Any, Any], name: bytes) -> str | None:
     return None
 
 
+def path_of(request: Request[Any, Any, Any]) -> str:
+    """`request.url.path` without building the whole URL (host, query) to get it."""
+    scope = request.scope
+    return scope.get("root_path", "") + scope["path"]
+
+
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     header_value = header(request, b"authorization")
     if header_value is None:
@@ -74,7 +80,7 @@ def idempotency(
         return None
     if not _KEY.match(key):
         raise InvalidRequest("Idempotency-Key must be 1–255 printable ASCII characters")
-    digest = hashlib.sha256(request.url.path.encode() + b"\n" + msgspec.json.encode(data))
+    digest = hashlib.sha256(path_of(request).encode() + b"\n" + msgspec.json.encode(data))
     return Idempotency(scope=f"{account.id}:{operation}", key=key, fingerprint=digest.hexdigest())
 
 

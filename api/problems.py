@@ -57,10 +57,10 @@ HTTP_PROBLEMS: dict[str, tuple[int, str]] = {
 }
 
 
-def problem(
+def problem_body(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
-) -> Response[dict[str, Any]]:
-    body = {
+) -> dict[str, Any]:
+    return {
         "type": f"/problems/{code}",
         "title": title,
         "status": status,
@@ -68,13 +68,19 @@ def problem(
         "instance": instance,
         **extra,
     }
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+) -> Response[dict[str, Any]]:
+    body = problem_body(status, code, title, detail, instance, **extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status in (429, 503):
         headers = {"Retry-After": "1"}  # shed early; clients come back in a second
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _status_of(error: e.DomainError) -> int:
+def status_of(error: e.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -82,7 +88,7 @@ def _status_of(error: e.DomainError) -> int:
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: e.DomainError) -> Response[Any]:
-    return problem(_status_of(exc), exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+    return problem(status_of(exc), exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
 
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
