@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.contest import TICKET_LIMIT
-from rehearsal.run import local_stage
+from rehearsal.run import local_stage, wait_until_idle
 from rehearsal.stage import prepare_sync
 from rehearsal.wrk import run_wrk, wrk_binary
 
@@ -48,6 +48,7 @@ def measure(
             ticket_limit=TICKET_LIMIT,
             opens_in=timedelta(seconds=-1),
         )
+        wait_until_idle(server)  # the new stage's listing work is neither run's load
         before = server.cpu_seconds()
         trivial = run_wrk(server.url, None, seconds, connections)
         between = server.cpu_seconds()

@@ -248,6 +248,7 @@ def _summary_section(report: Mapping[str, Any]) -> str:
         _ceiling_table(_mapping(report.get("ceiling"))),
         _overload_table(_mapping(report.get("overload")), "Overload, server alone"),
         _overload_table(_mapping(report.get("overload_edge")), "Overload, through the edge"),
+        _concurrency_table(_mapping(report.get("ceiling")).get("concurrency")),
         _paced_table(_mapping(report.get("ceiling")).get("paced")),
         _fsync_table(_mapping(report.get("fsync"))),
         _strategies_table(report),
@@ -361,6 +362,35 @@ def _ceiling_table(ceiling: Mapping[str, Any]) -> str:
             ("Hold attempts", _with_unit(attempts, "req/s")),
             ("Hold p99", _with_unit(ceiling.get("hold_p99_ms"), "ms")),
             ("Hold attempts ÷ trivial", None if ratio is None else f"{ratio:.2f}"),
+            ("Best ÷ trivial within 100 ms at p99", _best_within(ceiling)),
+        ],
+    )
+
+
+def _best_within(ceiling: Mapping[str, Any]) -> str | None:
+    best = _mapping(ceiling.get("best_within_target"))
+    if not best:
+        return "none" if ceiling.get("concurrency") else None
+    return (
+        f"{_format_number(best.get('ratio_to_trivial'))} ({_format_number(best.get('connections'))}"
+        f" connections, p99 {_format_number(best.get('p99_ms'))} ms)"
+    )
+
+
+def _concurrency_table(ladder: object) -> str:
+    """Hold attempts with wrk at several connection counts: one row per count."""
+    runs = [_mapping(run) for run in ladder] if isinstance(ladder, list) else []
+    return _facts_table(
+        "Holds by connections (wrk)",
+        [
+            (
+                f"{_format_number(run.get('connections'))} connections",
+                f"{_format_number(run.get('attempts_per_s'))}/s"
+                f" ({_format_number(run.get('ratio_to_trivial'))} × trivial),"
+                f" p99 {_format_number(run.get('p99_ms'))} ms"
+                + ("; within 100 ms at p99" if run.get("within_target") else ""),
+            )
+            for run in runs
         ],
     )
 

@@ -42,6 +42,11 @@ class WrkResult:
     def timeouts(self) -> int:
         return self.errors.get("timeout", 0)
 
+    @property
+    def errors_5xx(self) -> int:
+        """Answers of 500 and up other than the overload's 503."""
+        return sum(n for s, n in self.statuses.items() if s >= 500 and s != 503)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,

@@ -97,6 +97,23 @@ def synthetic_report() -> dict[str, Any]:
             "hold_attempts_rps": 4200.0,
             "hold_p99_ms": 38.0,
             "ratio": 0.46,
+            "concurrency": [
+                {
+                    "connections": 16,
+                    "attempts_per_s": 3000.0,
+                    "ratio_to_trivial": 0.33,
+                    "p99_ms": 40.0,
+                    "within_target": True,
+                },
+                {
+                    "connections": 64,
+                    "attempts_per_s": 4200.0,
+                    "ratio_to_trivial": 0.46,
+                    "p99_ms": 138.0,
+                    "within_target": False,
+                },
+            ],
+            "best_within_target": {"connections": 16, "ratio_to_trivial": 0.33, "p99_ms": 40.0},
         },
         "strategies": [
             {
@@ -292,6 +309,13 @@ def test_summary_shows_totals_and_ratios() -> None:
     assert totals["Tickets sold"] == ["16,000 (100.0 % of capacity)"]
     assert totals["Sold out"] == ["41.5 s after opening"]
     assert cells("Throughput ceiling")["Hold attempts ÷ trivial"] == ["0.46"]
+    best = cells("Throughput ceiling")["Best ÷ trivial within 100 ms at p99"]
+    assert best == ["0.33 (16 connections, p99 40 ms)"]
+    by_connections = cells("Holds by connections")
+    assert by_connections["16 connections"] == [
+        "3,000/s (0.33 × trivial), p99 40 ms; within 100 ms at p99"
+    ]
+    assert by_connections["64 connections"] == ["4,200/s (0.46 × trivial), p99 138 ms"]
     strategies = cells("Inventory strategies")
     assert strategies["claims (this run)"] == ["1,200", "4,200", "38", "410", "120", "4.0×"]
     assert strategies["seat-locks"][-1] == "1.0×"
