@@ -379,7 +379,6 @@ def _best_within(ceiling: Mapping[str, Any]) -> str | None:
 
 def _concurrency_table(ladder: object) -> str:
     """Hold attempts with wrk at several connection counts: one row per count."""
-    runs = [_mapping(run) for run in ladder] if isinstance(ladder, list) else []
     return _facts_table(
         "Holds by connections (wrk)",
         [
@@ -390,14 +389,13 @@ def _concurrency_table(ladder: object) -> str:
                 f" p99 {_format_number(run.get('p99_ms'))} ms"
                 + ("; within 100 ms at p99" if run.get("within_target") else ""),
             )
-            for run in runs
+            for run in map(_mapping, _list(ladder))
         ],
     )
 
 
 def _paced_table(paced: object) -> str:
     """Hold latency at fixed rates (open loop): one row per rate tried."""
-    runs = [_mapping(run) for run in paced] if isinstance(paced, list) else []
     return _facts_table(
         "Holds at a fixed rate",
         [
@@ -407,7 +405,7 @@ def _paced_table(paced: object) -> str:
                 f"p99 {_format_number(run.get('served_p99_ms'))} ms, "
                 f"shed {_format_number(run.get('shed_rps'))}/s",
             )
-            for run in runs
+            for run in map(_mapping, _list(paced))
         ],
     )
 
