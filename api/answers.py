@@ -2,8 +2,8 @@
 
 Litestar's `Response` merges the route's headers, cookies and encoders and builds a header
 map for every answer; the hold route's answers have a body and a content type, nothing
-else. Sent as they are, they cost the route a tenth less of the event loop (measured side
-by side, docs/PERFORMANCE.md). The bodies are the ones Litestar would encode.
+else. Sent as they are, a hold attempt costs the event loop a fifth less CPU (681 → 547
+µs, side by side, docs/PERFORMANCE.md). The bodies are the ones Litestar would encode.
 """
 
 from __future__ import annotations
