@@ -98,6 +98,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
+    # Every write of a group runs in a SAVEPOINT, whose statement journal would otherwise
+    # be a temporary file created and deleted per group.
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 
