@@ -57,9 +57,9 @@ def parser(commands: Any | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--overload-cores",
         type=float,
-        default=0.5,
+        default=0.25,
         help="CPU cores the overload's server gets (a cgroup quota; 0: all), so that ten"
-        " times its capacity is a rate this machine's generator can send (default 0.5)",
+        " times its capacity is a rate this machine's generator can send (default 0.25)",
     )
     p.add_argument("--time-limit", type=float, default=600.0, help="s the onsale may take")
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/)")
