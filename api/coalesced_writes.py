@@ -43,7 +43,7 @@ class CoalescingTransport:
     def flush(self) -> None:
         if not self._pending:
             return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        data = b"".join(self._pending)  # one piece comes back as it is, uncopied
         self._pending.clear()
         self._size = 0
         if not self._transport.is_closing():

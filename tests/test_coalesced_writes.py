@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +17,7 @@ import uvicorn
 
 from api import coalesced_writes
 from api.coalesced_writes import FLUSH_AT_BYTES, CoalescingHttpProtocol
+from tests.live_server import free_port
 
 BIG = FLUSH_AT_BYTES * 3 + 17
 
@@ -56,9 +56,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @contextlib.asynccontextmanager
 async def serving() -> AsyncIterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http=CoalescingHttpProtocol, log_level="warning"
     )
