@@ -81,3 +81,17 @@ async def on_sale(runtime: LocalRuntime) -> tuple[str, list[str]]:
     )
     places = await runtime.booking_store.place_states(performance.id, None)
     return performance.id, [p.unit_id for p in places]
+
+
+class ManualClock:
+    """The store's and the pre-claim's clock in one: starts at the real time, then moves
+    only when a test moves it (expiry without sleeping)."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)

@@ -2,18 +2,17 @@
 
 The pre-claim turns losers of a seat race away before they cost a store
 transaction; the store's conditional write stays the only fence, so a flushed
-or dead Redis changes how fast bookings are, never whether they are right.
+or dead Redis changes how fast bookings are, never whether they are right. What every
+pre-claim must do is in tests/test_preclaim_contract.py; here is what only Redis does:
+batching, a flushed, dead or frozen server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
-from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -72,8 +71,14 @@ class Rig:
         return request, Idempotency(f"{fan}:place_hold", new_key(), "fingerprint")
 
     async def owner(self, seat: str) -> str | None:
+        """Who the key says owns `seat`: a hold id, `taken`, `p:<hold id>` in flight, or None."""
         value = await self.redis.get(seat_key(self.performance_id, seat))
-        return None if value is None else value.decode()
+        if value is None:
+            return None
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        if text.startswith("o:"):
+            return text[2:].rsplit(":", 1)[0]
+        return TAKEN if text.startswith(TAKEN) else text
 
     async def held(self) -> set[str]:
         states = await self.runtime.booking_store.place_states(self.performance_id, None)
@@ -114,154 +119,6 @@ def run(
             await client.aclose()
 
     asyncio.run(main())
-
-
-def test_a_taken_seat_is_refused_by_redis_without_a_store_transaction(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN a hold on two seats placed through the pre-claim
-    WHEN another fan asks for one of them and a free one
-    THEN Redis refuses naming the taken seat, the store never sees the request,
-    and nothing of the refused request stays claimed (all or nothing)."""
-
-    async def scenario(rig: Rig) -> None:
-        a, b, c = rig.seats[:3]
-        first = await rig.hold([a, b])
-        assert await rig.owner(a) == first.id
-        assert await rig.owner(b) == first.id
-
-        with pytest.raises(SeatsUnavailable) as refused:
-            await rig.hold([c, b])
-
-        assert refused.value.taken == [b]
-        assert rig.inner.place_hold_calls == 1
-        assert await rig.owner(c) is None
-        assert await rig.held() == {a, b}
-        third = await rig.hold([c])
-        assert await rig.owner(c) == third.id
-
-    run(runtime, redis_server, scenario)
-
-
-def test_store_refusal_frees_the_untaken_claims_and_marks_the_taken_seat(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN a seat held straight in the store, unknown to Redis
-    WHEN a fan asks the wrapper for it and a free seat
-    THEN the store refuses, the free seat's pre-claim is gone, the taken seat is
-    marked taken, and the next fan asking for it is refused by Redis."""
-
-    async def scenario(rig: Rig) -> None:
-        a, b = rig.seats[:2]
-        await rig.runtime.booking_store.place_hold(*rig.request([a]))
-
-        with pytest.raises(SeatsUnavailable) as refused:
-            await rig.hold([a, b])
-
-        assert refused.value.taken == [a]
-        assert rig.inner.place_hold_calls == 1
-        assert await rig.owner(b) is None
-        assert await rig.owner(a) == TAKEN
-        with pytest.raises(SeatsUnavailable):
-            await rig.hold([a])
-        assert rig.inner.place_hold_calls == 1
-
-    run(runtime, redis_server, scenario)
-
-
-def test_release_and_cancelled_order_free_the_preclaims(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN two holds through the pre-claim, the second turned into an order
-    WHEN the first hold is released and the order is cancelled
-    THEN their pre-claims are gone and other fans hold those seats."""
-
-    async def scenario(rig: Rig) -> None:
-        a, b, c = rig.seats[:3]
-        released = await rig.hold([a, b])
-        ordered = await rig.hold([c])
-        order_id = new_id("ord")
-        await rig.store.place_order(
-            order_id, ordered.id, timedelta(minutes=15), Idempotency("o", new_key(), "f")
-        )
-
-        await rig.store.release_hold(released.id)
-        await rig.store.close_order(order_id, refund=False)
-
-        assert [await rig.owner(s) for s in (a, b, c)] == [None, None, None]
-        again = await rig.hold([a, b, c])
-        assert {i.unit_id for i in again.items} == {a, b, c}
-
-    run(runtime, redis_server, scenario)
-
-
-def test_an_order_keeps_its_seats_for_its_payment_window_not_the_holds_life(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN a hold turned into an order with a 2 s payment window (the hold lives 10
-    minutes) WHEN the order is placed THEN the seat's pre-claim lapses with the window."""
-
-    async def scenario(rig: Rig) -> None:
-        held = await rig.hold([rig.seats[0]])
-        key = seat_key(rig.performance_id, rig.seats[0])
-        assert await rig.redis.pttl(key) > 590_000
-        await rig.store.place_order(
-            new_id("ord"), held.id, timedelta(seconds=2), Idempotency("o", new_key(), "f")
-        )
-        assert 0 < await rig.redis.pttl(key) <= 2_000
-        assert await rig.owner(rig.seats[0]) == held.id
-
-    run(runtime, redis_server, scenario)
-
-
-def test_replay_returns_the_stored_hold_even_after_a_flush(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN a hold placed with an Idempotency-Key
-    WHEN the same request is replayed, then replayed again after FLUSHALL
-    THEN both replays return the stored hold, and no pre-claim is left under the
-    replays' own (unused) hold ids."""
-
-    async def scenario(rig: Rig) -> None:
-        a = rig.seats[0]
-        request, idem = rig.request([a])
-        first = await rig.store.place_hold(request, idem)
-
-        replay_request, _ = rig.request([a], fan=request.account_id)
-        replay = await rig.store.place_hold(replay_request, idem)
-        assert replay == first
-        assert await rig.owner(a) == first.id
-
-        rig.server.flushall()
-        late_request, _ = rig.request([a], fan=request.account_id)
-        late = await rig.store.place_hold(late_request, idem)
-
-        assert late == first
-        assert await rig.owner(a) is None
-        assert rig.inner.place_hold_calls == 3
-
-    run(runtime, redis_server, scenario)
-
-
-def test_replay_after_a_flush_and_a_taken_mark_still_gets_its_hold(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN a hold, then FLUSHALL, then another fan refused for that seat (a "taken" mark)
-    WHEN the first request is replayed with its key
-    THEN it gets its stored hold, not a 409 from the mark."""
-
-    async def scenario(rig: Rig) -> None:
-        a = rig.seats[0]
-        request, idem = rig.request([a])
-        first = await rig.store.place_hold(request, idem)
-        rig.server.flushall()
-        other_request, other_idem = rig.request([a])
-        with pytest.raises(SeatsUnavailable):
-            await rig.store.place_hold(other_request, other_idem)
-        replay_request, _ = rig.request([a], fan=request.account_id)
-        assert await rig.store.place_hold(replay_request, idem) == first
-
-    run(runtime, redis_server, scenario)
 
 
 def test_flushall_keeps_bookings_right_and_the_preclaim_heals(
@@ -326,8 +183,8 @@ def test_a_frozen_redis_neither_blocks_a_booking_nor_leaves_a_late_claim(
     """GIVEN a seat held straight in the store, and a redis-server that freezes (SIGSTOP)
     WHEN a fan asks for that seat and a free one, and Redis then resumes
     THEN the request ends with the store's refusal within the guard's budget, and once
-    Redis has run the late pre-claim, its cleanup follows: the free seat is not claimed
-    and the taken one is marked taken."""
+    Redis has run the late pre-claim, its cleanup follows: neither seat keeps a mark, and
+    the free one is granted to the next fan."""
 
     async def scenario(rig: Rig) -> None:
         a, b = rig.seats[:2]
@@ -342,39 +199,10 @@ def test_a_frozen_redis_neither_blocks_a_booking_nor_leaves_a_late_claim(
         assert refused.value.taken == [a]
         assert any("Redis skipped" in r.getMessage() for r in caplog.records)
         await rig.guard.drain()  # the cleanup retries after the guard's cooldown
-        assert (await rig.owner(a), await rig.owner(b)) == (TAKEN, None)
+        assert (await rig.owner(a), await rig.owner(b)) == (None, None)
         assert {i.unit_id for i in (await rig.hold([b])).items} == {b}
 
     run(runtime, redis_server, scenario, RedisGuard(cooldown_seconds=0.5))
-
-
-def test_race_of_200_holds_for_20_seats_sells_each_seat_once(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN 20 free seats
-    WHEN 200 fans ask at once for one to three random seats each
-    THEN no seat is in two holds, the store holds exactly the winners' seats, and
-    every loser was turned away by Redis: only winners cost a store transaction."""
-
-    async def scenario(rig: Rig) -> None:
-        rng = random.Random(20_240_501)
-        wanted = [rng.sample(rig.seats, rng.randint(1, 3)) for _ in range(200)]
-
-        outcomes = await asyncio.gather(*(rig.hold(s) for s in wanted), return_exceptions=True)
-
-        won = [o for o in outcomes if isinstance(o, Hold)]
-        lost = [o for o in outcomes if isinstance(o, SeatsUnavailable)]
-        assert len(won) + len(lost) == 200, [o for o in outcomes if isinstance(o, Exception)]
-        assert won
-        assert lost
-        for one, other in combinations(won, 2):
-            assert not {i.unit_id for i in one.items} & {i.unit_id for i in other.items}
-        assert await rig.held() == {i.unit_id for h in won for i in h.items}
-        assert rig.inner.place_hold_calls == len(won)
-
-    # Generous timeouts: on a busy test machine the event loop itself may lag by more
-    # than the production timeouts, and falling through to the store is not under test.
-    run(runtime, redis_server, scenario, RedisGuard(budget_seconds=30), timeout_seconds=10)
 
 
 def test_claims_that_arrive_during_a_call_share_the_next_one(
@@ -384,7 +212,9 @@ def test_claims_that_arrive_during_a_call_share_the_next_one(
     WHEN their holds are placed concurrently
     THEN the first claim leaves at once and the four that arrive while it is in flight
     share the next script call, in arrival order: of two fans asking for the same seat the
-    first gets it and the second is refused by Redis, without a store transaction."""
+    first marks it, the second waits for the first's outcome (a mark in flight refuses no
+    one), then asks again with whoever else waits, and is refused by Redis without a store
+    transaction."""
 
     async def scenario(rig: Rig) -> None:
         a, b, c, d = rig.seats[:4]
@@ -392,7 +222,9 @@ def test_claims_that_arrive_during_a_call_share_the_next_one(
 
         outcomes = await asyncio.gather(*(rig.hold(s) for s in wanted), return_exceptions=True)
 
-        assert (rig.store.batches.calls, rig.store.batches.claims) == (2, 5)
+        # 1 + 4 claims in two calls; the two that waited ask again, together or apart.
+        assert rig.store.batches.claims == 7
+        assert rig.store.batches.calls in (3, 4)
         first, second, third, fourth, fifth = outcomes
         assert isinstance(first, Hold) and isinstance(second, Hold)
         assert isinstance(fourth, Hold)
@@ -463,23 +295,6 @@ def test_callers_that_went_away_leave_nothing_claimed(
         assert await rig.held() == {rig.seats[-1], seats[1], seats[3]}
 
     run(runtime, redis_server, scenario, RedisGuard(budget_seconds=0.3, cooldown_seconds=0.3))
-
-
-def test_ga_requests_pass_through_without_preclaims(
-    runtime: LocalRuntime, redis_server: RedisServer
-) -> None:
-    """GIVEN standing places (counted, not numbered)
-    WHEN a fan holds two of them
-    THEN the store is asked and Redis holds no pre-claim for them."""
-
-    async def scenario(rig: Rig) -> None:
-        hold = await rig.hold([], ga=2)
-
-        assert hold.quantity == 2
-        assert rig.inner.place_hold_calls == 1
-        assert [k async for k in rig.redis.scan_iter("pc:*")] == []
-
-    run(runtime, redis_server, scenario)
 
 
 def test_availability_is_cached_and_dropped_by_a_hold(

@@ -6,7 +6,7 @@ human `detail`; the API maps them to HTTP statuses in one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 
@@ -76,7 +76,12 @@ class SeatsUnavailable(DomainError):
     code = "seats-unavailable"
     title = "Some requested seats are no longer available"
 
-    def __init__(self, taken: Sequence[str], ga_short: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        taken: Sequence[str],
+        ga_short: dict[str, int] | None = None,
+        until_ms: Mapping[str, int | None] | None = None,
+    ) -> None:
         parts = []
         if taken:
             parts.append(f"seats already taken: {', '.join(taken)}")
@@ -84,6 +89,10 @@ class SeatsUnavailable(DomainError):
             parts.append(f"zone {zone} has {short} fewer places than requested")
         super().__init__("; ".join(parts), taken=list(taken), ga_short=ga_short or {})
         self.taken = list(taken)
+        self.until_ms = dict(until_ms or {})
+        """Per taken seat, when the claim that holds it lapses (epoch ms), or None if it
+        never does (sold, blocked), as the store saw it; not part of the answer. A pre-claim
+        remembers a taken seat no longer than this."""
 
 
 class SaleNotOpen(DomainError):

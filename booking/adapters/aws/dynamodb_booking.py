@@ -303,19 +303,26 @@ class DynamoBookingStore:
             )
         taken: list[str] = []
         unknown: list[str] = []
+        until_ms: dict[str, int | None] = {}
         for index in sorted(i for i in failed if i < seats):
             seat = request.seat_ids[index]
             old = exc.old_items[index] or await self._db.get(
                 inventory_pk(request.performance_id, seat), seat
             )
-            (unknown if old is None or old.get("kind") != "seat" else taken).append(seat)
+            if old is None or old.get("kind") != "seat":
+                unknown.append(seat)
+                continue
+            taken.append(seat)
+            # When the claim that refused us lapses: what a pre-claim may remember.
+            lapses = old.get("state") in ("held", "reserved") and "expires_at_ms" in old
+            until_ms[seat] = int(old["expires_at_ms"]) if lapses else None
         if unknown:
             raise InvalidRequest(
                 f"not seats or standing zones of this performance: {', '.join(sorted(unknown))}",
                 unknown=sorted(unknown),
             )
         short = {g.zone: g.quantity for g in request.ga} if any(i >= seats for i in failed) else {}
-        raise SeatsUnavailable(sorted(taken), short)
+        raise SeatsUnavailable(sorted(taken), short, until_ms)
 
     async def _expire_own_holds(self, request: HoldRequest) -> None:
         """Lapsed holds of this fan stop counting against its limit before it is checked."""

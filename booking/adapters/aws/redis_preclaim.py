@@ -7,10 +7,21 @@ through a `RedisGuard` (a time budget and a circuit breaker), so Redis can never
 fail a booking, nor delay it by more than the guard's budget. Claims that arrive
 together for one performance go to Redis in one script call (`ClaimBatches`).
 
+It is exact, as `booking/adapters/local/memory_preclaim.py` (the same rules in memory):
+it refuses only a seat an acknowledged hold or order owns, or one the store itself named
+taken, and then only after the key's record showed the request is no replay. A seat
+marked by a request still in flight is no reason to refuse: the newcomer waits for that
+request's outcome when it runs in this process, and otherwise lets the store decide.
+
 Keys (`{performance_id}` is a Redis Cluster hash tag, so one script may touch
 all keys of a performance on a cluster too):
-  pc:{performance_id}:<unit_id>            hold id of the pre-claim, or "taken"
-  pc:{performance_id}:idem:<scope>:<key>   an Idempotency-Key seen with this performance
+  pc:{performance_id}:<unit_id>   `p:<hold id>` in flight, `o:<hold id>:<until>` owned by
+                                  an acknowledged hold or its order, or `taken:<until>`
+  pc:{performance_id}:frees       how many times places were given back: a taken mark
+                                  learned before a release is not written after it
+`<until>` is the instant (epoch ms, the store's clock: ours) the claim lapses; the
+scripts compare it with our clock, so Redis's own clock decides nothing. Redis expires
+the keys a minute later, to tidy up.
 """
 
 from __future__ import annotations
@@ -31,10 +42,11 @@ from redis.commands.core import AsyncScript
 
 from booking.adapters.delegating import DelegatingBookingStore
 from booking.adapters.system_clock import SystemClock
+from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldItem, HoldRequest
-from booking.domain.orders import Order
+from booking.domain.orders import Order, OrderStatus
 from booking.domain.ports import (
     BookingStore,
     Clock,
@@ -45,61 +57,102 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TAKEN = "taken"
-"""Value of a short mark for a seat the store reported taken (no hold of ours owns it)."""
+"""Prefix of a mark for a seat the store reported taken by a claim Redis did not know."""
 
-# The claims of several holds of one performance, in arrival order, each all-or-nothing:
-# a seat key held by another value means none of that hold's keys is written, and a
-# later hold of the batch sees what an earlier one claimed. KEYS: per hold its
-# Idempotency-Key mark, then its seat keys; ARGV: per hold its id, seat count, seat TTL
-# and mark TTL. Returns per hold {0} claimed, {1, i...} taken (1-based seat indexes), or
-# {2} a known Idempotency-Key. Re-running it for a hold id is harmless (a client retry).
+# The claims of several holds of one performance, in arrival order, each all-or-nothing.
+# KEYS[1] is the performance's frees counter, then per hold its seat keys; ARGV[1] is
+# our clock (epoch ms), then per hold its id, seat count and the in-flight mark's TTL (a
+# crashed caller's marks lapse). Returns per hold {0, frees} marked in flight, {1, i...}
+# owned (1-based seat indexes), or {3, owner...} marked by requests in flight (nothing
+# written). A later hold of the batch sees what an earlier one marked.
 _CLAIM = """
+local now = tonumber(ARGV[1])
+local frees = tonumber(redis.call('GET', KEYS[1]) or '0')
 local verdicts = {}
-local k, a = 1, 1
+local k, a = 2, 2
 while a <= #ARGV do
-  local hold, n, ttl, mark_ttl = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
-  local verdict
-  if redis.call('EXISTS', KEYS[k]) == 1 then
-    verdict = {2}
-  else
-    verdict = {1}
-    for i = 1, n do
-      local owner = redis.call('GET', KEYS[k + i])
-      if owner and owner ~= hold then verdict[#verdict + 1] = i end
-    end
-    if #verdict == 1 then
-      for i = 1, n do redis.call('SET', KEYS[k + i], hold, 'PX', ttl) end
-      redis.call('SET', KEYS[k], '1', 'PX', mark_ttl)
-      verdict = {0}
+  local hold, n, ttl = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local owned, busy = {1}, {3}
+  for i = 1, n do
+    local value = redis.call('GET', KEYS[k + i - 1])
+    if value then
+      if string.sub(value, 1, 2) == 'p:' then
+        if string.sub(value, 3) ~= hold then busy[#busy + 1] = string.sub(value, 3) end
+      elseif tonumber(string.match(value, ':(%d+)$')) > now then
+        owned[#owned + 1] = i
+      end
     end
   end
-  verdicts[#verdicts + 1] = verdict
-  k, a = k + n + 1, a + 4
+  if #owned > 1 then
+    verdicts[#verdicts + 1] = owned
+  elseif #busy > 1 then
+    verdicts[#verdicts + 1] = busy
+  else
+    for i = 1, n do redis.call('SET', KEYS[k + i - 1], 'p:' .. hold, 'PX', ttl) end
+    verdicts[#verdicts + 1] = {0, frees}
+  end
+  k, a = k + n, a + 3
 end
 return verdicts
 """
-_CLAIMED, _TAKEN, _REPLAY = 0, 1, 2
+_MARKED, _OWNED, _BUSY = 0, 1, 3
 
-# Compare-and-set: each key whose value is one of ARGV[3..] gets ARGV[1] for ARGV[2] ms,
-# or is deleted when ARGV[1] is empty. Keys of other holds are never touched.
-_SWAP = """
-local expected = {}
-for i = 3, #ARGV do expected[ARGV[i]] = true end
-local changed = 0
-for _, key in ipairs(KEYS) do
-  local value = redis.call('GET', key)
-  if value and expected[value] then
-    if ARGV[1] == '' then redis.call('DEL', key)
-    else redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
-    changed = changed + 1
+# The store answered a request (ARGV[1] its hold id) about KEYS[2..]: ARGV[2] `own`, each
+# key still in flight for it, or absent, becomes `o:<hold>:<ARGV[3]>`; `refused`, its
+# keys in flight are deleted, except those at the indexes ARGV[5..], which become
+# `taken:<ARGV[3]>` if KEYS[1] (the frees counter) still reads ARGV[4]; `drop`, its keys
+# in flight are deleted.
+_SETTLE = """
+local hold, mode, until_ms, frees = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local tidy = tonumber(until_ms) + 60000
+local mark = {}
+for i = 5, #ARGV do mark[tonumber(ARGV[i])] = true end
+local unchanged = (redis.call('GET', KEYS[1]) or '0') == frees
+for i = 2, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  if mode == 'own' then
+    if value == false or value == 'p:' .. hold then
+      redis.call('SET', KEYS[i], 'o:' .. hold .. ':' .. until_ms, 'PXAT', tidy)
+    end
+  elseif value == 'p:' .. hold then
+    if mode == 'refused' and mark[i - 1] and unchanged then
+      redis.call('SET', KEYS[i], 'taken:' .. until_ms, 'PXAT', tidy)
+    else
+      redis.call('DEL', KEYS[i])
+    end
   end
 end
-return changed
+return 1
 """
 
-# The idempotency mark outlives the seat keys written with it, so a replay that still
-# finds its own claims also finds its mark.
-_IDEM_GRACE_MS = 5_000
+# An order keeps what its hold owned: each of KEYS still owned by hold ARGV[1] lasts
+# until ARGV[2]; keys freed meanwhile stay free.
+_KEEP = """
+local prefix = 'o:' .. ARGV[1] .. ':'
+for _, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value and string.sub(value, 1, #prefix) == prefix then
+    redis.call('SET', key, prefix .. ARGV[2], 'PXAT', tonumber(ARGV[2]) + 60000)
+  end
+end
+return 1
+"""
+
+# The store gave places back: KEYS[2..] owned by hold ARGV[1] or marked taken are
+# deleted, and the frees counter KEYS[1] counts one more release.
+_FREE = """
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], 86400000)
+local prefix = 'o:' .. ARGV[1] .. ':'
+for i = 2, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  if value and (string.sub(value, 1, #prefix) == prefix or string.sub(value, 1, 6) == 'taken:')
+  then
+    redis.call('DEL', KEYS[i])
+  end
+end
+return 1
+"""
 
 
 def redis_client(url: str, max_connections: int = 64, timeout_seconds: float = 0.5) -> Redis:
@@ -195,8 +248,8 @@ def seat_key(performance_id: str, unit_id: str) -> str:
     return f"pc:{{{performance_id}}}:{unit_id}"
 
 
-def idem_key(performance_id: str, idem: Idempotency) -> str:
-    return f"pc:{{{performance_id}}}:idem:{idem.scope}:{idem.key}"
+def frees_key(performance_id: str) -> str:
+    return f"pc:{{{performance_id}}}:frees"
 
 
 class _Turn(enum.Enum):
@@ -205,10 +258,14 @@ class _Turn(enum.Enum):
     YOURS = "yours"
 
 
+Verdict = list[int | str]
+"""`[0, frees]` marked in flight, `[1, seat index...]` owned, `[3, hold id...]` busy."""
+
+
 class _Claim(NamedTuple):
-    keys: list[str]  # the Idempotency-Key mark, then the seat keys
-    args: tuple[str, int, int, int]
-    future: asyncio.Future[list[int] | Skipped | _Turn]
+    keys: list[str]  # the seat keys
+    args: tuple[str, int, int]
+    future: asyncio.Future[Verdict | Skipped | _Turn]
 
 
 class ClaimBatches:
@@ -219,20 +276,22 @@ class ClaimBatches:
     flight is sent at once, from its own request (no extra wait when the sale is quiet);
     in a rush, claims queue behind the call in flight and, when it returns, the first of
     them sends the whole queue — one round trip shared by every claim that arrived during
-    the last. A claim whose caller went away is released again, so its seats do not stay
-    pre-claimed for a hold nobody will place.
+    the last. A claim whose caller went away is dropped again, so its seats do not stay
+    marked for a hold nobody will place.
     """
 
     def __init__(
         self,
         script: AsyncScript,
         guard: RedisGuard,
-        release: Callable[[list[str], str], Coroutine[Any, Any, None]],
+        drop: Callable[[str, list[str], str], Coroutine[Any, Any, None]],
+        now_ms: Callable[[], int],
         max_claims: int = 256,
     ) -> None:
         self._script = script
+        self._now_ms = now_ms
         self._guard = guard
-        self._release = release
+        self._drop = drop
         self._max_claims = max_claims
         """Claims per script call at most: bounds how long one call keeps Redis busy."""
         self._queued: dict[str, list[_Claim]] = {}
@@ -244,11 +303,10 @@ class ClaimBatches:
 
     async def claim(
         self, performance_id: str, keys: list[str], hold_id: str, ttl_ms: int
-    ) -> list[int] | Skipped:
-        """The verdict for one hold: `keys` are its Idempotency-Key mark, then its seats."""
+    ) -> Verdict | Skipped:
+        """The verdict for one hold's seat `keys`."""
         loop = asyncio.get_running_loop()
-        args = (hold_id, len(keys) - 1, ttl_ms, ttl_ms + _IDEM_GRACE_MS)
-        claim = _Claim(keys, args, loop.create_future())
+        claim = _Claim(keys, (hold_id, len(keys), ttl_ms), loop.create_future())
         queued = self._queued.get(performance_id)
         if queued is None:
             batch, queued = [claim], []
@@ -268,10 +326,10 @@ class ClaimBatches:
             queued = queued[self._max_claims - 1 :]
         self._queued[performance_id] = queued  # the rest wait for the next turn
         try:
-            await self._send(batch)
+            await self._send(performance_id, batch)
         except asyncio.CancelledError:
-            # Our reply was lost with the call; whatever Redis wrote for us is freed.
-            self._clean_up(keys[1:], hold_id)
+            # Our reply was lost with the call; whatever Redis marked for us is dropped.
+            self._clean_up(performance_id, keys, hold_id)
             raise
         finally:
             self._hand_over(performance_id)
@@ -288,10 +346,10 @@ class ClaimBatches:
         else:
             del self._queued[performance_id]
 
-    async def _send(self, batch: list[_Claim]) -> None:
+    async def _send(self, performance_id: str, batch: list[_Claim]) -> None:
         batch = [claim for claim in batch if not claim.future.cancelled()]
-        keys = [key for claim in batch for key in claim.keys]
-        args = [arg for claim in batch for arg in claim.args]
+        keys = [frees_key(performance_id)] + [key for claim in batch for key in claim.keys]
+        args = [self._now_ms(), *(arg for claim in batch for arg in claim.args)]
         self.calls += 1
         self.claims += len(batch)
         try:
@@ -304,21 +362,31 @@ class ClaimBatches:
                     claim.future.set_result(Skipped.SKIPPED)
             raise
         for n, claim in enumerate(batch):
-            verdict = replies if isinstance(replies, Skipped) else [int(v) for v in replies[n]]
+            if isinstance(replies, Skipped):
+                # A call that timed out may still land when a stalled Redis resumes: its
+                # marks are dropped after it, or they would make others wait in vain.
+                self._clean_up(performance_id, claim.keys, claim.args[0])
+            verdict = replies if isinstance(replies, Skipped) else _verdict(replies[n])
             if not claim.future.cancelled():
                 claim.future.set_result(verdict)
-            elif not isinstance(verdict, Skipped) and verdict[0] == _CLAIMED:
-                self._clean_up(claim.keys[1:], claim.args[0])
+            elif not isinstance(verdict, Skipped) and verdict[0] == _MARKED:
+                self._clean_up(performance_id, claim.keys, claim.args[0])
 
-    def _clean_up(self, seat_keys: list[str], hold_id: str) -> None:
-        """Free a gone caller's claims in the background (only keys still its own)."""
-        task = asyncio.get_running_loop().create_task(self._release(seat_keys, hold_id))
+    def _clean_up(self, performance_id: str, seat_keys: list[str], hold_id: str) -> None:
+        """Drop a gone caller's marks in the background (only keys still its own)."""
+        task = asyncio.get_running_loop().create_task(
+            self._drop(performance_id, seat_keys, hold_id)
+        )
         self._cleanups.add(task)  # a reference, or the task may be collected mid-flight
         task.add_done_callback(self._cleanups.discard)
 
     async def aclose(self) -> None:
         """Wait for the clean-ups still running."""
         await asyncio.gather(*self._cleanups, return_exceptions=True)
+
+
+def _verdict(reply: list[int | bytes]) -> Verdict:
+    return [v.decode() if isinstance(v, bytes) else int(v) for v in reply]
 
 
 class PreclaimingBookingStore(DelegatingBookingStore):
@@ -337,89 +405,176 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         self._clock = clock or SystemClock()
         self._guard = guard or RedisGuard()
         self._taken_mark_ms = taken_mark_ms
-        self._swap = redis.register_script(_SWAP)
+        self._settle = redis.register_script(_SETTLE)
+        self._keep = redis.register_script(_KEEP)
+        self._free = redis.register_script(_FREE)
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        """Outcomes of this process's requests whose seats are marked in flight."""
         self.batches = ClaimBatches(
-            redis.register_script(_CLAIM), self._guard, self._release, max_claims_per_call
+            redis.register_script(_CLAIM),
+            self._guard,
+            self._drop,
+            self._now_ms,
+            max_claims_per_call,
         )
+
+    def _now_ms(self) -> int:
+        return to_ms(self._clock.now())
 
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         if not request.seat_ids:  # GA is a count, not places to pre-claim
             return await self._inner.place_hold(request, idem)
         keys = [seat_key(request.performance_id, s) for s in request.seat_ids]
-        verdict = await self.batches.claim(
-            request.performance_id,
-            [idem_key(request.performance_id, idem), *keys],
-            request.hold_id,
-            request.ttl_seconds * 1000,
-        )
-        # A replay skips the refusal: the store returns (or refuses) what the key stored.
-        if not isinstance(verdict, Skipped) and verdict[0] == _TAKEN:
-            # Refused early, unless this is a replay whose mark was lost (a flush): one
-            # cheap read tells, and a loser still never spends a store transaction.
-            earlier = await self._inner.stored_hold(idem)
-            if earlier is not None:
-                return earlier
-            raise SeatsUnavailable(sorted(request.seat_ids[i - 1] for i in verdict[1:]))
+        marked = await self._mark(request, idem, keys)
+        if isinstance(marked, Hold):
+            return marked
+        if marked is None:
+            return await self._unmarked(request, idem, keys)
+        performance_id, hold_id = request.performance_id, request.hold_id
+        outcome = asyncio.get_running_loop().create_future()
+        self._in_flight[hold_id] = outcome
         try:
-            hold = await self._inner.place_hold(request, idem)
-        except SeatsUnavailable as exc:
-            await self._refused(request, keys, exc.taken)
-            raise
-        except BaseException:
-            await self._release(keys, request.hold_id)
-            raise
-        if hold.id != request.hold_id:  # a replay its mark missed: the keys are not its
-            await self._release(keys, request.hold_id)
+            try:
+                hold = await self._inner.place_hold(request, idem)
+            except SeatsUnavailable as exc:
+                await self._refused(request, keys, exc, marked)
+                raise
+            except BaseException:
+                await self._drop(performance_id, keys, hold_id)
+                raise
+            if hold.id == hold_id:
+                await self._own(performance_id, keys, hold)
+            else:  # a replay: its stored hold's claims are not this request's to make
+                await self._drop(performance_id, keys, hold_id)
+            return hold
+        finally:
+            del self._in_flight[hold_id]
+            outcome.set_result(None)
+
+    async def _mark(
+        self, request: HoldRequest, idem: Idempotency, keys: list[str]
+    ) -> str | Hold | None:
+        """Mark the seats in flight for this request: the frees count when marked, the
+        stored hold of a replay, None when the store must decide unmarked; or refuse."""
+        unknown_owners = 0
+        while True:
+            verdict = await self.batches.claim(
+                request.performance_id, keys, request.hold_id, request.ttl_seconds * 1000
+            )
+            if isinstance(verdict, Skipped):
+                return None
+            if verdict[0] == _MARKED:
+                return str(verdict[1])
+            if verdict[0] == _OWNED:
+                # Owned by an acknowledged claim: the store would refuse too, unless this
+                # is a replay, whose stored answer (or 422) the key's record gives.
+                earlier = await self._inner.stored_hold(idem)
+                if earlier is not None:
+                    return earlier
+                raise SeatsUnavailable(sorted(request.seat_ids[int(i) - 1] for i in verdict[1:]))
+            # Marked by requests in flight, which may still fail: wait for their outcome
+            # if they run here, else let the store decide. An owner unknown here may have
+            # just finished here (the verdict predates its settling): one more look.
+            outcomes = [self._in_flight.get(str(owner)) for owner in verdict[1:]]
+            waits = {o for o in outcomes if o is not None}
+            if len(waits) < len(outcomes):
+                unknown_owners += 1
+                if unknown_owners > 1:
+                    return None
+            if waits:
+                await asyncio.wait(waits)
+
+    async def _unmarked(self, request: HoldRequest, idem: Idempotency, keys: list[str]) -> Hold:
+        """The store decides without a mark of ours; what it grants is marked owned after."""
+        hold = await self._inner.place_hold(request, idem)
+        if hold.id == request.hold_id:
+            await self._own(request.performance_id, keys, hold)
         return hold
+
+    async def _own(self, performance_id: str, keys: list[str], hold: Hold) -> None:
+        until = to_ms(hold.expires_at)
+        mode = "own" if until > self._now_ms() else "drop"
+        await self._settle_keys(performance_id, keys, hold.id, mode, until)
+
+    async def _refused(
+        self, request: HoldRequest, keys: list[str], refusal: SeatsUnavailable, frees: str
+    ) -> None:
+        """Drop our marks; remember briefly the seats the store named taken, never past the
+        instant their claim lapses nor a release heard of since we marked."""
+        now = self._now_ms()
+        until = now + self._taken_mark_ms
+        marks = []
+        for index, seat in enumerate(request.seat_ids, start=1):
+            if seat not in refusal.taken:
+                continue
+            lapses = refusal.until_ms.get(seat, now)  # unknown: not remembered at all
+            if lapses is not None:
+                until = min(until, lapses)
+            marks.append(index)
+        if not marks or until <= now:
+            await self._drop(request.performance_id, keys, request.hold_id)
+            return
+        await self._settle_keys(
+            request.performance_id, keys, request.hold_id, "refused", until, frees, marks
+        )
+
+    async def _drop(self, performance_id: str, keys: list[str], hold_id: str) -> None:
+        await self._settle_keys(performance_id, keys, hold_id, "drop")
+
+    async def _settle_keys(
+        self,
+        performance_id: str,
+        keys: list[str],
+        hold_id: str,
+        mode: str,
+        until_ms: int = 0,
+        frees: str = "",
+        marks: Sequence[int] = (),
+    ) -> None:
+        if not keys:
+            return
+        performance_key = frees_key(performance_id)
+        await self._guard.call_or_retry(
+            f"settle ({mode})",
+            lambda: self._settle(
+                keys=[performance_key, *keys], args=[hold_id, mode, until_ms, frees, *marks]
+            ),
+        )
 
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
     ) -> Order:
         order = await self._inner.place_order(order_id, hold_id, payment_window, idem)
-        # The places are the order's until its deadline and free after it: a payment window
-        # shorter than the hold's lifetime must not leave them refused by their pre-claims.
-        left_ms = int((order.payment_deadline - self._clock.now()).total_seconds() * 1000)
+        # The places are the order's until its deadline and free after it. A replay of a
+        # closed order keeps nothing: only keys still the hold's own are kept.
+        until = to_ms(order.payment_deadline)
         keys = [
             seat_key(order.performance_id, i.unit_id)
             for i in order.items
             if i.kind is UnitKind.SEAT
         ]
-        if keys and left_ms > 0:
+        if keys and order.status is OrderStatus.PENDING_PAYMENT and until > self._now_ms():
             await self._guard.call_or_retry(
-                "keep for the order",
-                lambda: self._swap(keys=keys, args=[hold_id, left_ms, hold_id]),
+                "keep for the order", lambda: self._keep(keys=keys, args=[hold_id, until])
             )
         return order
 
     async def release_hold(self, hold_id: str) -> Hold:
         hold = await self._inner.release_hold(hold_id)
-        await self._free(hold.performance_id, hold.items, hold.id)
+        await self._freed(hold.performance_id, hold.items, hold.id)
         return hold
 
     async def close_order(self, order_id: str, refund: bool) -> Order:
         order = await self._inner.close_order(order_id, refund)
-        await self._free(order.performance_id, order.items, order.hold_id)
+        await self._freed(order.performance_id, order.items, order.hold_id)
         return order
 
-    async def _refused(self, request: HoldRequest, keys: list[str], taken: Sequence[str]) -> None:
-        """Free what the store did not give us; mark briefly what it said is taken."""
-        lost = set(taken)
-        marks = [k for k, s in zip(keys, request.seat_ids, strict=True) if s in lost]
-        free = [k for k, s in zip(keys, request.seat_ids, strict=True) if s not in lost]
-        await self._release(free, request.hold_id)
-        if marks:
-            await self._guard.call_or_retry(
-                "mark taken",
-                lambda: self._swap(keys=marks, args=[TAKEN, self._taken_mark_ms, request.hold_id]),
-            )
-
-    async def _free(self, performance_id: str, items: list[HoldItem], hold_id: str) -> None:
-        """After the store freed the places: drop their pre-claims and stale taken marks."""
+    async def _freed(self, performance_id: str, items: list[HoldItem], hold_id: str) -> None:
+        """After the store freed the places: their claims and taken marks go, and the
+        performance counts one more release."""
         keys = [seat_key(performance_id, i.unit_id) for i in items if i.kind is UnitKind.SEAT]
-        await self._release(keys, hold_id, TAKEN)
-
-    async def _release(self, keys: list[str], *owners: str) -> None:
         if keys:
+            all_keys = [frees_key(performance_id), *keys]
             await self._guard.call_or_retry(
-                "release", lambda: self._swap(keys=keys, args=["", 0, *owners])
+                "free", lambda: self._free(keys=all_keys, args=[hold_id])
             )

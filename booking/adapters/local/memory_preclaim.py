@@ -2,112 +2,157 @@
 
 The embedded runtime serves from one API process, so the seats that process has handed to
 holds are known to it exactly, without a network hop: a hold asking for a seat another
-hold of this process pre-claimed is turned away at once, and never queues for the writer.
-As with Redis (`booking/adapters/aws/redis_preclaim.py`, whose semantics this follows),
-the store's conditional write still decides every claim: a pre-claim only keeps losers
-away, so a restart that forgets them only makes losers cost a store transaction again.
+hold owns is turned away at once, and never queues for the writer. The store's
+conditional write still decides every claim; the pre-claim only keeps losers away, and
+it is exact: it refuses only what the store would refuse.
 
-Per seat the map keeps who pre-claimed it and until when (the hold's lifetime, then its
-order's payment window), or a short
-`TAKEN` mark for a seat the store said was taken (ordered, sold or held by a hold this
-process did not see); per Idempotency-Key a mark that it was seen, so a client's retry of
-a hold goes to the store and gets its stored answer rather than a refusal by its own
-claims. Expired entries count as absent and are swept out once the map has doubled.
+Per seat the map keeps one of
+- `Pending`: a request in flight marked it. That request may still fail, so this is no
+  reason to refuse anyone: a newcomer waits for its outcome (a few milliseconds, one
+  group commit) and looks again;
+- `Owned`: an acknowledged hold (then its order, for the payment window) owns it until
+  the instant the store's own condition lets it go;
+- `Owned(TAKEN)`: the store refused a request naming this seat; kept no longer than the
+  claim that refused it lives (`SeatsUnavailable.until_ms`) and never past a release the
+  map heard of meanwhile (a per-performance count of frees).
+
+A refusal is always checked against the store's record of the Idempotency-Key first, so
+a replay gets its stored answer (or 422 for another body) whatever the seats' state; a
+replay never creates or extends a claim. Expired entries count as absent and are swept
+out once the map has doubled. `booking/adapters/aws/redis_preclaim.py` follows the same
+rules in Redis.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
+from typing import NamedTuple
 
 from booking.adapters.delegating import DelegatingBookingStore
+from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldRequest
-from booking.domain.orders import Order
+from booking.domain.orders import Order, OrderStatus
 from booking.domain.ports import BookingStore, Clock, Idempotency
 
 TAKEN = "taken"
-"""Owner of a seat the store reported taken: turned away for `taken_mark_seconds`."""
-_IDEM_GRACE_SECONDS = 5.0
-"""The Idempotency-Key mark outlives the seat claims made with it."""
+"""Owner of a seat the store reported taken by a claim this map did not see."""
+
+
+class Pending(NamedTuple):
+    owner: str
+    outcome: asyncio.Future[None]
+    """Done when the request that marked the seat has its answer from the store."""
+
+
+class Owned(NamedTuple):
+    owner: str
+    until_ms: int
 
 
 class PreclaimMap:
-    """Who pre-claimed which seat until when, and the Idempotency-Keys seen."""
+    """Who pre-claimed which seat, and until when; all instants in epoch milliseconds."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, min_sweep: int = 10_000):
-        self._clock = clock
-        self._seats: dict[tuple[str, str], tuple[str, float]] = {}
-        self._keys: dict[tuple[str, str, str], float] = {}
-        # The key each hold was claimed with: its mark lasts as long as the hold's seats
-        # are kept (an order's payment window may outlast the hold), so a late retry of
-        # the hold still reaches the store's record instead of its own seats' refusal.
-        self._key_of: dict[tuple[str, str], tuple[str, str, str]] = {}
+    def __init__(self, now_ms: Callable[[], int], min_sweep: int = 10_000) -> None:
+        self._now_ms = now_ms
+        self._seats: dict[tuple[str, str], Pending | Owned] = {}
+        self._frees: dict[str, int] = {}
+        """Per performance, how many times places were given back: a taken mark learned
+        before a release must not be written after it."""
         self._min_sweep = min_sweep
         self._sweep_at = min_sweep
 
     def __len__(self) -> int:
-        return len(self._seats) + len(self._keys)
+        return len(self._seats)
 
-    def seen(self, performance_id: str, idem: Idempotency) -> bool:
-        until = self._keys.get((performance_id, idem.scope, idem.key))
-        return until is not None and until > self._clock()
+    def entry(self, performance_id: str, seat: str) -> Pending | Owned | None:
+        """The live entry of a seat (a lapsed one is absent)."""
+        entry = self._seats.get((performance_id, seat))
+        if isinstance(entry, Owned) and entry.until_ms <= self._now_ms():
+            return None
+        return entry
 
-    def kept(
-        self, performance_id: str, seats: Sequence[str], hold_id: str
-    ) -> list[tuple[str, str]]:
-        """Each of `seats` someone other than `hold_id` keeps, with who keeps it."""
-        now = self._clock()
-        found = []
+    def conflicts(
+        self, performance_id: str, seats: Sequence[str]
+    ) -> tuple[list[str], set[asyncio.Future[None]]]:
+        """The seats an acknowledged claim owns, and the outcomes of requests in flight
+        that marked any of the others."""
+        now = self._now_ms()
+        owned: list[str] = []
+        pending: set[asyncio.Future[None]] = set()
         for seat in seats:
             entry = self._seats.get((performance_id, seat))
-            if entry is not None and entry[1] > now and entry[0] != hold_id:
-                found.append((seat, entry[0]))
-        return found
+            if entry is None:
+                continue
+            if isinstance(entry, Pending):
+                pending.add(entry.outcome)
+            elif entry.until_ms > now:
+                owned.append(seat)
+        return owned, pending
 
-    def claim(
+    def claim(self, performance_id: str, seats: Sequence[str], request_id: str) -> Pending:
+        """Mark `seats` as in flight for `request_id` (after `conflicts` found none)."""
+        pending = Pending(request_id, asyncio.get_running_loop().create_future())
+        for seat in seats:
+            self._seats[(performance_id, seat)] = pending
+        if len(self) >= self._sweep_at:
+            self._sweep()
+        return pending
+
+    def frees(self, performance_id: str) -> int:
+        return self._frees.get(performance_id, 0)
+
+    def settle(
         self,
         performance_id: str,
         seats: Sequence[str],
-        hold_id: str,
-        ttl_seconds: float,
-        idem: Idempotency,
+        pending: Pending,
+        owned_until_ms: int | None = None,
+        taken: Mapping[str, int] | None = None,
     ) -> None:
-        now = self._clock()
+        """The store answered the request that marked `seats`: they become its own until
+        `owned_until_ms` (acknowledged), or a taken mark until the given instant (refused
+        by the store), or nothing. Only entries still this request's own are touched."""
+        taken = taken or {}
         for seat in seats:
-            self._seats[(performance_id, seat)] = (hold_id, now + ttl_seconds)
-        key = (performance_id, idem.scope, idem.key)
-        self._keys[key] = now + ttl_seconds + _IDEM_GRACE_SECONDS
-        self._key_of[(performance_id, hold_id)] = key
-        if len(self) >= self._sweep_at:
-            self._sweep(now)
+            key = (performance_id, seat)
+            if self._seats.get(key) is not pending:
+                continue
+            if owned_until_ms is not None:
+                self._seats[key] = Owned(pending.owner, owned_until_ms)
+            elif seat in taken:
+                self._seats[key] = Owned(TAKEN, taken[seat])
+            else:
+                del self._seats[key]
+        if not pending.outcome.done():
+            pending.outcome.set_result(None)
 
-    def mark(self, performance_id: str, seats: Iterable[str], owner: str, seconds: float) -> None:
-        until = self._clock() + seconds
+    def keep(self, performance_id: str, seats: Iterable[str], owner: str, until_ms: int) -> None:
+        """`owner` keeps the seats it still owns here until `until_ms` (an order's deadline);
+        seats it no longer owns here (freed meanwhile) are left alone."""
         for seat in seats:
-            self._seats[(performance_id, seat)] = (owner, until)
-
-    def keep(self, performance_id: str, seats: Iterable[str], owner: str, seconds: float) -> None:
-        """`owner` keeps `seats` for `seconds` from now (an order's payment window)."""
-        self.mark(performance_id, seats, owner, seconds)
-        key = self._key_of.get((performance_id, owner))
-        if key is not None:
-            until = self._clock() + seconds + _IDEM_GRACE_SECONDS
-            self._keys[key] = max(self._keys.get(key, 0.0), until)
+            key = (performance_id, seat)
+            entry = self._seats.get(key)
+            if isinstance(entry, Owned) and entry.owner == owner:
+                self._seats[key] = Owned(owner, until_ms)
 
     def free(self, performance_id: str, seats: Iterable[str], *owners: str) -> None:
-        """Drop the entries of `seats` that belong to one of `owners` (never another's)."""
+        """The store gave `seats` back: drop the entries of `owners` (never another's)."""
+        self._frees[performance_id] = self._frees.get(performance_id, 0) + 1
         for seat in seats:
-            entry = self._seats.get((performance_id, seat))
-            if entry is not None and entry[0] in owners:
-                del self._seats[(performance_id, seat)]
+            key = (performance_id, seat)
+            entry = self._seats.get(key)
+            if isinstance(entry, Owned) and entry.owner in owners:
+                del self._seats[key]
 
-    def _sweep(self, now: float) -> None:
-        self._seats = {k: v for k, v in self._seats.items() if v[1] > now}
-        self._keys = {k: v for k, v in self._keys.items() if v > now}
-        self._key_of = {h: k for h, k in self._key_of.items() if k in self._keys}
+    def _sweep(self) -> None:
+        now = self._now_ms()
+        self._seats = {
+            k: v for k, v in self._seats.items() if isinstance(v, Pending) or v.until_ms > now
+        }
         self._sweep_at = max(self._min_sweep, 2 * len(self))
 
 
@@ -124,48 +169,69 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
     ) -> None:
         super().__init__(inner)
         self._clock = clock
-        self.claims = claims if claims is not None else PreclaimMap()
-        self._taken_mark = taken_mark_seconds
+        self.claims = claims if claims is not None else PreclaimMap(self._now_ms)
+        self._taken_mark_ms = int(taken_mark_seconds * 1000)
+
+    def _now_ms(self) -> int:
+        return to_ms(self._clock.now())
 
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         seats, performance_id = request.seat_ids, request.performance_id
-        if not seats or self.claims.seen(performance_id, idem):
-            # Standing places, or a retry: the store claims, or answers from its record.
+        if not seats:  # standing places: the store counts them
             return await self._inner.place_hold(request, idem)
-        kept = self.claims.kept(performance_id, seats, request.hold_id)
-        if kept:
-            # Another hold of this process keeps a seat: that is not this request's own
-            # earlier hold (its key would be marked). A seat the store reported taken might
-            # be, if that hold was placed before this process started: the record tells.
-            if any(owner == TAKEN for _, owner in kept):
+        while True:
+            owned, in_flight = self.claims.conflicts(performance_id, seats)
+            if owned:
+                # Owned by an acknowledged claim: the store would refuse too, unless this
+                # is a replay, whose stored answer (or 422) the key's record gives.
                 earlier = await self._inner.stored_hold(idem)
                 if earlier is not None:
                     return earlier
-            raise SeatsUnavailable(sorted(seat for seat, _ in kept))
-        self.claims.claim(performance_id, seats, request.hold_id, request.ttl_seconds, idem)
+                raise SeatsUnavailable(sorted(owned))
+            if not in_flight:
+                break
+            # Marked by requests still in flight, which may fail: their outcome decides.
+            await asyncio.wait(in_flight)
+        frees = self.claims.frees(performance_id)
+        pending = self.claims.claim(performance_id, seats, request.hold_id)
         try:
             hold = await self._inner.place_hold(request, idem)
         except SeatsUnavailable as exc:
-            lost = set(exc.taken)
-            self.claims.free(performance_id, [s for s in seats if s not in lost], request.hold_id)
-            self.claims.mark(performance_id, lost, TAKEN, self._taken_mark)
+            taken = self._taken_marks(exc) if self.claims.frees(performance_id) == frees else {}
+            self.claims.settle(performance_id, seats, pending, taken=taken)
             raise
         except BaseException:
-            self.claims.free(performance_id, seats, request.hold_id)
+            self.claims.settle(performance_id, seats, pending)
             raise
-        if hold.id != request.hold_id:  # a replay the mark missed: the claims are not its
-            self.claims.free(performance_id, seats, request.hold_id)
+        if hold.id == request.hold_id:
+            self.claims.settle(performance_id, seats, pending, to_ms(hold.expires_at))
+        else:  # a replay: its stored hold's claims are not this request's to make
+            self.claims.settle(performance_id, seats, pending)
         return hold
+
+    def _taken_marks(self, refusal: SeatsUnavailable) -> dict[str, int]:
+        """How long to remember each seat the store named: briefly, and never past the
+        instant its claim lapses."""
+        now = self._now_ms()
+        marks = {}
+        for seat in refusal.taken:
+            until = now + self._taken_mark_ms
+            lapses = refusal.until_ms.get(seat, now)  # unknown: not remembered at all
+            if lapses is not None:
+                until = min(until, lapses)
+            if until > now:
+                marks[seat] = until
+        return marks
 
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
     ) -> Order:
         order = await self._inner.place_order(order_id, hold_id, payment_window, idem)
-        # The places are the order's until its deadline, and free again after it: a window
-        # shorter than the hold's lifetime must not leave them refused by the pre-claim.
-        seats = [i.unit_id for i in order.items if i.kind is UnitKind.SEAT]
-        left = (order.payment_deadline - self._clock.now()).total_seconds()
-        self.claims.keep(order.performance_id, seats, hold_id, left)
+        if order.status is OrderStatus.PENDING_PAYMENT:
+            # The places are the order's until its deadline, and free again after it. A
+            # replay of a closed order keeps nothing: only seats still the hold's are kept.
+            seats = [i.unit_id for i in order.items if i.kind is UnitKind.SEAT]
+            self.claims.keep(order.performance_id, seats, hold_id, to_ms(order.payment_deadline))
         return order
 
     async def release_hold(self, hold_id: str) -> Hold:

@@ -476,7 +476,7 @@ def _place_hold(tx: Tx, request: HoldRequest) -> Hold:
         items.extend(HoldItem(r[0], r[1], UnitKind.GA, r[2], r[3]) for r in rows)
     if taken or short:
         _reject_unknown_places(tx, request, taken, list(short))
-        raise SeatsUnavailable(sorted(taken), short)
+        raise SeatsUnavailable(sorted(taken), short, _claimed_until(tx, request, taken))
     hold = Hold(
         id=request.hold_id,
         performance_id=request.performance_id,
@@ -522,6 +522,21 @@ def _within_limit(tx: Tx, request: HoldRequest) -> bool:
         ).rowcount
         == 1
     )
+
+
+def _claimed_until(tx: Tx, request: HoldRequest, seats: list[str]) -> dict[str, int | None]:
+    """When each taken seat's claim lapses: a hold's or order's expiry, never for a sale."""
+    if not seats:
+        return {}
+    marks = ",".join("?" * len(seats))
+    return {
+        unit: expires_ms if state in ("held", "reserved") else None
+        for unit, state, expires_ms in tx.execute(
+            f"SELECT unit_id, state, expires_at_ms FROM units WHERE performance_id=?"
+            f" AND unit_id IN ({marks})",
+            (request.performance_id, *seats),
+        ).fetchall()
+    }
 
 
 def _reject_unknown_places(
