@@ -12,15 +12,24 @@ from booking.domain.catalog import Artist, EventStatus, GradeAssignment, PriceGr
 from booking.domain.holds import MAX_SEATS_PER_HOLD, GaRequest, Hold, HoldItem
 from booking.domain.orders import Order
 from booking.domain.payments import Payment
+from booking.domain.text import EMAIL, SINGLE_LINE, Description, Name
 from booking.domain.tickets import Ticket
 from booking.domain.venues import GaZone, SeatBlock, SeatMap
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-LongText = Annotated[str, msgspec.Meta(max_length=5000)]
-TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z_+\-/0-9]+$")]
-Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+Text = Name
+LongText = Description
+TimeZone = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z_+\-/0-9]+$",
+        description="An IANA time zone name, e.g. Asia/Seoul",
+    ),
 ]
+# NFKC-normalised and lower-cased when stored (booking/domain/text.py).
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=EMAIL)]
+Genre = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=SINGLE_LINE)]
 Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256)]
 SeatId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -114,7 +123,7 @@ class VenueOut(msgspec.Struct, frozen=True):
 class EventIn(Strict, frozen=True):
     title: Text
     artists: Annotated[list[Artist], msgspec.Meta(min_length=1, max_length=20)]
-    genre: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] = "k-pop"
+    genre: Genre = "k-pop"
     description: LongText = ""
     poster_ref: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     status: EventStatus = EventStatus.DRAFT
@@ -123,7 +132,9 @@ class EventIn(Strict, frozen=True):
 class EventPatch(Strict, frozen=True):
     title: Text | None = None
     artists: Annotated[list[Artist], msgspec.Meta(min_length=1, max_length=20)] | None = None
-    genre: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | None = None
+    genre: Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=SINGLE_LINE)] | None = (
+        None
+    )
     description: LongText | None = None
     poster_ref: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     status: EventStatus | None = None

@@ -18,6 +18,8 @@ from litestar.exceptions import InternalServerException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.spec import Operation
 
+from booking.domain.text import PATTERN_MEANING
+
 
 @cache
 def _decoder(handler: object) -> msgspec.json.Decoder[Any] | None:
@@ -70,10 +72,20 @@ def _decode(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[T], b
     try:
         return decoder.decode(body)
     except msgspec.DecodeError as exc:
-        raise ValidationException(
-            detail="Validation failed for " + request.method + " " + request.url.path,
-            extra=[{"message": str(exc)}],
-        ) from exc
+        message = _in_words(str(exc))
+    except UnicodeDecodeError as exc:  # JSON text is UTF-8 (RFC 8259), nothing else
+        message = f"the body is not valid UTF-8 (byte {exc.start})"
+    raise ValidationException(
+        detail="Validation failed for " + request.method + " " + request.url.path,
+        extra=[{"message": message}],
+    )
+
+
+def _in_words(message: str) -> str:
+    """msgspec names a pattern by its regex; say what the pattern asks for instead."""
+    for pattern, meaning in PATTERN_MEANING.items():
+        message = message.replace(f"`str` matching regex {pattern!r}", meaning)
+    return message
 
 
 def documented_body(struct: type[msgspec.Struct]) -> type[Operation]:

@@ -551,3 +551,215 @@ def test_ticket_code_that_we_did_not_sign_is_422(api: ApiDriver) -> None:
     assert_problem(
         api.client.post("/api/v1/tickets/verify", json={"code": ""}), 400, "invalid-body"
     )
+
+
+# -- text, numbers and time zones that would be stored and shown to others -----------------
+def test_search_text_is_never_read_as_query_syntax(
+    api: ApiDriver, sale: tuple[dict[str, str], dict[str, Any], dict[str, str]]
+) -> None:
+    """GIVEN the FTS5 index WHEN the search text holds quotes or FTS5 operators THEN it is
+    searched as text (200), and a NUL or another control character is a typed 422."""
+    for text in ['"', 'a"b', 'x"y"z', "NEAR(abc def)", "abc*", "abc OR", "(abc", "^abc", "'"]:
+        r = api.client.get("/api/v1/search/concerts", params={"q": text})
+        assert r.status_code == 200, (text, r.text)
+    for text in ["abc\x00def", "\x00", "a\x1bb", "iu\u202e"]:
+        r = api.client.get("/api/v1/search/concerts", params={"q": text})
+        assert_problem(r, 422, "invalid-request")
+
+
+def test_a_body_that_is_not_utf8_is_a_typed_400(
+    api: ApiDriver,
+    runtime: LocalRuntime,
+    sale: tuple[dict[str, str], dict[str, Any], dict[str, str]],
+) -> None:
+    organizer, performance, fan = sale
+    before = _table_sizes(runtime)
+    json_type = {"content-type": "application/json"}
+    attempts = [
+        (
+            "/api/v1/accounts",
+            {},
+            b'{"email":"\xff@x.com","password":"long-enough-1","display_name":"x"}',
+        ),
+        ("/api/v1/sessions", {}, b'{"email":"\xff","password":"x"}'),
+        ("/api/v1/venues", organizer, b'{"name":"\xc3\x28","city":"Seoul","layout":{}}'),
+        (
+            f"/api/v1/performances/{performance['id']}/holds",
+            {**fan, "Idempotency-Key": "u8"},
+            b'{"seats":["\xed\xa0\x80"]}',
+        ),
+    ]
+    for path, headers, body in attempts:
+        r = api.client.post(path, headers={**headers, **json_type}, content=body)
+        problem = assert_problem(r, 400, "invalid-body")
+        assert "UTF-8" in problem["detail"], problem
+    assert _table_sizes(runtime) == before
+
+
+@pytest.mark.parametrize(
+    "block_overrides",
+    [
+        {"spacing": 1e308},
+        {"origin_x": 1e308},
+        {"origin_y": -1e308},
+        {"spacing": 0},
+        {"origin_x": 600_000},
+    ],
+)
+def test_seat_map_numbers_are_finite_and_bounded(
+    api: ApiDriver, runtime: LocalRuntime, block_overrides: dict[str, float]
+) -> None:
+    """GIVEN a layout block whose numbers would put seats at infinity (stored as null, then
+    every read of the venue failing) WHEN it is posted THEN 400, and nothing is stored."""
+    organizer = api.account("organizer")
+    before = _table_sizes(runtime)
+    block = {"section": "S1", "name": "S1", "rows": 2, "seats_per_row": 200, **block_overrides}
+    r = api.client.post(
+        "/api/v1/venues",
+        headers=organizer,
+        json={"name": "Far Away", "city": "Seoul", "layout": {"blocks": [block]}},
+    )
+    assert_problem(r, 400, "invalid-body")
+    assert _table_sizes(runtime) == before
+
+
+def test_seat_map_document_coordinates_are_bounded(api: ApiDriver, runtime: LocalRuntime) -> None:
+    organizer = api.account("organizer")
+    before = _table_sizes(runtime)
+    for x in ("1e308", "1e999", "-1e999", "1000001"):
+        body = (
+            '{"name":"Doc","city":"Seoul","seat_map":{"sections":[{"id":"S1","name":"S1",'
+            '"rows":[{"label":"A","seats":[{"number":1,"x":' + x + "}]}]}]}}"
+        )
+        r = api.client.post(
+            "/api/v1/venues",
+            headers={**organizer, "content-type": "application/json"},
+            content=body.encode(),
+        )
+        assert_problem(r, 400, "invalid-body")
+    assert _table_sizes(runtime) == before
+    # The largest block fits: 200 seats of pitch 1000 from the furthest corner.
+    block = {
+        "section": "S1",
+        "name": "S1",
+        "rows": 1,
+        "seats_per_row": 200,
+        "origin_x": 500_000,
+        "origin_y": -500_000,
+        "spacing": 1000,
+    }
+    r = api.client.post(
+        "/api/v1/venues",
+        headers=organizer,
+        json={"name": "Edge", "city": "Seoul", "layout": {"blocks": [block]}},
+    )
+    assert r.status_code == 201, r.text
+    assert api.client.get(f"/api/v1/venues/{r.json()['id']}", headers=organizer).status_code == 200
+
+
+def test_time_zones_are_iana_names(
+    api: ApiDriver,
+    runtime: LocalRuntime,
+    sale: tuple[dict[str, str], dict[str, Any], dict[str, str]],
+) -> None:
+    organizer, performance, _ = sale
+    layout = {"blocks": [{"section": "S1", "name": "S1", "rows": 1, "seats_per_row": 2}]}
+    before = _table_sizes(runtime)
+    r = api.client.post(
+        "/api/v1/venues",
+        headers=organizer,
+        json={"name": "Mars", "city": "Olympus", "timezone": "Mars/Olympus", "layout": layout},
+    )
+    assert assert_problem(r, 422, "invalid-request")["field"] == "timezone"
+    r = api.client.patch(
+        f"/api/v1/venues/{performance['venue_id']}",
+        headers=organizer,
+        json={"timezone": "Asia/Seul"},
+    )
+    assert_problem(r, 422, "invalid-request")
+    assert _table_sizes(runtime) == before
+    venue = api.client.get(f"/api/v1/venues/{performance['venue_id']}", headers=organizer).json()
+    assert venue["timezone"] == "Asia/Seoul"
+    event = api.event(organizer)
+    r = api.client.post(
+        f"/api/v1/events/{event['id']}/performances",
+        headers=organizer,
+        json={
+            "venue_id": performance["venue_id"],
+            "timezone": "Europe/Atlantis",
+            "starts_at": "2030-01-01T19:00:00+09:00",
+            "sale_opens_at": "2029-12-01T20:00:00+09:00",
+            "sale_closes_at": "2029-12-31T20:00:00+09:00",
+            "grades": [{"code": "R", "name": "R", "price_krw": 1000}],
+            "assignment": {"sections": {"S1": "R"}, "ga_zones": {"FLOOR": "R"}},
+        },
+    )
+    assert_problem(r, 422, "invalid-request")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["nul\x00", "rtl\u202egpj.exe", "zero\u200bwidth", "bell\x07", "isolate\u2066x", "\ufeffbom"],
+)
+def test_names_titles_and_emails_refuse_control_and_invisible_characters(
+    api: ApiDriver, runtime: LocalRuntime, bad: str
+) -> None:
+    organizer = api.account("organizer")
+    before = _table_sizes(runtime)
+    layout = {"blocks": [{"section": "S1", "name": "S1", "rows": 1, "seats_per_row": 2}]}
+    attempts = [
+        ("/api/v1/venues", {"name": bad, "city": "Seoul", "layout": layout}),
+        ("/api/v1/venues", {"name": "ok", "city": bad, "layout": layout}),
+        ("/api/v1/events", {"title": bad, "artists": [{"name_ko": "아이유", "name_en": "IU"}]}),
+        ("/api/v1/events", {"title": "ok", "artists": [{"name_ko": bad, "name_en": "IU"}]}),
+        (
+            "/api/v1/events",
+            {
+                "title": "ok",
+                "description": bad,
+                "artists": [{"name_ko": "아이유", "name_en": "IU"}],
+            },
+        ),
+        (
+            "/api/v1/accounts",
+            {"email": unique_email("x"), "password": PASSWORD, "display_name": bad},
+        ),
+        (
+            "/api/v1/accounts",
+            {"email": f"fan{bad}@example.com", "password": PASSWORD, "display_name": "fan"},
+        ),
+    ]
+    for path, body in attempts:
+        r = api.client.post(path, headers=organizer, json=body)
+        problem = assert_problem(r, 400, "invalid-body")
+        assert "invisible" in problem["detail"], problem
+    assert _table_sizes(runtime) == before
+    r = api.client.post(
+        "/api/v1/events",
+        headers=organizer,
+        json={
+            "title": "Lines",
+            "description": "first line\nsecond\tline",
+            "artists": [{"name_ko": "아이유", "name_en": "IU"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_emails_are_one_spelling_per_address(api: ApiDriver) -> None:
+    """GIVEN an address signed up with a compatibility character (the ﬁ ligature) WHEN its
+    NFKC spelling logs in or signs up again THEN it is the same account."""
+    local = f"ﬁan{time.time_ns()}"
+    r = api.client.post(
+        "/api/v1/accounts",
+        json={"email": f"{local}@Example.com", "password": PASSWORD, "display_name": "fan"},
+    )
+    assert r.status_code == 201, r.text
+    plain = local.replace("ﬁ", "fi") + "@example.com"
+    assert r.json()["email"] == plain
+    r = api.client.post("/api/v1/sessions", json={"email": plain.upper(), "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    r = api.client.post(
+        "/api/v1/accounts", json={"email": plain, "password": PASSWORD, "display_name": "again"}
+    )
+    assert_problem(r, 409, "email-taken")

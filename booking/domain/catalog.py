@@ -11,16 +11,18 @@ import msgspec
 
 from booking.domain.errors import InvalidRequest
 from booking.domain.media import Poster
+from booking.domain.text import SINGLE_LINE, Name, ShortName
 from booking.domain.venues import Code, Venue, iter_seats
 
 PriceKrw = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 
 
 class Artist(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name_ko: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    name_en: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name_ko: Name
+    name_en: Name
     aliases: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=20)
+        list[Annotated[str, msgspec.Meta(max_length=200, pattern=SINGLE_LINE)]],
+        msgspec.Meta(max_length=20),
     ] = []
 
 
@@ -48,7 +50,7 @@ class Event(msgspec.Struct, frozen=True):
 
 class PriceGrade(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     code: Code
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: ShortName
     price_krw: PriceKrw
 
 

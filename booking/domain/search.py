@@ -10,6 +10,7 @@ replaces a newer one.
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -17,6 +18,7 @@ import msgspec
 
 from booking.domain.catalog import Event, EventStatus, Performance
 from booking.domain.errors import InvalidRequest
+from booking.domain.text import SINGLE_LINE
 from booking.domain.venues import Venue
 
 MAX_PAGE_SIZE = 50
@@ -123,6 +125,11 @@ class SearchQuery(msgspec.Struct, frozen=True, gc=False):
     def checked(self) -> SearchQuery:
         if len(self.text) > 200:
             raise InvalidRequest("a search text may be at most 200 characters")
+        for name, value in (("q", self.text), ("city", self.city), ("genre", self.genre)):
+            if value and not re.search(SINGLE_LINE, value):
+                raise InvalidRequest(
+                    f"'{name}' holds control or invisible characters", parameter=name
+                )
         if self.offset < 0 or self.offset + self.limit > MAX_RESULT_WINDOW:
             raise InvalidRequest(
                 f"results beyond the first {MAX_RESULT_WINDOW} are not served; narrow the search"

@@ -13,9 +13,9 @@ from typing import Annotated
 import msgspec
 
 from booking.domain.errors import InvalidRequest
+from booking.domain.text import Coordinate, Name, Origin, Spacing
 
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 MAX_SEATS_PER_VENUE = 100_000
 MAX_GA_CAPACITY = 100_000
@@ -23,8 +23,8 @@ MAX_GA_CAPACITY = 100_000
 
 class Seat(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     number: Annotated[int, msgspec.Meta(ge=1, le=9999)]
-    x: float = 0.0
-    y: float = 0.0
+    x: Coordinate = 0.0
+    y: Coordinate = 0.0
     accessible: bool = False
     obstructed: bool = False
 
@@ -133,9 +133,9 @@ class SeatBlock(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Name
     rows: Annotated[int, msgspec.Meta(ge=1, le=200)]
     seats_per_row: Annotated[int, msgspec.Meta(ge=1, le=200)]
-    origin_x: float = 0.0
-    origin_y: float = 0.0
-    spacing: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    origin_x: Origin = 0.0
+    origin_y: Origin = 0.0
+    spacing: Spacing = 1.0
     first_row: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     accessible_rows: list[int] = []
     obstructed_seats: list[Annotated[int, msgspec.Meta(ge=1)]] = []

@@ -17,6 +17,7 @@ from booking.domain.errors import (
 )
 from booking.domain.ids import new_id
 from booking.domain.ports import AccountStore, Clock, PasswordHasher
+from booking.domain.text import normalise_email
 from booking.services.recent import Recent
 
 SESSION_TTL = timedelta(days=7)
@@ -51,7 +52,7 @@ class AccountService:
         )
 
     async def sign_up(self, email: str, password: str, display_name: str, role: Role) -> Account:
-        email = email.strip().lower()
+        email = normalise_email(email)
         if await self._store.account_by_email(email) is not None:
             raise EmailTaken(f"{email} already has an account")
         account = Account(
@@ -65,7 +66,7 @@ class AccountService:
         return account
 
     async def log_in(self, email: str, password: str) -> tuple[str, Session]:
-        stored = await self._store.account_by_email(email.strip().lower())
+        stored = await self._store.account_by_email(normalise_email(email))
         if stored is None or not self._hasher.verify(stored.password_hash, password):
             raise InvalidCredentials("email or password is wrong")
         token = secrets.token_urlsafe(32)

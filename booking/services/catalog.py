@@ -22,6 +22,7 @@ from booking.domain.catalog import (
 from booking.domain.errors import Forbidden, NotFound
 from booking.domain.ids import new_id
 from booking.domain.ports import CatalogStore, Clock, Idempotency, MediaStore, StoredMedia
+from booking.domain.text import require_timezone
 from booking.domain.venues import SeatMap, Venue, validate_seat_map
 from booking.services.recent import Recent
 
@@ -76,7 +77,7 @@ class CatalogService:
             organizer_id=organizer.id,
             name=name,
             city=city,
-            timezone=timezone,
+            timezone=require_timezone(timezone),
             seat_map=validate_seat_map(seat_map),
             created_at=self._clock.now(),
         )
@@ -96,6 +97,8 @@ class CatalogService:
         self, organizer: Account, venue_id: str, changes: dict[str, Any]
     ) -> Venue:
         venue = await self.venue(organizer, venue_id)
+        if "timezone" in changes:
+            require_timezone(changes["timezone"])
         venue = msgspec.structs.replace(venue, **changes, revision=venue.revision + 1)
         await self._store.update_venue(venue)
         return venue
@@ -184,6 +187,7 @@ class CatalogService:
     ) -> Performance:
         event = await self.own_event(organizer, event_id)
         venue = await self.venue(organizer, plan.venue_id)
+        require_timezone(plan.timezone)
         check_performance_plan(
             venue,
             plan.grades,

@@ -169,7 +169,9 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
             "performance_id IN (SELECT performance_id FROM listing_text"
             " WHERE listing_text MATCH ? LIMIT ?)"
         )
-        params.extend([" OR ".join(f'"{t}"' for t in long_trigrams), _CANDIDATES])
+        # Each trigram an FTS5 string: quotes doubled, so no text is read as syntax.
+        quoted = ('"' + t.replace('"', '""') + '"' for t in long_trigrams)
+        params.extend([" OR ".join(quoted), _CANDIDATES])
     rows = conn.execute(
         f"SELECT text, doc, starts_at_ms FROM listings WHERE {' AND '.join(clauses)}", params
     ).fetchall()
