@@ -26,6 +26,8 @@ from typing import IO, Any
 
 import httpx
 
+from tests.moto_server import AWS_TEST_ENV
+
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -114,6 +116,23 @@ def wait_healthy(server: LiveServer, timeout: float = STARTUP_TIMEOUT_SECONDS) -
 
 def start_local(data_dir: Path, settings: Mapping[str, object]) -> LiveServer:
     """`concertbook serve` on the embedded SQLite runtime, on a free port of 127.0.0.1."""
+    stores = {
+        "booking": data_dir / "concertbook.sqlite3",
+        "gateway": data_dir / "payment-gateway.sqlite3",
+    }
+    return _start("local", data_dir, settings_env(**settings), stores)
+
+
+def start_aws(data_dir: Path, settings: Mapping[str, object]) -> LiveServer:
+    """`concertbook serve` on the aws runtime: `settings` name the table and endpoint
+    (`table_name`, `aws_endpoint_url`) and, for the pre-claim, `redis_url`."""
+    env = {**AWS_TEST_ENV, **settings_env(runtime="aws", **settings)}
+    return _start("aws", data_dir, env, {"table": settings.get("table_name")})
+
+
+def _start(
+    backend: str, data_dir: Path, env_overrides: Mapping[str, str], stores: dict[str, Any]
+) -> LiveServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     project_root = Path(__file__).resolve().parent.parent
     env = {
@@ -121,12 +140,12 @@ def start_local(data_dir: Path, settings: Mapping[str, object]) -> LiveServer:
         for k, v in os.environ.items()
         if not k.startswith("CONCERTBOOK_") and k != "PYTHONPATH"
     }
-    env.update(settings_env(**settings))
+    env.update(env_overrides)
     env["PYTHONPATH"] = str(project_root)
     last_error: Exception | None = None
-    for attempt in range(3):  # a port taken between probing and binding: try another
+    for _ in range(3):  # a port taken between probing and binding: try another
         port = free_port()
-        log_path = data_dir / f"server-{attempt}.log"
+        log_path = data_dir / f"server-{time.time_ns()}.log"
         log: IO[bytes] = log_path.open("wb")
         try:
             process = subprocess.Popen(  # fixed command, no shell
@@ -148,15 +167,12 @@ def start_local(data_dir: Path, settings: Mapping[str, object]) -> LiveServer:
         finally:
             log.close()  # the child keeps its own descriptor
         server = LiveServer(
-            backend="local",
+            backend=backend,
             base_url=f"http://127.0.0.1:{port}",
             data_dir=data_dir,
             process=process,
             log_path=log_path,
-            stores={
-                "booking": data_dir / "concertbook.sqlite3",
-                "gateway": data_dir / "payment-gateway.sqlite3",
-            },
+            stores=stores,
         )
         try:
             wait_healthy(server)
@@ -165,7 +181,7 @@ def start_local(data_dir: Path, settings: Mapping[str, object]) -> LiveServer:
             last_error = exc
             continue
         return server
-    raise RuntimeError(f"could not start the local server: {last_error}")
+    raise RuntimeError(f"could not start the {backend} server: {last_error}")
 
 
 BACKENDS: dict[str, Callable[[Path, Mapping[str, object]], LiveServer]] = {
