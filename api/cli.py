@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     reindex.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
     _rehearsal_parser(commands)
+    _checker_parser(commands)
     verify = commands.add_parser("verify-ticket", help="check a ticket code offline")
     verify.add_argument("code")
     verify.add_argument("--public-key", type=Path, required=True, help="PEM file of the key")
@@ -64,6 +65,15 @@ def _rehearsal_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         from rehearsal.options import parser  # noqa: PLC0415 - not in the wheel
     except ImportError:
         commands.add_parser("rehearse", help="onsale rehearsal (needs the rehearsal extra)")
+        return
+    parser(commands)
+
+
+def _checker_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from checker.options import parser  # noqa: PLC0415 - not in the wheel
+    except ImportError:
+        commands.add_parser("check", help="history checker (runs from a checkout)")
         return
     parser(commands)
 
@@ -168,6 +178,15 @@ def _rehearse(args: argparse.Namespace) -> int:
     return rehearse(args)
 
 
+def _check(args: argparse.Namespace) -> int:
+    try:
+        from checker.run import check_command  # noqa: PLC0415 - runs from a checkout
+    except ImportError as exc:
+        print(f"the checker runs from a checkout with the dev and rehearsal extras: {exc}")
+        return 2
+    return check_command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -182,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "rehearse":
         return _rehearse(args)
+    if args.command == "check":
+        return _check(args)
     return _verify_ticket(args)
 
 

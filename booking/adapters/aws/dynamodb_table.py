@@ -7,9 +7,11 @@ capacity each operation costs is measured, not guessed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import hashlib
+import random
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -105,6 +107,10 @@ def unmarshal(item: Mapping[str, AttributeValue]) -> Item:
 
 def key(pk: str, sk: str) -> dict[str, AttributeValue]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+CONFLICT_ATTEMPTS = 4
+"""Tries of a transaction cancelled only by conflicts with other transactions."""
 
 
 class TransactionCancelled(Exception):
@@ -262,6 +268,21 @@ class Dynamo:
             args["ExclusiveStartKey"] = last
 
     async def transact(self, items: list[dict[str, Any]]) -> None:
+        """One TransactWriteItems. A cancellation only for conflicts with other transactions
+        (nothing was written, no condition failed) is tried again a few times, then shed as
+        StoreUnavailable (503): a conflict says nothing about the request itself."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                await self._transact_once(items)
+                return
+            except TransactionCancelled as exc:
+                if not exc.conflict or "ConditionalCheckFailed" in exc.reasons:
+                    raise
+                if attempt + 1 == CONFLICT_ATTEMPTS:
+                    raise StoreUnavailable("the table kept reporting conflicting writes") from exc
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter
+
+    async def _transact_once(self, items: list[dict[str, Any]]) -> None:
         try:
             with _shed_when_unavailable():
                 # The token makes the SDK's own retries of this call idempotent for 10 minutes.
