@@ -8,7 +8,9 @@ from booking.adapters.delegating import DelegatingBookingStore
 from booking.bootstrap import LocalRuntime
 from booking.domain.accounts import Role
 from booking.domain.catalog import Artist, EventStatus, GradeAssignment, PriceGrade
+from booking.domain.errors import StoreUnavailable
 from booking.domain.holds import Hold, HoldRequest
+from booking.domain.orders import Order
 from booking.domain.ports import Availability, BookingStore, Idempotency
 from booking.domain.venues import GaZone, SeatBlock, seat_map_from_blocks
 from booking.services.catalog import PerformancePlan
@@ -24,6 +26,21 @@ class CountingStore(DelegatingBookingStore):
         super().__init__(inner)
         self.place_hold_calls = 0
         self.availability_calls = 0
+        self.lose_answers = False
+        """Releases and cancellations are written, then answered StoreUnavailable (an answer
+        lost after the commit)."""
+
+    async def release_hold(self, hold_id: str) -> Hold:
+        hold = await self._inner.release_hold(hold_id)
+        if self.lose_answers:
+            raise StoreUnavailable("the answer was lost after the commit")
+        return hold
+
+    async def close_order(self, order_id: str, refund: bool) -> Order:
+        order = await self._inner.close_order(order_id, refund)
+        if self.lose_answers:
+            raise StoreUnavailable("the answer was lost after the commit")
+        return order
 
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         self.place_hold_calls += 1

@@ -27,7 +27,7 @@ from msgspec.structs import replace
 from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
 from booking.adapters.local.memory_preclaim import MemoryPreclaimingBookingStore
 from booking.bootstrap import LocalRuntime, build_local
-from booking.domain.errors import IdempotencyKeyReused, SeatsUnavailable
+from booking.domain.errors import IdempotencyKeyReused, SeatsUnavailable, StoreUnavailable
 from booking.domain.holds import GaRequest, Hold, HoldRequest
 from booking.domain.ids import new_id
 from booking.domain.orders import Order
@@ -248,6 +248,28 @@ def test_a_release_or_cancel_frees_the_seats_at_once(family: Family, tmp_path: P
         assert {i.unit_id for i in again.items} == {a, b, c}
 
     run(family, tmp_path, scenario, taken_mark_seconds=60)
+
+
+def test_a_release_or_cancel_whose_answer_was_lost_frees_the_seats(
+    family: Family, tmp_path: Path
+) -> None:
+    """GIVEN a release and a cancellation written by the store whose answers were lost
+    (StoreUnavailable after the commit) WHEN other fans ask for those seats THEN the store
+    grants them: the pre-claim does not go on refusing on a claim that may be gone."""
+
+    async def scenario(rig: Rig) -> None:
+        a, b = rig.seats[:2]
+        released = await rig.hold([a])
+        ordered = await rig.order(await rig.hold([b]))
+        rig.inner.lose_answers = True
+        with pytest.raises(StoreUnavailable):
+            await rig.store.release_hold(released.id)
+        with pytest.raises(StoreUnavailable):
+            await rig.store.close_order(ordered.id, refund=False)
+        again = await rig.hold([a, b])
+        assert {i.unit_id for i in again.items} == {a, b}
+
+    run(family, tmp_path, scenario)
 
 
 def test_an_order_keeps_its_seats_until_its_deadline_and_not_after(

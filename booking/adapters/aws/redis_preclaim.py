@@ -27,6 +27,7 @@ the keys a minute later, to tidy up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -98,7 +99,8 @@ return verdicts
 _MARKED, _OWNED, _BUSY = 0, 1, 3
 
 # The store answered a request (ARGV[1] its hold id) about KEYS[2..]: ARGV[2] `own`, each
-# key still in flight for it, or absent, becomes `o:<hold>:<ARGV[3]>`; `refused`, its
+# key still in flight for it becomes `o:<hold>:<ARGV[3]>` (a key gone meanwhile — flushed,
+# or freed by a release that overtook a late settle — stays gone); `refused`, its
 # keys in flight are deleted, except those at the indexes ARGV[5..], which become
 # `taken:<ARGV[3]>` if KEYS[1] (the frees counter) still reads ARGV[4]; `drop`, its keys
 # in flight are deleted.
@@ -111,7 +113,7 @@ local unchanged = (redis.call('GET', KEYS[1]) or '0') == frees
 for i = 2, #KEYS do
   local value = redis.call('GET', KEYS[i])
   if mode == 'own' then
-    if value == false or value == 'p:' .. hold then
+    if value == 'p:' .. hold then
       redis.call('SET', KEYS[i], 'o:' .. hold .. ':' .. until_ms, 'PXAT', tidy)
     end
   elseif value == 'p:' .. hold then
@@ -138,16 +140,17 @@ end
 return 1
 """
 
-# The store gave places back: KEYS[2..] owned by hold ARGV[1] or marked taken are
-# deleted, and the frees counter KEYS[1] counts one more release.
+# The store gave places back: KEYS[2..] owned by hold ARGV[1], still marked in flight for
+# it (its settling may come late, after a Redis outage) or marked taken are deleted, and
+# the frees counter KEYS[1] counts one more release.
 _FREE = """
 redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], 86400000)
 local prefix = 'o:' .. ARGV[1] .. ':'
 for i = 2, #KEYS do
   local value = redis.call('GET', KEYS[i])
-  if value and (string.sub(value, 1, #prefix) == prefix or string.sub(value, 1, 6) == 'taken:')
-  then
+  if value and (string.sub(value, 1, #prefix) == prefix or value == 'p:' .. ARGV[1]
+                or string.sub(value, 1, 6) == 'taken:') then
     redis.call('DEL', KEYS[i])
   end
 end
@@ -429,7 +432,9 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         if isinstance(marked, Hold):
             return marked
         if marked is None:
-            return await self._unmarked(request, idem, keys)
+            # The store decides, and what it grants stays unmarked: a mark written without
+            # one in flight first could outlive a release that overtook it.
+            return await self._inner.place_hold(request, idem)
         performance_id, hold_id = request.performance_id, request.hold_id
         outcome = asyncio.get_running_loop().create_future()
         self._in_flight[hold_id] = outcome
@@ -483,13 +488,6 @@ class PreclaimingBookingStore(DelegatingBookingStore):
                     return None
             if waits:
                 await asyncio.wait(waits)
-
-    async def _unmarked(self, request: HoldRequest, idem: Idempotency, keys: list[str]) -> Hold:
-        """The store decides without a mark of ours; what it grants is marked owned after."""
-        hold = await self._inner.place_hold(request, idem)
-        if hold.id == request.hold_id:
-            await self._own(request.performance_id, keys, hold)
-        return hold
 
     async def _own(self, performance_id: str, keys: list[str], hold: Hold) -> None:
         until = to_ms(hold.expires_at)
@@ -560,12 +558,28 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         return order
 
     async def release_hold(self, hold_id: str) -> Hold:
-        hold = await self._inner.release_hold(hold_id)
+        try:
+            hold = await self._inner.release_hold(hold_id)
+        except Exception:
+            # The release may have been written before the error (an answer lost on the
+            # way back): its places must not be refused on a claim that may be gone.
+            with contextlib.suppress(Exception):
+                known = await self._inner.get_hold(hold_id)
+                if known is not None:
+                    await self._freed(known.performance_id, known.items, known.id)
+            raise
         await self._freed(hold.performance_id, hold.items, hold.id)
         return hold
 
     async def close_order(self, order_id: str, refund: bool) -> Order:
-        order = await self._inner.close_order(order_id, refund)
+        try:
+            order = await self._inner.close_order(order_id, refund)
+        except Exception:
+            with contextlib.suppress(Exception):  # as for a release that may have happened
+                known = await self._inner.get_order(order_id)
+                if known is not None:
+                    await self._freed(known.performance_id, known.items, known.hold_id)
+            raise
         await self._freed(order.performance_id, order.items, order.hold_id)
         return order
 

@@ -26,6 +26,7 @@ rules in Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import NamedTuple
@@ -235,12 +236,28 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
         return order
 
     async def release_hold(self, hold_id: str) -> Hold:
-        hold = await self._inner.release_hold(hold_id)
+        try:
+            hold = await self._inner.release_hold(hold_id)
+        except Exception:
+            # The release may have been written before the error (the writer died after
+            # its commit): its places must not be refused on a claim that may be gone.
+            with contextlib.suppress(Exception):
+                known = await self._inner.get_hold(hold_id)
+                if known is not None:
+                    self._free_places(known.performance_id, known)
+            raise
         self._free_places(hold.performance_id, hold)
         return hold
 
     async def close_order(self, order_id: str, refund: bool) -> Order:
-        order = await self._inner.close_order(order_id, refund)
+        try:
+            order = await self._inner.close_order(order_id, refund)
+        except Exception:
+            with contextlib.suppress(Exception):  # as for a release that may have happened
+                known = await self._inner.get_order(order_id)
+                if known is not None:
+                    self._free_places(known.performance_id, known, known.hold_id)
+            raise
         self._free_places(order.performance_id, order, order.hold_id)
         return order
 
