@@ -10,7 +10,9 @@ Run: `python -m benchmarks.hold_path` (`--runs 3 --seconds 10 --seats 100000
 first configuration's held/s is divided by each other's, run by run. A configuration is
 `<strategy>[:<writer>[:<pre-claim>]]`: the inventory strategy (`claims` or a naive
 baseline), the booking database's writer (`process`, the default, or `thread`) and, for
-claims, the pre-claim (`memory`, the default, `redis` or `off`).
+claims, the pre-claim (`memory`, the default, `redis` or `off`). A configuration ending in
+`@<label>` runs the server from another checkout, given as `--code <label>=<path>` (before
+and after a change, in one run: `git worktree add /tmp/before <commit>`).
 """
 
 from __future__ import annotations
@@ -30,15 +32,24 @@ from rehearsal.wrk import run_wrk, wrk_binary
 
 
 def measure(
-    config: str, seconds: float, seats: int, connections: int, fsync_delay_ms: float = 0.0
+    config: str,
+    seconds: float,
+    seats: int,
+    connections: int,
+    fsync_delay_ms: float = 0.0,
+    code: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    parts = config.split(":")
+    setup, _, label = config.partition("@")
+    checkout = (code or {})[label] if label else None
+    parts = setup.split(":")
     defaults = ["claims", "process", "memory"]
     strategy, writer, preclaim = parts + defaults[len(parts) :]
     extra = {"sqlite_writer": writer}
     with (
         tempfile.TemporaryDirectory(prefix="hold-path-") as folder,
-        local_stage(Path(folder), strategy, preclaim, fsync_delay_ms, extra=extra) as server,
+        local_stage(
+            Path(folder), strategy, preclaim, fsync_delay_ms, extra=extra, code=checkout
+        ) as server,
     ):
         stage = prepare_sync(
             server.url,
@@ -81,7 +92,14 @@ def main() -> None:
         help="every server on a disk whose fsync is this much slower (rehearsal/slowdisk.py)",
     )
     parser.add_argument("--out", type=Path, default=Path("reports/hold-path.json"))
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        help="label=path: configurations ending in @label run that checkout's server",
+    )
     args = parser.parse_args()
+    code = {label: Path(path) for label, _, path in (c.partition("=") for c in args.code)}
     if wrk_binary() is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     configs = args.configs.split(",")
@@ -89,7 +107,7 @@ def main() -> None:
     for run in range(args.runs):
         for config in configs if run % 2 == 0 else reversed(configs):
             result = measure(
-                config, args.seconds, args.seats, args.connections, args.fsync_delay_ms
+                config, args.seconds, args.seats, args.connections, args.fsync_delay_ms, code
             )
             results.append({**result, "run": run + 1})
             print(

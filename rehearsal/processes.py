@@ -103,11 +103,17 @@ def ahead_granted() -> bool:
         return False
 
 
-def _start(command: list[str], log_path: Path, env: Mapping[str, str] | None = None) -> Any:
+def _start(
+    command: list[str],
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Any:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(  # fixed command, no shell
             command,
+            cwd=cwd,
             env=dict(env) if env is not None else None,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -121,9 +127,10 @@ def server(
     settings: Mapping[str, object],
     *serve_args: str,
     environment: Mapping[str, str] | None = None,
+    code: Path | None = None,
 ) -> Iterator[Process]:
     """`concertbook serve` on 127.0.0.1 with `settings` as CONCERTBOOK_* variables (and any
-    other `environment`)."""
+    other `environment`); `code`: another checkout's code (a before-and-after comparison)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCERTBOOK_")}
     env.update({f"CONCERTBOOK_{k.upper()}": str(v) for k, v in settings.items()})
@@ -131,8 +138,10 @@ def server(
     env["CONCERTBOOK_REHEARSAL"] = "1"
     command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--data", str(data_dir), *serve_args]
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     running = Process(
-        _start(command, data_dir / "server.log", env),
+        _start(command, data_dir / "server.log", env, cwd=code),
         f"http://127.0.0.1:{port}",
         data_dir / "server.log",
     )

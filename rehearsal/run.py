@@ -64,10 +64,12 @@ def local_stage(
     preclaim: str = "memory",
     fsync_delay_ms: float = 0.0,
     extra: Mapping[str, object] | None = None,
+    code: Path | None = None,
 ) -> Iterator[processes.Process]:
     """A fresh server (and its Redis when the strategy uses one) in `folder`; `preclaim`
     (memory, redis or off) for claims; with a delay, on a disk whose fsync is that much
-    slower (rehearsal/slowdisk.py); `extra` settings as CONCERTBOOK_* variables."""
+    slower (rehearsal/slowdisk.py); `extra` settings as CONCERTBOOK_* variables; `code`:
+    the server from another checkout."""
     with contextlib.ExitStack() as stack:
         settings: dict[str, object] = {"inventory_strategy": strategy, **(extra or {})}
         if strategy == "claims":
@@ -75,7 +77,9 @@ def local_stage(
         if strategy == "seat-locks" or (strategy == "claims" and preclaim == "redis"):
             settings["redis_url"] = stack.enter_context(processes.redis(folder / "redis")).url
         slower = slowdisk.environment(fsync_delay_ms)
-        yield stack.enter_context(processes.server(folder / "data", settings, environment=slower))
+        yield stack.enter_context(
+            processes.server(folder / "data", settings, environment=slower, code=code)
+        )
 
 
 # -- part 1: ratios with wrk ------------------------------------------------------------

@@ -179,6 +179,10 @@ def catalogue(search_api: ApiDriver) -> dict[str, Any]:
         ("bangtan", "BTS World Tour"),  # an alias
         ("blackpin", "BORN PINK"),  # part of an English word
         ("Blakpink", "BORN PINK"),  # a small typo
+        ("world tuor", "BTS World Tour"),  # two letters swapped
+        ("wrold tour", "BTS World Tour"),
+        ("blakcpink", "BORN PINK"),
+        ("아이우", "아이유 콘서트 HER"),  # one syllable wrong
         ("블랙핑크", "BORN PINK"),
         ("busan", "BTS World Tour"),  # the city
     ],

@@ -2,8 +2,12 @@
 
 Trigrams match inside words in any script, so "방탄" finds "방탄소년단" and
 "blackpin" finds "BLACKPINK" without a Korean analyser. Candidates come from
-the FTS index; scoring, small-typo tolerance (shared trigrams) and facets are
-computed here, which suits the catalogue of one organiser or city.
+the FTS index; scoring, typo tolerance and facets are computed here, which suits the
+catalogue of one organiser or city. A word matches approximately when it shares half its
+trigrams with the text, or is one edit away from a word of it (two from a word of eight
+letters or more; an edit being a letter or syllable added, dropped, changed, or two
+neighbours swapped): "world tuor", "Gloden Huor" and "아이우" find what they meant. When
+no candidate shares a trigram with the query, every listing is scored.
 
 Removed listings stay as tombstones with their version, so a late, older
 upsert cannot bring them back (the same rule OpenSearch's external versions give).
@@ -18,6 +22,7 @@ from collections.abc import AsyncIterable, Sequence
 from pathlib import Path
 
 import msgspec
+from rapidfuzz.distance import OSA
 
 from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
 from booking.adapters.timestamps import to_ms
@@ -84,7 +89,24 @@ def word_score(word: str, text: str, tokens: list[str]) -> float:
         return 1.0 if word in tokens else 0.9
     wanted = trigrams(word)
     overlap = len(wanted & trigrams(text)) / len(wanted)
-    return overlap * 0.8 if overlap >= TYPO_OVERLAP else 0.0
+    if overlap >= TYPO_OVERLAP:
+        return overlap * 0.8
+    return 0.6 if _one_typo_away(word, tokens) else 0.0
+
+
+def _one_typo_away(word: str, tokens: list[str]) -> bool:
+    """Within the edits a typo makes of some word of the text (or, for Korean, of a run of
+    syllables inside one: names sit inside longer words)."""
+    allowed = 2 if len(word) >= 8 else 1
+    hangul = _is_hangul(word)
+    for token in tokens:
+        candidates = [token]
+        if hangul and len(token) > len(word):
+            candidates += [token[i : i + len(word)] for i in range(len(token) - len(word) + 1)]
+        for candidate in candidates:
+            if OSA.distance(word, candidate, score_cutoff=allowed) <= allowed:
+                return True
+    return False
 
 
 class SqliteSearchIndex:
@@ -162,6 +184,7 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
     if query.has_seats_left is not None:
         clauses.append("seats_left > 0" if query.has_seats_left else "seats_left = 0")
     words = normalise(query.text).split()
+    base = list(clauses)
     long_trigrams = sorted({t for w in words if len(w) >= 3 for t in trigrams(w)})
     if long_trigrams and all(len(w) >= 3 for w in words):
         # Any shared trigram nominates a candidate; scoring below decides.
@@ -175,17 +198,14 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
     rows = conn.execute(
         f"SELECT text, doc, starts_at_ms FROM listings WHERE {' AND '.join(clauses)}", params
     ).fetchall()
-
-    scored: list[tuple[float, int, bytes]] = []
-    for text, doc, starts_at_ms in rows:
-        score = 0.0
-        if words:
-            tokens = text.split()
-            scores = [word_score(w, text, tokens) for w in words]
-            if min(scores) == 0.0:
-                continue  # every word must match, if only approximately
-            score = sum(scores)
-        scored.append((score, starts_at_ms, doc))
+    scored = _scored(rows, words)
+    if not scored and len(clauses) > len(base):
+        # No listing shares a trigram with every typo ("아이우"): score them all.
+        rows = conn.execute(
+            f"SELECT text, doc, starts_at_ms FROM listings WHERE {' AND '.join(base)}",
+            params[: len(params) - 2],
+        ).fetchall()
+        scored = _scored(rows, words)
     if query.effective_sort() is SearchSort.RELEVANCE:
         scored.sort(key=lambda s: (-s[0], s[1]))
     else:
@@ -209,6 +229,22 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
         facets=facets,
         next_offset=next_offset(query, len(listings)),
     )
+
+
+def _scored(
+    rows: list[tuple[str, bytes, int]], words: list[str]
+) -> list[tuple[float, int, bytes]]:
+    scored: list[tuple[float, int, bytes]] = []
+    for text, doc, starts_at_ms in rows:
+        score = 0.0
+        if words:
+            tokens = text.split()
+            scores = [word_score(w, text, tokens) for w in words]
+            if min(scores) == 0.0:
+                continue  # every word must match, if only approximately
+            score = sum(scores)
+        scored.append((score, starts_at_ms, doc))
+    return scored
 
 
 def _remove(tx: Tx, withdrawals: Sequence[Withdrawal]) -> None:
