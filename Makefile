@@ -9,7 +9,7 @@ DEMO ?=
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test lint typecheck pytest format clean opensearch bench-search rehearse
+.PHONY: run test lint typecheck pytest format clean opensearch bench-search rehearse check
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
@@ -42,6 +42,9 @@ bench-search: $(VENV)/.synced  ## indexer throughput, freshness and query latenc
 rehearse: $(VENV)/.synced  ## flood a local stage like an onsale, audit it (ARGS="--seats 15000 --fans 60000")
 	-tools/build-vegeta.sh
 	$(VENV)/bin/concertbook rehearse $(ARGS)
+
+check: $(VENV)/.synced  ## run a workload with faults and check its history (ARGS="--runtime aws --faults all")
+	$(VENV)/bin/concertbook check $(ARGS)
 
 opensearch:  ## build, then serve OpenSearch 2.19 with Korean analysis on 127.0.0.1:9200
 	tools/build-opensearch.sh

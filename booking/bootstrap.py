@@ -289,9 +289,9 @@ def inventory(
     if not settings.redis_url:
         # One API process: what it pre-claimed is known here, without a round trip.
         return (MemoryPreclaimingBookingStore(store, clock) if settings.preclaim else store), None
+    from booking.adapters.aws.redis_guard import redis_client  # noqa: PLC0415 - optional
     from booking.adapters.aws.redis_preclaim import (  # noqa: PLC0415 - optional dependency
         PreclaimingBookingStore,
-        redis_client,
     )
 
     if settings.inventory_strategy == "seat-locks":

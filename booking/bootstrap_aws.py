@@ -21,7 +21,8 @@ from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
 from booking.adapters.aws.messaging import AwsClients, SqsWebhookQueue
 from booking.adapters.aws.redis_availability import CachedAvailabilityStore
-from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
+from booking.adapters.aws.redis_guard import RedisGuard, redis_client
+from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore
 from booking.adapters.aws.s3_media import S3Bucket, S3MediaStore, S3PosterUploads, s3_client
 from booking.adapters.aws.ses_mailer import SesMailer
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler

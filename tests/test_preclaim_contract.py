@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
+from booking.adapters.aws.redis_guard import RedisGuard, redis_client
+from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore
 from booking.adapters.local.memory_preclaim import MemoryPreclaimingBookingStore
 from booking.bootstrap import LocalRuntime, build_local
 from booking.domain.errors import IdempotencyKeyReused, SeatsUnavailable, StoreUnavailable

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from msgspec.structs import replace
 
-from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore, RedisGuard, redis_client
+from booking.adapters.aws.redis_guard import RedisGuard, redis_client
+from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore
 from booking.adapters.local.memory_preclaim import MemoryPreclaimingBookingStore
 from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import UnitKind

@@ -17,7 +17,7 @@ from datetime import timedelta
 import msgspec
 from redis.asyncio import Redis
 
-from booking.adapters.aws.redis_preclaim import RedisGuard, Skipped
+from booking.adapters.aws.redis_guard import RedisGuard, Skipped
 from booking.adapters.delegating import DelegatingBookingStore
 from booking.domain.errors import DomainError
 from booking.domain.holds import Hold, HoldRequest

@@ -231,9 +231,7 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
     )
 
 
-def _scored(
-    rows: list[tuple[str, bytes, int]], words: list[str]
-) -> list[tuple[float, int, bytes]]:
+def _scored(rows: list[tuple[str, bytes, int]], words: list[str]) -> list[tuple[float, int, bytes]]:
     scored: list[tuple[float, int, bytes]] = []
     for text, doc, starts_at_ms in rows:
         score = 0.0
