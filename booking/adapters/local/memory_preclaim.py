@@ -43,10 +43,20 @@ TAKEN = "taken"
 """Owner of a seat the store reported taken by a claim this map did not see."""
 
 
-class Pending(NamedTuple):
-    owner: str
-    outcome: asyncio.Future[None]
-    """Done when the request that marked the seat has its answer from the store."""
+class Pending:
+    """A seat's mark while the request that made it is at the store."""
+
+    __slots__ = ("owner", "waiters")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.waiters: list[asyncio.Future[frozenset[str]]] = []
+        """Requests waiting for this one's outcome: each is told the seats it won."""
+
+    def wait(self) -> asyncio.Future[frozenset[str]]:
+        waiter: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
 
 
 class Owned(NamedTuple):
@@ -78,25 +88,25 @@ class PreclaimMap:
 
     def conflicts(
         self, performance_id: str, seats: Sequence[str]
-    ) -> tuple[list[str], set[asyncio.Future[None]]]:
-        """The seats an acknowledged claim owns, and the outcomes of requests in flight
-        that marked any of the others."""
+    ) -> tuple[list[str], Pending | None]:
+        """The seats an acknowledged claim owns, and a request in flight that marked one of
+        the others (its outcome decides; one is enough to wait for)."""
         now = self._now_ms()
         owned: list[str] = []
-        pending: set[asyncio.Future[None]] = set()
+        in_flight: Pending | None = None
         for seat in seats:
             entry = self._seats.get((performance_id, seat))
             if entry is None:
                 continue
             if isinstance(entry, Pending):
-                pending.add(entry.outcome)
+                in_flight = entry
             elif entry.until_ms > now:
                 owned.append(seat)
-        return owned, pending
+        return owned, in_flight
 
     def claim(self, performance_id: str, seats: Sequence[str], request_id: str) -> Pending:
         """Mark `seats` as in flight for `request_id` (after `conflicts` found none)."""
-        pending = Pending(request_id, asyncio.get_running_loop().create_future())
+        pending = Pending(request_id)
         for seat in seats:
             self._seats[(performance_id, seat)] = pending
         if len(self) >= self._sweep_at:
@@ -128,8 +138,10 @@ class PreclaimMap:
                 self._seats[key] = Owned(TAKEN, taken[seat])
             else:
                 del self._seats[key]
-        if not pending.outcome.done():
-            pending.outcome.set_result(None)
+        won = frozenset(seats) if owned_until_ms is not None else frozenset()
+        for waiter in pending.waiters:
+            if not waiter.done():
+                waiter.set_result(won)
 
     def keep(self, performance_id: str, seats: Iterable[str], owner: str, until_ms: int) -> None:
         """`owner` keeps the seats it still owns here until `until_ms` (an order's deadline);
@@ -182,6 +194,10 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
             return await self._inner.place_hold(request, idem)
         while True:
             owned, in_flight = self.claims.conflicts(performance_id, seats)
+            if not owned and in_flight is not None:
+                # Marked by a request still in flight, which may fail: its outcome decides.
+                won = await in_flight.wait()
+                owned = [seat for seat in seats if seat in won]
             if owned:
                 # Owned by an acknowledged claim: the store would refuse too, unless this
                 # is a replay, whose stored answer (or 422) the key's record gives.
@@ -189,10 +205,8 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
                 if earlier is not None:
                     return earlier
                 raise SeatsUnavailable(sorted(owned))
-            if not in_flight:
+            if in_flight is None:
                 break
-            # Marked by requests still in flight, which may fail: their outcome decides.
-            await asyncio.wait(in_flight)
         frees = self.claims.frees(performance_id)
         pending = self.claims.claim(performance_id, seats, request.hold_id)
         try:
