@@ -264,7 +264,7 @@ class PreclaimMachine(RuleBasedStateMachine):
     def _settle(self) -> None:
         """Run the loop until nothing moves: every attempt done, waiting at a gate of the
         model, or waiting for the outcome of one that is (Redis: for 25 ms of real time)."""
-        tick, quiet_ticks = (0.001, 25) if self.redis else (0, 10)
+        tick, quiet_ticks = (0.001, 25) if self.redis else (0, 50)
         last: tuple[object, ...] = ()
         quiet = 0
         for _ in range(5000):

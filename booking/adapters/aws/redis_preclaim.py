@@ -50,78 +50,74 @@ from booking.domain.ports import BookingStore, Clock, Idempotency
 TAKEN = "taken"
 """Prefix of a mark for a seat the store reported taken by a claim Redis did not know."""
 
-# The claims of several holds of one performance, in arrival order, each all-or-nothing.
-# KEYS[1] is the performance's frees counter, then per hold its seat keys; ARGV[1] is
-# our clock (epoch ms), then per hold its id, seat count and the in-flight mark's TTL (a
-# crashed caller's marks lapse). Returns per hold {0, frees} marked in flight, {1, i...}
-# owned (1-based seat indexes), or {3, owner...} marked by requests in flight (nothing
-# written). A later hold of the batch sees what an earlier one marked.
-_CLAIM = """
+# Claims and settles of one performance, in arrival order (`redis_batches.py`): KEYS[1]
+# is the performance's frees counter, then each entry's seat keys; ARGV[1] is our clock
+# (epoch ms), then the entries, each tagged.
+#
+# `c` (claim), all-or-nothing: hold id, seat count, the in-flight mark's TTL (a crashed
+# caller's marks lapse). Replies {0, frees} marked in flight, {1, i...} owned (1-based
+# seat indexes), or {3, owner...} marked by requests in flight (nothing written). A later
+# entry sees what an earlier one wrote.
+#
+# `s` (settle: the store answered a request about its seats): hold id, mode, until (epoch
+# ms), the frees count when the request was marked, its key count, how many marks follow,
+# the marks (1-based key indexes). Only keys still in flight for that hold change (a key
+# gone meanwhile — flushed, or freed by a release that overtook a late settle — stays
+# gone): `own` → `o:<hold>:<until>`; `refused` → deleted, except the marked keys, which
+# become `taken:<until>` if no release came since; `drop` → deleted. Replies {1}.
+_PRECLAIM = """
 local now = tonumber(ARGV[1])
-local frees = tonumber(redis.call('GET', KEYS[1]) or '0')
-local verdicts = {}
+local frees = redis.call('GET', KEYS[1]) or '0'
+local replies = {}
 local k, a = 2, 2
 while a <= #ARGV do
-  local hold, n, ttl = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
-  local owned, busy = {1}, {3}
-  for i = 1, n do
-    local value = redis.call('GET', KEYS[k + i - 1])
-    if value then
-      if string.sub(value, 1, 2) == 'p:' then
-        if string.sub(value, 3) ~= hold then busy[#busy + 1] = string.sub(value, 3) end
-      elseif tonumber(string.match(value, ':(%d+)$')) > now then
-        owned[#owned + 1] = i
+  if ARGV[a] == 'c' then
+    local hold, n, ttl = ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]
+    local owned, busy = {1}, {3}
+    for i = 1, n do
+      local value = redis.call('GET', KEYS[k + i - 1])
+      if value then
+        if string.sub(value, 1, 2) == 'p:' then
+          if string.sub(value, 3) ~= hold then busy[#busy + 1] = string.sub(value, 3) end
+        elseif tonumber(string.match(value, ':(%d+)$')) > now then
+          owned[#owned + 1] = i
+        end
       end
     end
-  end
-  if #owned > 1 then
-    verdicts[#verdicts + 1] = owned
-  elseif #busy > 1 then
-    verdicts[#verdicts + 1] = busy
+    if #owned > 1 then
+      replies[#replies + 1] = owned
+    elseif #busy > 1 then
+      replies[#replies + 1] = busy
+    else
+      for i = 1, n do redis.call('SET', KEYS[k + i - 1], 'p:' .. hold, 'PX', ttl) end
+      replies[#replies + 1] = {0, tonumber(frees)}
+    end
+    k, a = k + n, a + 4
   else
-    for i = 1, n do redis.call('SET', KEYS[k + i - 1], 'p:' .. hold, 'PX', ttl) end
-    verdicts[#verdicts + 1] = {0, frees}
-  end
-  k, a = k + n, a + 3
-end
-return verdicts
-"""
-_MARKED, _OWNED, _BUSY = 0, 1, 3
-
-# The store answered requests about their seats. KEYS[1] is the performance's frees
-# counter, then per entry its seat keys; ARGV per entry: hold id, mode, until (epoch ms),
-# the frees count when the request was marked, its key count, how many marks follow and
-# the marks (1-based key indexes). Only keys still in flight for the entry's hold change
-# (a key gone meanwhile — flushed, or freed by a release that overtook a late settle —
-# stays gone): `own` → `o:<hold>:<until>`; `refused` → deleted, except the marked keys,
-# which become `taken:<until>` if no release came since; `drop` → deleted.
-_SETTLE = """
-local frees_now = redis.call('GET', KEYS[1]) or '0'
-local replies = {}
-local k, a = 2, 1
-while a <= #ARGV do
-  local hold, mode, until_ms, frees = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local n, m = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local mark = {}
-  for i = 1, m do mark[tonumber(ARGV[a + 5 + i])] = true end
-  local tidy = tonumber(until_ms) + 60000
-  for i = 1, n do
-    local key = KEYS[k + i - 1]
-    if redis.call('GET', key) == 'p:' .. hold then
-      if mode == 'own' then
-        redis.call('SET', key, 'o:' .. hold .. ':' .. until_ms, 'PXAT', tidy)
-      elseif mode == 'refused' and mark[i] and frees_now == frees then
-        redis.call('SET', key, 'taken:' .. until_ms, 'PXAT', tidy)
-      else
-        redis.call('DEL', key)
+    local hold, mode, until_ms, seen = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    local n, m = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+    local mark = {}
+    for i = 1, m do mark[tonumber(ARGV[a + 6 + i])] = true end
+    local tidy = tonumber(until_ms) + 60000
+    for i = 1, n do
+      local key = KEYS[k + i - 1]
+      if redis.call('GET', key) == 'p:' .. hold then
+        if mode == 'own' then
+          redis.call('SET', key, 'o:' .. hold .. ':' .. until_ms, 'PXAT', tidy)
+        elseif mode == 'refused' and mark[i] and frees == seen then
+          redis.call('SET', key, 'taken:' .. until_ms, 'PXAT', tidy)
+        else
+          redis.call('DEL', key)
+        end
       end
     end
+    replies[#replies + 1] = {1}
+    k, a = k + n, a + 7 + m
   end
-  replies[#replies + 1] = 1
-  k, a = k + n, a + 6 + m
 end
 return replies
 """
+_MARKED, _OWNED, _BUSY = 0, 1, 3
 
 # An order keeps what its hold owned: each of KEYS still owned by hold ARGV[1] lasts
 # until ARGV[2]; keys freed meanwhile stay free.
@@ -178,23 +174,22 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         self._clock = clock or SystemClock()
         self._guard = guard or RedisGuard()
         self._taken_mark_ms = taken_mark_ms
-        self._settle_script = redis.register_script(_SETTLE)
+        self._script = redis.register_script(_PRECLAIM)
         self._keep = redis.register_script(_KEEP)
         self._free = redis.register_script(_FREE)
         self._in_flight: dict[str, asyncio.Future[frozenset[str]]] = {}
         """This process's requests whose seats are marked in flight: the seats each won."""
         self._cleanups: set[asyncio.Task[None]] = set()
+        # Claims and the settles of their outcomes share the calls: a settle rides with
+        # the claims that queued beside it, at no round trip of its own in a rush.
         self.batches = ScriptBatches(
-            redis.register_script(_CLAIM),
+            self._script,
             self._guard,
             frees_key,
             lambda: [self._now_ms()],
-            self._claim_orphaned,
+            self._orphaned,
             "pre-claim",
             max_claims_per_call,
-        )
-        self.settles = ScriptBatches(
-            self._settle_script, self._guard, frees_key, list, self._settle_orphaned, "settle"
         )
 
     def _now_ms(self) -> int:
@@ -246,7 +241,7 @@ class PreclaimingBookingStore(DelegatingBookingStore):
             verdict = await self.batches.call(
                 request.performance_id,
                 keys,
-                (request.hold_id, len(keys), request.ttl_seconds * 1000),
+                ("c", request.hold_id, len(keys), request.ttl_seconds * 1000),
             )
             if isinstance(verdict, Skipped):
                 return None
@@ -311,18 +306,19 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         frees: str = "",
         marks: Sequence[int] = (),
     ) -> None:
-        args = (hold_id, mode, until_ms, frees, len(keys), len(marks), *marks)
-        await self.settles.call(performance_id, keys, args)
+        args = ("s", hold_id, mode, until_ms, frees, len(keys), len(marks), *marks)
+        await self.batches.call(performance_id, keys, args)
 
-    def _claim_orphaned(self, performance_id: str, entry: Entry, reply: Reply | Skipped) -> None:
-        """A claim whose caller went away, or whose call timed out and may land late: what
-        it marked is dropped again, so no seat stays marked for a hold nobody will place."""
-        if isinstance(reply, Skipped) or reply[0] == _MARKED:
-            args = (entry.args[0], "drop", 0, "", len(entry.keys), 0)
-            self._in_background(self._settle_now(performance_id, entry.keys, args))
+    def _orphaned(self, performance_id: str, entry: Entry, reply: Reply | Skipped) -> None:
+        """An entry whose caller went away, or whose call timed out and may land late.
 
-    def _settle_orphaned(self, performance_id: str, entry: Entry, reply: Reply | Skipped) -> None:
-        if isinstance(reply, Skipped):  # it must land: once more, after the cooldown
+        A claim that marked (or may have marked) seats is dropped again, so no seat stays
+        marked for a hold nobody will place; a settle that may not have landed is sent
+        once more after the guard's cooldown."""
+        if entry.args[0] == "c" and (isinstance(reply, Skipped) or reply[0] == _MARKED):
+            drop = ("s", entry.args[1], "drop", 0, "", len(entry.keys), 0)
+            self._in_background(self._settle_now(performance_id, entry.keys, drop))
+        elif entry.args[0] == "s" and isinstance(reply, Skipped):
             self._in_background(self._settle_now(performance_id, entry.keys, entry.args))
 
     async def _settle_now(
@@ -330,7 +326,7 @@ class PreclaimingBookingStore(DelegatingBookingStore):
     ) -> None:
         all_keys = [frees_key(performance_id), *keys]
         await self._guard.call_or_retry(
-            "settle", lambda: self._settle_script(keys=all_keys, args=list(args))
+            "settle", lambda: self._script(keys=all_keys, args=[self._now_ms(), *args])
         )
 
     def _in_background(self, work: Any) -> None:
@@ -339,8 +335,10 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         task.add_done_callback(self._cleanups.discard)
 
     async def aclose(self) -> None:
-        """Wait for the clean-ups still running."""
-        await asyncio.gather(*self._cleanups, return_exceptions=True)
+        """Wait for the clean-ups still running, and the retries they left with the guard."""
+        while self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
+        await self._guard.drain()
 
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
