@@ -7,6 +7,10 @@ returns one reply per entry. An entry arriving when no call is in flight for its
 performance is sent at once, from its own request (no wait when the sale is quiet); in a
 rush, entries queue behind the call in flight and, when it returns, the first of them
 sends the whole queue — one round trip shared by every entry that arrived during the last.
+
+An entry whose caller need not wait for its reply *rides*: it leaves with the next call
+for its performance, at the head of it, or after `ride_delay` in a call of its own if none
+comes.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class ScriptBatches:
         orphaned: Callable[[str, Entry, Reply | Skipped], None],
         what: str,
         max_entries: int = 256,
+        ride_delay: float = 0.002,
     ) -> None:
         self._script = script
         self._guard = guard
@@ -64,6 +69,10 @@ class ScriptBatches:
         """Entries per script call at most: bounds how long one call keeps Redis busy."""
         self._queued: dict[str, list[Entry]] = {}
         """Per performance with a call in flight: the entries waiting for the next one."""
+        self._riders: dict[str, list[Entry]] = {}
+        self._ride_delay = ride_delay
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._lone_calls: set[asyncio.Task[None]] = set()
         self.calls = 0
         """Script calls made; with `entries`, the mean batch size."""
         self.entries = 0
@@ -104,6 +113,61 @@ class ScriptBatches:
         assert not isinstance(reply, _Turn)
         return reply
 
+    def ride(
+        self, performance_id: str, keys: list[str], args: tuple[Any, ...]
+    ) -> asyncio.Future[Reply | Skipped | _Turn]:
+        """Send an entry with the next call for its performance; its reply comes in the
+        returned future (the orphan handler hears of it if the call timed out)."""
+        loop = asyncio.get_running_loop()
+        entry = Entry(keys, args, loop.create_future())
+        self._riders.setdefault(performance_id, []).append(entry)
+        if performance_id not in self._timers:
+            self._timers[performance_id] = loop.call_later(
+                self._ride_delay, self._send_riders, performance_id
+            )
+        return entry.future
+
+    def _send_riders(self, performance_id: str) -> None:
+        """No call took the riders along in time: they leave in one of their own."""
+        del self._timers[performance_id]
+        if not self._riders.get(performance_id):
+            return
+        loop = asyncio.get_running_loop()
+        if performance_id in self._queued:  # a call in flight: try again after it
+            self._timers[performance_id] = loop.call_later(
+                self._ride_delay, self._send_riders, performance_id
+            )
+            return
+        self._queued[performance_id] = []  # in flight from now: later entries queue
+        task = loop.create_task(self._lone_call(performance_id))
+        self._lone_calls.add(task)  # a reference, or the task may be collected mid-flight
+        task.add_done_callback(self._lone_calls.discard)
+
+    async def _lone_call(self, performance_id: str) -> None:
+        """A call of the riders alone (the caller has marked it in flight)."""
+        try:
+            await self._send(performance_id, [])
+        finally:
+            self._hand_over(performance_id)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing rides and no call of riders alone is in flight."""
+        return not any(self._riders.values()) and not self._lone_calls
+
+    async def flush(self) -> None:
+        """Send what still rides, and wait for it."""
+        while any(self._riders.values()):
+            for performance_id, riders in list(self._riders.items()):
+                if riders and performance_id not in self._queued:
+                    timer = self._timers.pop(performance_id, None)
+                    if timer is not None:
+                        timer.cancel()
+                    self._queued[performance_id] = []
+                    await self._lone_call(performance_id)
+            await asyncio.sleep(self._ride_delay)  # a call in flight takes the others
+        await asyncio.gather(*self._lone_calls, return_exceptions=True)
+
     def _hand_over(self, performance_id: str) -> None:
         queued = self._queued[performance_id]
         while queued and queued[0].future.cancelled():  # gone before it was sent
@@ -114,7 +178,8 @@ class ScriptBatches:
             del self._queued[performance_id]
 
     async def _send(self, performance_id: str, batch: list[Entry]) -> None:
-        batch = [entry for entry in batch if not entry.future.cancelled()]
+        riders = self._riders.pop(performance_id, [])  # first: they happened first
+        batch = riders + [entry for entry in batch if not entry.future.cancelled()]
         keys = [self._leading_key(performance_id)] + [k for e in batch for k in e.keys]
         args = [*self._leading_args(), *(a for e in batch for a in e.args)]
         self.calls += 1

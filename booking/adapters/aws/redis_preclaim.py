@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -65,6 +65,9 @@ TAKEN = "taken"
 # gone meanwhile — flushed, or freed by a release that overtook a late settle — stays
 # gone): `own` → `o:<hold>:<until>`; `refused` → deleted, except the marked keys, which
 # become `taken:<until>` if no release came since; `drop` → deleted. Replies {1}.
+#
+# `k` (keep: an order keeps what its hold owned): hold id, until, key count. Keys still
+# owned by that hold last until then; keys freed meanwhile stay free. Replies {1}.
 _PRECLAIM = """
 local now = tonumber(ARGV[1])
 local frees = redis.call('GET', KEYS[1]) or '0'
@@ -93,6 +96,16 @@ while a <= #ARGV do
       replies[#replies + 1] = {0, tonumber(frees)}
     end
     k, a = k + n, a + 4
+  elseif ARGV[a] == 'k' then
+    local prefix, until_ms, n = 'o:' .. ARGV[a + 1] .. ':', ARGV[a + 2], tonumber(ARGV[a + 3])
+    for i = 1, n do
+      local value = redis.call('GET', KEYS[k + i - 1])
+      if value and string.sub(value, 1, #prefix) == prefix then
+        redis.call('SET', KEYS[k + i - 1], prefix .. until_ms, 'PXAT', tonumber(until_ms) + 60000)
+      end
+    end
+    replies[#replies + 1] = {1}
+    k, a = k + n, a + 4
   else
     local hold, mode, until_ms, seen = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
     local n, m = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
@@ -118,19 +131,6 @@ end
 return replies
 """
 _MARKED, _OWNED, _BUSY = 0, 1, 3
-
-# An order keeps what its hold owned: each of KEYS still owned by hold ARGV[1] lasts
-# until ARGV[2]; keys freed meanwhile stay free.
-_KEEP = """
-local prefix = 'o:' .. ARGV[1] .. ':'
-for _, key in ipairs(KEYS) do
-  local value = redis.call('GET', key)
-  if value and string.sub(value, 1, #prefix) == prefix then
-    redis.call('SET', key, prefix .. ARGV[2], 'PXAT', tonumber(ARGV[2]) + 60000)
-  end
-end
-return 1
-"""
 
 # The store gave places back: KEYS[2..] owned by hold ARGV[1], still marked in flight for
 # it (its settling may come late, after a Redis outage) or marked taken are deleted, and
@@ -175,7 +175,6 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         self._guard = guard or RedisGuard()
         self._taken_mark_ms = taken_mark_ms
         self._script = redis.register_script(_PRECLAIM)
-        self._keep = redis.register_script(_KEEP)
         self._free = redis.register_script(_FREE)
         self._in_flight: dict[str, asyncio.Future[frozenset[str]]] = {}
         """This process's requests whose seats are marked in flight: the seats each won."""
@@ -210,26 +209,32 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         outcome: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
         self._in_flight[hold_id] = outcome
         won: frozenset[str] = frozenset()
+        settled: asyncio.Future[Any] | None = None
         try:
             try:
                 hold = await self._inner.place_hold(request, idem)
             except SeatsUnavailable as exc:
-                await self._refused(request, keys, exc, marked)
+                settled = self._refused(request, keys, exc, marked)
                 raise
             except BaseException:
-                await self._settle(request.performance_id, keys, hold_id, "drop")
+                settled = self._settle(request.performance_id, keys, hold_id, "drop")
                 raise
             if hold.id == hold_id:
                 won = frozenset(request.seat_ids)
                 until = to_ms(hold.expires_at)
                 mode = "own" if until > self._now_ms() else "drop"
-                await self._settle(request.performance_id, keys, hold_id, mode, until)
+                settled = self._settle(request.performance_id, keys, hold_id, mode, until)
             else:  # a replay: its stored hold's claims are not this request's to make
-                await self._settle(request.performance_id, keys, hold_id, "drop")
+                settled = self._settle(request.performance_id, keys, hold_id, "drop")
             return hold
         finally:
-            del self._in_flight[hold_id]
+            # The answer need not wait for Redis: the outcome is known here at once, and
+            # stays known until the settle riding with the next call has landed.
             outcome.set_result(won)
+            if settled is None:
+                del self._in_flight[hold_id]
+            else:
+                settled.add_done_callback(lambda _: self._in_flight.pop(hold_id, None))
 
     async def _mark(
         self, request: HoldRequest, idem: Idempotency, keys: list[str]
@@ -274,9 +279,9 @@ class PreclaimingBookingStore(DelegatingBookingStore):
             return earlier
         raise SeatsUnavailable(sorted(taken))
 
-    async def _refused(
+    def _refused(
         self, request: HoldRequest, keys: list[str], refusal: SeatsUnavailable, frees: str
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         """Drop our marks; remember briefly the seats the store named taken, never past the
         instant their claim lapses nor a release heard of since we marked."""
         now = self._now_ms()
@@ -290,13 +295,12 @@ class PreclaimingBookingStore(DelegatingBookingStore):
                 until = min(until, lapses)
             marks.append(index)
         if not marks or until <= now:
-            await self._settle(request.performance_id, keys, request.hold_id, "drop")
-            return
-        await self._settle(
+            return self._settle(request.performance_id, keys, request.hold_id, "drop")
+        return self._settle(
             request.performance_id, keys, request.hold_id, "refused", until, frees, marks
         )
 
-    async def _settle(
+    def _settle(
         self,
         performance_id: str,
         keys: list[str],
@@ -305,9 +309,10 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         until_ms: int = 0,
         frees: str = "",
         marks: Sequence[int] = (),
-    ) -> None:
+    ) -> asyncio.Future[Any]:
+        """The store's answer, told to Redis with the next call for the performance."""
         args = ("s", hold_id, mode, until_ms, frees, len(keys), len(marks), *marks)
-        await self.batches.call(performance_id, keys, args)
+        return self.batches.ride(performance_id, keys, args)
 
     def _orphaned(self, performance_id: str, entry: Entry, reply: Reply | Skipped) -> None:
         """An entry whose caller went away, or whose call timed out and may land late.
@@ -318,7 +323,7 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         if entry.args[0] == "c" and (isinstance(reply, Skipped) or reply[0] == _MARKED):
             drop = ("s", entry.args[1], "drop", 0, "", len(entry.keys), 0)
             self._in_background(self._settle_now(performance_id, entry.keys, drop))
-        elif entry.args[0] == "s" and isinstance(reply, Skipped):
+        elif entry.args[0] in ("s", "k") and isinstance(reply, Skipped):
             self._in_background(self._settle_now(performance_id, entry.keys, entry.args))
 
     async def _settle_now(
@@ -329,16 +334,25 @@ class PreclaimingBookingStore(DelegatingBookingStore):
             "settle", lambda: self._script(keys=all_keys, args=[self._now_ms(), *args])
         )
 
-    def _in_background(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # shutting down: the marks lapse with their TTL
+            work.close()
+            return
+        task = loop.create_task(work)
         self._cleanups.add(task)  # a reference, or the task may be collected mid-flight
         task.add_done_callback(self._cleanups.discard)
 
     async def aclose(self) -> None:
-        """Wait for the clean-ups still running, and the retries they left with the guard."""
-        while self._cleanups:
+        """Send the settles still riding; wait for the clean-ups still running and the
+        retries they left with the guard, until nothing is left."""
+        while True:
+            await self.batches.flush()
             await asyncio.gather(*self._cleanups, return_exceptions=True)
-        await self._guard.drain()
+            await self._guard.drain()
+            if self.batches.idle and not self._cleanups:
+                return
 
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
@@ -353,9 +367,8 @@ class PreclaimingBookingStore(DelegatingBookingStore):
             if i.kind is UnitKind.SEAT
         ]
         if keys and order.status is OrderStatus.PENDING_PAYMENT and until > self._now_ms():
-            await self._guard.call_or_retry(
-                "keep for the order", lambda: self._keep(keys=keys, args=[hold_id, until])
-            )
+            # Riding behind the hold's own settle, which may not have landed yet.
+            self.batches.ride(order.performance_id, keys, ("k", hold_id, until, len(keys)))
         return order
 
     async def release_hold(self, hold_id: str) -> Hold:
