@@ -152,6 +152,9 @@ class LocalRuntime:
         await self.search_index.start()
 
     async def stop(self) -> None:
+        closing = getattr(self.booking_store, "aclose", None)
+        if closing is not None:  # the pre-claim's settles still riding, say
+            await closing()
         await self.search_index.stop()
         if self.redis is not None:
             await self.redis.aclose()

@@ -83,6 +83,9 @@ class AwsRuntime:
             )
 
     async def stop(self) -> None:
+        closing = getattr(self.booking_store, "aclose", None)
+        if closing is not None:  # the pre-claim's settles still riding, say
+            await closing()
         if self.guard is not None:
             await self.guard.drain()
         if self.redis is not None:

@@ -118,19 +118,22 @@ async def _rig(
                 inner, clock, taken_mark_seconds=taken_mark_seconds
             )
         if closing:
+            await closing[-1][0].aclose()  # what it still had riding lands first
             server.flushall()
         client = redis_client(server.url, timeout_seconds=10)
         guard = RedisGuard(budget_seconds=30)
-        closing.append((client, guard))
-        return PreclaimingBookingStore(
+        store = PreclaimingBookingStore(
             inner, client, guard, taken_mark_ms=int(taken_mark_seconds * 1000), clock=clock
         )
+        closing.append((store, client, guard))
+        return store
 
     store = await build()
     try:
         yield Rig(runtime, clock, inner, store, build, performance_id, seats)
     finally:
-        for client, guard in closing:
+        for preclaim, client, guard in closing:
+            await preclaim.aclose()
             await guard.aclose()
             await client.aclose()
 

@@ -235,14 +235,15 @@ class PreclaimMachine(RuleBasedStateMachine):
         self.redis.flushall()
         client = redis_client(self.redis.url, timeout_seconds=10)
         guard = RedisGuard(budget_seconds=30)
-        self.closing.append((client, guard))
-        return PreclaimingBookingStore(
+        store = PreclaimingBookingStore(
             self.model,  # type: ignore[arg-type]
             client,
             guard,
             taken_mark_ms=3000,
             clock=self.clock,
         )
+        self.closing.append((store, client, guard))
+        return store
 
     def teardown(self) -> None:
         for attempt in self.attempts:
@@ -254,7 +255,8 @@ class PreclaimMachine(RuleBasedStateMachine):
             self._settle()
 
         async def close() -> None:
-            for client, guard in self.closing:
+            for store, client, guard in self.closing:
+                await store.aclose()
                 await guard.aclose()
                 await client.aclose()
 

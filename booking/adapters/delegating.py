@@ -28,6 +28,12 @@ class DelegatingBookingStore:
     def __init__(self, inner: BookingStore) -> None:
         self._inner = inner
 
+    async def aclose(self) -> None:
+        """Finish what a wrapper still has in flight (at shutdown), down the chain."""
+        closing = getattr(self._inner, "aclose", None)
+        if closing is not None:
+            await closing()
+
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         return await self._inner.place_hold(request, idem)
 

@@ -352,7 +352,8 @@ class PreclaimingBookingStore(DelegatingBookingStore):
             await asyncio.gather(*self._cleanups, return_exceptions=True)
             await self._guard.drain()
             if self.batches.idle and not self._cleanups:
-                return
+                break
+        await super().aclose()
 
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
