@@ -17,6 +17,7 @@ from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.mail_folder import MailFolder
 from booking.adapters.local.memory_preclaim import MemoryPreclaimingBookingStore
+from booking.adapters.local.memory_rate_limiter import MemoryRateLimiter
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler, OutboxRelay
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
@@ -29,8 +30,10 @@ from booking.adapters.payments.simulated_gateway import (
     SimulatedGateway,
 )
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
+from booking.adapters.security.common_passwords import common_passwords
 from booking.adapters.security.ed25519_signer import Ed25519TicketSigner
 from booking.adapters.system_clock import SystemClock
+from booking.domain.passwords import PasswordPolicy
 from booking.domain.ports import (
     AccountStore,
     BookingStore,
@@ -38,8 +41,10 @@ from booking.domain.ports import (
     Clock,
     Mailer,
     MediaStore,
+    PasswordHasher,
     PaymentGateway,
     PosterUploads,
+    RateLimiter,
     SearchIndex,
     WebhookQueue,
 )
@@ -89,6 +94,8 @@ class Services:
     search: SearchService
     clock: Clock
     """The services' clock: what the API renders "now" (a hold's remaining time) with."""
+    rate_limiter: RateLimiter
+    """Where request rates and failed log-ins are counted (memory, or Redis on AWS)."""
 
 
 class Closable(Protocol):
@@ -209,6 +216,8 @@ def build_services(
     webhook_queue: WebhookQueue | None = None,
     media: MediaStore | None = None,
     uploads: PosterUploads | None = None,
+    limiter: RateLimiter | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> Services:
     """The services on whichever stores a runtime provides; the rest is shared.
 
@@ -216,7 +225,10 @@ def build_services(
     given, receives verified webhooks instead of their being applied inline.
     `media` defaults to the data folder, where posters are uploaded through the
     API; `uploads`, when given, hands out presigned forms for direct uploads.
+    `limiter` defaults to this process's memory; `hasher` to argon2id.
     """
+    limiter = limiter or MemoryRateLimiter()
+    hasher = hasher or Argon2PasswordHasher(settings.password_hash_threads)
     media = media or DiskMediaStore(
         settings.data_dir / "media", settings.media_base_url or "/media"
     )
@@ -226,7 +238,13 @@ def build_services(
     secret = settings.resolved_webhook_secret()
     return Services(
         accounts=AccountService(
-            accounts, Argon2PasswordHasher(), clock, settings.session_cache_seconds
+            accounts,
+            hasher,
+            clock,
+            settings.session_cache_seconds,
+            limiter=limiter,
+            policy=PasswordPolicy(common_passwords()),
+            backoff=settings.backoff(),
         ),
         catalog=catalog,
         holds=HoldService(booking_store, catalog, clock),
@@ -247,10 +265,13 @@ def build_services(
         ),
         search=SearchService(search),
         clock=clock,
+        rate_limiter=limiter,
     )
 
 
-def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
+def build_local(
+    settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None
+) -> LocalRuntime:
     clock = clock or SystemClock()
     # The baselines give every write its own transaction, as their designs do.
     group = 1 if settings.inventory_strategy != "claims" else MAX_GROUP
@@ -265,7 +286,14 @@ def build_local(settings: Settings, clock: Clock | None = None) -> LocalRuntime:
     catalog_store = SqliteCatalogStore(db)
     index = search_index(settings, clock)
     services = build_services(
-        settings, clock, SqliteAccountStore(db), catalog_store, booking_store, gateway, index
+        settings,
+        clock,
+        SqliteAccountStore(db),
+        catalog_store,
+        booking_store,
+        gateway,
+        index,
+        hasher=hasher,
     )
     indexer = ListingIndexer(catalog_store, booking_store, index)
     return LocalRuntime(

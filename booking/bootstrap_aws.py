@@ -23,6 +23,7 @@ from booking.adapters.aws.messaging import AwsClients, SqsWebhookQueue
 from booking.adapters.aws.redis_availability import CachedAvailabilityStore
 from booking.adapters.aws.redis_guard import RedisGuard, redis_client
 from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore
+from booking.adapters.aws.redis_rate_limiter import RedisRateLimiter
 from booking.adapters.aws.s3_media import S3Bucket, S3MediaStore, S3PosterUploads, s3_client
 from booking.adapters.aws.ses_mailer import SesMailer
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler
@@ -39,7 +40,7 @@ from booking.bootstrap import (
     search_index,
     simulated_gateway,
 )
-from booking.domain.ports import BookingStore, Clock
+from booking.domain.ports import BookingStore, Clock, RateLimiter
 from booking.settings import Settings
 from indexer.core import ListingIndexer
 
@@ -135,6 +136,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     booking_store: BookingStore = DynamoBookingStore(dynamo, clock)
     redis: Redis | None = None
     guard: RedisGuard | None = None
+    limiter: RateLimiter | None = None  # each process's memory without Redis
     if settings.redis_url:
         # Redis turns losers away before they spend a transaction; the table stays the fence.
         redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
@@ -142,6 +144,8 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         if settings.preclaim:
             booking_store = PreclaimingBookingStore(booking_store, redis, guard, clock=clock)
         booking_store = CachedAvailabilityStore(booking_store, redis, guard)
+        # One count of requests and failed log-ins for every process and Lambda of the stage.
+        limiter = RedisRateLimiter(redis, guard)
     catalog_store = DynamoCatalogStore(dynamo, clock)
     index = search_index(settings, clock)
     clients = AwsClients()
@@ -164,6 +168,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         webhook_queue=webhook_queue,
         media=S3MediaStore(bucket, settings.media_base_url or "") if bucket else None,
         uploads=S3PosterUploads(bucket) if bucket else None,
+        limiter=limiter,
     )
     return AwsRuntime(
         settings,

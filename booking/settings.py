@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from booking.adapters.files import create_once
+from booking.domain.limits import Backoff, Rate, parse_rate
 
 
 class ConfigError(ValueError):
@@ -16,6 +18,11 @@ class ConfigError(ValueError):
 
 
 INVENTORY_STRATEGIES = ("claims", "seat-locks", "performance-lock")
+DEFAULT_SIGNUP_PER_ADDRESS = Rate(120, 600)
+DEFAULT_LOGIN_PER_ADDRESS = Rate(60, 60)
+DEFAULT_LOGIN_PER_ACCOUNT = Rate(20, 60)
+DEFAULT_BOOKING_PER_ADDRESS = Rate(3000, 60)
+DEFAULT_BOOKING_PER_ACCOUNT = Rate(30, 30)
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,24 @@ class Settings:
     max_body_bytes: int = 65_536
     """Largest accepted request body (venue seat maps have their own, larger cap)."""
     max_in_flight: int = 128
-    """API requests one process serves at once; beyond, 503 + Retry-After at once."""
+    """API requests one process serves at once; beyond, 503 + Retry-After at once. A request
+    counts only once its whole body has arrived."""
+    header_timeout_seconds: float = 10.0
+    """Longest a request's headers may take to arrive, from their first byte; then 408 and
+    the connection closed (`concertbook serve`)."""
+    body_timeout_seconds: float = 10.0
+    """Longest a request's whole body may take to arrive once its headers are in (a second
+    more per 64 KiB announced past CONCERTBOOK_MAX_BODY_BYTES: seat maps, posters); then 408
+    problem+json and the connection closed."""
+    keep_alive_seconds: float = 5.0
+    """How long a connection may stay open without a request, new or between requests,
+    before the server closes it (`concertbook serve`)."""
+    max_connections: int = 2048
+    """Client connections one `concertbook serve` process keeps open; a request on one past
+    this gets 503 overloaded and its connection is closed."""
+    cors_allowed_origins: tuple[str, ...] = ()
+    """Origins whose pages may call the API from a browser, comma-separated exact origins
+    (`https://tickets.example`, no wildcards); unset: none."""
     table_name: str | None = None
     """DynamoDB table of the aws runtime (required there)."""
     aws_region: str = "ap-northeast-2"
@@ -112,6 +136,39 @@ class Settings:
     rehearsal: bool = False
     """Rehearsal mode: organizers may mint fan sessions in bulk (`concertbook rehearse`).
     Never on a stage that sells real tickets."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Proxies in front of the API whose X-Forwarded-For is believed: addresses or networks
+    (CIDR), comma-separated. A request from one of them counts against the limits of the
+    right-most address in its X-Forwarded-For that is not one of them; unset: of its
+    connection's peer (on Lambda, API Gateway's `sourceIp`)."""
+    rate_limit_signup_per_address: Rate | None = DEFAULT_SIGNUP_PER_ADDRESS
+    """Sign-ups from one client address: `<requests>/<seconds>`, all at once or spread over
+    them, or `off`; past it 429 rate-limited with Retry-After. Every limit is kept in Redis
+    on the aws runtime with CONCERTBOOK_REDIS_URL (one count for all its processes), else
+    in each process's memory."""
+    rate_limit_login_per_address: Rate | None = DEFAULT_LOGIN_PER_ADDRESS
+    """Log-in attempts from one client address."""
+    rate_limit_login_per_account: Rate | None = DEFAULT_LOGIN_PER_ACCOUNT
+    """Log-in attempts for one e-mail address from anywhere, whether it has an account or not."""
+    rate_limit_booking_per_address: Rate | None = DEFAULT_BOOKING_PER_ADDRESS
+    """Hold attempts, orders and payments from one client address, each counted apart: high,
+    as many fans share an address (a carrier's NAT); off in rehearsal mode, whose load
+    generators are a few machines."""
+    rate_limit_booking_per_account: Rate | None = DEFAULT_BOOKING_PER_ACCOUNT
+    """Hold attempts, orders and payments of one account, each counted apart: a fan's clicks
+    and retries pass, a bot firing holds as fast as its connection allows does not."""
+    login_backoff_after: int = 5
+    """Failed log-ins of one e-mail address that cost nothing; each further one makes the next
+    attempt wait CONCERTBOOK_LOGIN_BACKOFF_SECONDS, doubled per failure up to
+    CONCERTBOOK_LOGIN_BACKOFF_MAX_SECONDS (429 with Retry-After meanwhile). A success, or 15
+    minutes without an attempt, starts afresh; no account is ever locked for good."""
+    login_backoff_seconds: float = 1.0
+    """The first wait of a log-in back-off."""
+    login_backoff_max_seconds: float = 60.0
+    """The longest wait of a log-in back-off."""
+    password_hash_threads: int = 0
+    """Passwords one process hashes or verifies at once, on threads beside the event loop
+    (more wait their turn); 0: the cores less one, at least one."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -150,7 +207,16 @@ class Settings:
             raise ConfigError("the aws runtime needs CONCERTBOOK_TABLE_NAME")
         if settings.media_bucket and not settings.media_base_url:
             raise ConfigError("CONCERTBOOK_MEDIA_BUCKET needs CONCERTBOOK_MEDIA_BASE_URL (the CDN)")
+        _check_connection_limits(settings)
+        _check_login_defence(settings)
         return settings
+
+    def backoff(self) -> Backoff:
+        return Backoff(
+            after=self.login_backoff_after,
+            seconds=self.login_backoff_seconds,
+            max_seconds=self.login_backoff_max_seconds,
+        )
 
     def resolved_webhook_secret(self) -> bytes:
         """The configured secret, or one generated on first start and kept in the data folder."""
@@ -161,6 +227,45 @@ class Settings:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             create_once(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
+
+
+def _check_connection_limits(settings: Settings) -> None:
+    for name in ("header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds"):
+        if not getattr(settings, name) > 0:
+            raise ConfigError(f"CONCERTBOOK_{name.upper()} must be more than 0")
+    if settings.max_connections < 1:
+        raise ConfigError("CONCERTBOOK_MAX_CONNECTIONS must be at least 1")
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """`https://a.example, http://localhost:5173` → exact origins: scheme, host and port only."""
+    origins = tuple(o.strip().rstrip("/").lower() for o in value.split(",") if o.strip())
+    for origin in origins:
+        scheme, _, host = origin.partition("://")
+        if scheme not in {"http", "https"} or not host or any(c in host for c in "/*?#@ "):
+            raise ValueError(f"{origin!r} is not an origin like https://tickets.example")
+    return origins
+
+
+def _check_login_defence(settings: Settings) -> None:
+    if settings.login_backoff_after < 1:
+        raise ConfigError("CONCERTBOOK_LOGIN_BACKOFF_AFTER must be at least 1")
+    if not 0 < settings.login_backoff_seconds <= settings.login_backoff_max_seconds:
+        raise ConfigError(
+            "CONCERTBOOK_LOGIN_BACKOFF_SECONDS must be more than 0 and at most"
+            " CONCERTBOOK_LOGIN_BACKOFF_MAX_SECONDS"
+        )
+    if settings.password_hash_threads < 0:
+        raise ConfigError("CONCERTBOOK_PASSWORD_HASH_THREADS must be 0 (cores less one) or more")
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    """`10.0.0.0/8, 192.0.2.7` → the networks, each checked and written out in full."""
+    return tuple(
+        str(ipaddress.ip_network(part.strip(), strict=False))
+        for part in value.split(",")
+        if part.strip()
+    )
 
 
 def _flag(value: str) -> bool:
@@ -184,6 +289,11 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "gateway_late_rate": float,
     "max_body_bytes": int,
     "max_in_flight": int,
+    "header_timeout_seconds": float,
+    "body_timeout_seconds": float,
+    "keep_alive_seconds": float,
+    "max_connections": int,
+    "cors_allowed_origins": _origins,
     "redis_timeout_seconds": float,
     "session_cache_seconds": float,
     "aws_max_connections": int,
@@ -191,4 +301,14 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "queue_wait_seconds": int,
     "rehearsal": _flag,
     "preclaim": _flag,
+    "trusted_proxies": _networks,
+    "rate_limit_signup_per_address": parse_rate,
+    "rate_limit_login_per_address": parse_rate,
+    "rate_limit_login_per_account": parse_rate,
+    "rate_limit_booking_per_address": parse_rate,
+    "rate_limit_booking_per_account": parse_rate,
+    "login_backoff_after": int,
+    "login_backoff_seconds": float,
+    "login_backoff_max_seconds": float,
+    "password_hash_threads": int,
 }

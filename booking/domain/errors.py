@@ -6,6 +6,7 @@ human `detail`; the API maps them to HTTP statuses in one place.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -155,3 +156,23 @@ class StoreUnavailable(DomainError):
 class PaymentGatewayUnavailable(DomainError):
     code = "payment-gateway-unavailable"
     title = "The payment provider did not answer"
+
+
+class WeakPassword(InvalidRequest):
+    """A new password a guesser would try early (booking/domain/passwords.py says which)."""
+
+    code = "weak-password"
+    title = "The password is too easy to guess"
+
+
+class RateLimited(DomainError):
+    """Too many requests of one client or account, or too many failed log-ins of one
+    account: `retry_after` whole seconds (at least 1) until one would be let through."""
+
+    code = "rate-limited"
+    title = "Too many requests; retry after the given delay"
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(detail, retry_after=seconds)
+        self.retry_after = seconds

@@ -18,6 +18,7 @@ import msgspec
 from booking.domain.accounts import Account, Session, StoredAccount
 from booking.domain.catalog import Event, InventoryUnit, Performance
 from booking.domain.holds import Hold, HoldRequest
+from booking.domain.limits import Backoff, Rate
 from booking.domain.media import ImageVariant
 from booking.domain.messages import PosterUploaded
 from booking.domain.orders import Order
@@ -46,8 +47,31 @@ class Clock(Protocol):
 
 
 class PasswordHasher(Protocol):
-    def hash(self, password: str) -> str: ...
-    def verify(self, password_hash: str, password: str) -> bool: ...
+    """Deliberately slow hashing (tens of milliseconds of CPU): an adapter does it away from
+    the event loop, a bounded number at a time, so other requests are served meanwhile."""
+
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class RateLimiter(Protocol):
+    """Counters with a lifetime, shared by every process of a stage that shares the store:
+    request rates per key (GCRA, booking/domain/limits.py) and the failed log-ins of an
+    account. Keys are opaque strings the caller makes unique per limit."""
+
+    async def acquire(self, limits: Sequence[tuple[str, Rate]]) -> float:
+        """One request against each (key, rate): 0.0 if every rate lets it through (then it
+        counts against each), else seconds until all would, and it counts against none."""
+        ...
+
+    async def attempt(self, key: str, backoff: Backoff) -> float:
+        """A log-in attempt of the account `key`: 0.0 if it may go ahead (it counts as a
+        failure until `clear`), else seconds until its back-off has passed (not counted)."""
+        ...
+
+    async def clear(self, key: str) -> None:
+        """The attempt succeeded: forget the failures of `key`."""
+        ...
 
 
 class TicketSigner(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import secrets
 from datetime import timedelta
 
@@ -14,9 +15,12 @@ from booking.domain.errors import (
     Forbidden,
     InvalidCredentials,
     InvalidRequest,
+    RateLimited,
 )
 from booking.domain.ids import new_id
-from booking.domain.ports import AccountStore, Clock, PasswordHasher
+from booking.domain.limits import Backoff
+from booking.domain.passwords import PasswordPolicy
+from booking.domain.ports import AccountStore, Clock, PasswordHasher, RateLimiter
 from booking.domain.text import normalise_email
 from booking.services.recent import Recent
 
@@ -43,16 +47,25 @@ class AccountService:
         hasher: PasswordHasher,
         clock: Clock,
         cache_seconds: float = SESSION_CACHE_SECONDS,
+        *,
+        limiter: RateLimiter,
+        policy: PasswordPolicy,
+        backoff: Backoff = Backoff(),  # noqa: B008 - a frozen value
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._clock = clock
+        self._limiter = limiter
+        self._policy = policy
+        self._backoff = backoff
+        self._dummy_hash: str | None = None
         self._sessions: Recent[str, tuple[Session, Account]] = Recent(
             maxsize=200_000, ttl=cache_seconds
         )
 
     async def sign_up(self, email: str, password: str, display_name: str, role: Role) -> Account:
         email = normalise_email(email)
+        self._policy.check(password, email, display_name)
         if await self._store.account_by_email(email) is not None:
             raise EmailTaken(f"{email} already has an account")
         account = Account(
@@ -62,13 +75,32 @@ class AccountService:
             role=role,
             created_at=self._clock.now(),
         )
-        await self._store.add_account(account, self._hasher.hash(password))
+        await self._store.add_account(account, await self._hasher.hash(password))
         return account
 
     async def log_in(self, email: str, password: str) -> tuple[str, Session]:
-        stored = await self._store.account_by_email(normalise_email(email))
-        if stored is None or not self._hasher.verify(stored.password_hash, password):
+        """A session for the right password. Each attempt counts against the account's
+        back-off until one succeeds (`Backoff`: from the fifth failure on, the next attempt
+        waits 1 s, 2 s, 4 s … ), so guessing costs time and the right password still works
+        once the wait is over; an unknown e-mail address gets the same count and the same
+        argon2 verification (against a hash of nothing), so neither the answer nor its
+        time tells whether the address has an account."""
+        email = normalise_email(email)
+        key = f"log-in:{email}"
+        wait = await self._limiter.attempt(key, self._backoff)
+        if wait > 0:
+            raise RateLimited(
+                f"too many failed log-ins for this account; retry in {math.ceil(wait)} s", wait
+            )
+        nobody = await self._nobody()
+        stored = await self._store.account_by_email(email)
+        known = None
+        if stored is not None and stored.password_hash != UNUSABLE_PASSWORD_HASH:
+            known = stored.password_hash
+        verified = await self._hasher.verify(known or nobody, password)
+        if stored is None or known is None or not verified:
             raise InvalidCredentials("email or password is wrong")
+        await self._limiter.clear(key)
         token = secrets.token_urlsafe(32)
         session = Session(
             token_hash=token_hash(token),
@@ -78,6 +110,14 @@ class AccountService:
         await self._store.add_session(session)
         self._sessions.put(session.token_hash, (session, stored.account))
         return token, session
+
+    async def _nobody(self) -> str:
+        """A hash no password matches (of a random one), made by the first log-in whatever
+        its address: what an unknown e-mail address, or an account that cannot log in, is
+        verified against."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hasher.hash(secrets.token_urlsafe(32))
+        return self._dummy_hash
 
     async def authenticate(self, token: str) -> Account:
         hashed = token_hash(token)
