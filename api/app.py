@@ -17,9 +17,12 @@ from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+from api import openapi
 from api.deps import DEPENDENCIES
+from api.front_door import BodyFirst, cors_config, secure_answers
 from api.overload import InFlightLimit
 from api.problems import EXCEPTION_HANDLERS, describe_problem_type, list_problem_types
+from api.rate_limits import RateLimits
 from api.routes.accounts import AccountController, RehearsalController
 from api.routes.booking import (
     HoldController,
@@ -92,7 +95,12 @@ def create_app(
                 gc.unfreeze()  # a process that starts apps again (tests) collects this one
         await runtime.stop()
 
-    state: dict[str, Any] = {"services": runtime.services}
+    state: dict[str, Any] = {
+        "services": runtime.services,
+        "rate_limits": RateLimits(runtime.services.rate_limiter, runtime.settings),
+    }
+    settings = runtime.settings
+    body_first = BodyFirst(settings.body_timeout_seconds, settings.max_body_bytes)
     return Litestar(
         route_handlers=[
             healthz,
@@ -112,7 +120,10 @@ def create_app(
             *([RehearsalController] if runtime.settings.rehearsal else []),
         ],
         dependencies=DEPENDENCIES,
-        middleware=[InFlightLimit(runtime.settings.max_in_flight).middleware],
+        # A request's whole body first (or 408/413), then its place among those in progress.
+        middleware=[body_first.middleware, InFlightLimit(settings.max_in_flight).middleware],
+        before_send=[secure_answers],
+        cors_config=cors_config(settings.cors_allowed_origins),
         before_request=decode_body_strictly,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
@@ -122,5 +133,8 @@ def create_app(
             title="K-ConcertBook API",
             version="1",
             description="Seats and standing places: holds, orders, payment, signed tickets.",
+            components=openapi.COMPONENTS,
         ),
+        # Every operation's problem answers, headers and bodies; unknown fields refused.
+        plugins=[openapi.StrictStructs(), openapi.OpenApiTruth()],
     )

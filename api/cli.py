@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api.app import WEBHOOK_PATH, create_app
-from api.coalesced_writes import CoalescingHttpProtocol
+from api.connection_guard import GuardedHttpProtocol
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.adapters.security.ed25519_signer import verify_ticket_code
 from booking.bootstrap import Services, build_runtime
@@ -106,7 +106,7 @@ async def _serve(settings: Settings, demo: bool, workers: bool = True) -> None:
         host=settings.host,
         port=settings.port,
         lifespan="on",
-        http=CoalescingHttpProtocol,
+        http=GuardedHttpProtocol.configured(settings),
         access_log=False,
         log_level="info",
     )

@@ -20,7 +20,9 @@ ServicesDep = NamedDependency[Services]
 AccountDep = NamedDependency[Account]
 ViewerDep = NamedDependency[Account | None]
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+"""1–255 printable ASCII characters, no spaces (also in the OpenAPI document)."""
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def provide_services(state: State) -> Services:

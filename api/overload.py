@@ -4,7 +4,9 @@ Without a bound, an onsale's excess queues inside the server and every fan waits
 and longer until clients time out and retry, which only adds load. With it, the requests
 being served keep their latency and the rest learn in microseconds to come back in a
 second (the rehearsal's overload run measures both). One counter per process, shared by
-every route; probes and documentation (outside /api/) are never shed.
+every route; probes and documentation (outside /api/) are never shed. A request counts
+only once its whole body has arrived (`api/front_door.py` waits for it first): a client
+trickling its body holds a connection, not a place.
 
 Checkout goes first: browsing and hold attempts are shed once three quarters of the
 bound are in use, so a fan who already holds places can still order and pay while the

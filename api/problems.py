@@ -44,6 +44,8 @@ STATUS: dict[type[e.DomainError], int] = {
     e.InvalidSignature: 401,
     e.PaymentGatewayUnavailable: 503,
     e.StoreUnavailable: 503,
+    e.WeakPassword: 422,
+    e.RateLimited: 429,
 }
 
 # Errors raised by the HTTP layer itself, with their own stable codes.
@@ -88,7 +90,12 @@ def status_of(error: e.DomainError) -> int:
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: e.DomainError) -> Response[Any]:
-    return problem(status_of(exc), exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+    response = problem(
+        status_of(exc), exc.code, exc.title, exc.detail, request.url.path, **exc.extra
+    )
+    if isinstance(exc, e.RateLimited):  # the seconds until the limit lets one through
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:

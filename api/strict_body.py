@@ -8,17 +8,21 @@ mistyped field is a 400 naming its path, as the schema promises.
 
 from __future__ import annotations
 
+import logging
 import math
 from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import InternalServerException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.spec import Operation
 
+from api.front_door import ClientDisconnected
 from booking.domain.text import PATTERN_MEANING
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -51,14 +55,16 @@ async def read_strictly(request: Request[Any, Any, Any], decoder: msgspec.json.D
 async def _received(request: Request[Any, Any, Any]) -> bytes:
     # Litestar's own reading first builds the request's header map for the announced
     # length: a twentieth of a hold attempt's time. The size limit is enforced on the bytes
-    # that arrive, as Litestar does too.
+    # that arrive, as Litestar does too. In the app, `api/front_door.py` has buffered the
+    # whole body already (and refused an announced size past the limit).
     limit = request.route_handler.resolve_request_max_body_size() or math.inf
     chunks: list[bytes] = []
     size = 0
     while True:
         event = await request.receive()
         if event["type"] == "http.disconnect":
-            raise InternalServerException("client disconnected prematurely")
+            log.info("client went away before its request body arrived: %s", request.url.path)
+            raise ClientDisconnected
         chunk: bytes = event.get("body", b"")  # type: ignore[assignment]
         size += len(chunk)
         if size > limit:
@@ -91,10 +97,12 @@ def _in_words(message: str) -> str:
 def documented_body(struct: type[msgspec.Struct]) -> type[Operation]:
     """An OpenAPI operation whose request body is `struct`: Litestar documents a body only
     from a `data` parameter, which a route that reads its body itself does not have."""
-    definitions = msgspec.json.schema(struct)
-    schema = _inlined(definitions, definitions.pop("$defs", {}))
+    schema = json_schema(struct)
 
     class WithBody(Operation):
+        body = struct
+        """Read strictly by its route (api/openapi.py documents the 400 that follows)."""
+
         def to_schema(self) -> dict[str, Any]:
             result = super().to_schema()
             content = {"application/json": {"schema": schema}}
@@ -103,6 +111,13 @@ def documented_body(struct: type[msgspec.Struct]) -> type[Operation]:
 
     WithBody.__name__ = WithBody.__qualname__ = f"{struct.__name__}Operation"
     return WithBody
+
+
+def json_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    """msgspec's JSON Schema of `struct`, with no references left."""
+    definitions = msgspec.json.schema(struct)
+    schema: dict[str, Any] = _inlined(definitions, definitions.pop("$defs", {}))
+    return schema
 
 
 def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import JSONBody
 
 from api.deps import AccountDep, ServicesDep, bearer_token
+from api.rate_limits import LOG_IN, SIGN_UP, rate_limits
 from api.schemas import (
     AccountOut,
     LogIn,
@@ -17,6 +18,7 @@ from api.schemas import (
     SessionOut,
     SignUp,
 )
+from booking.domain.text import normalise_email
 
 
 def _out(account: AccountDep) -> AccountOut:
@@ -30,14 +32,20 @@ class AccountController(Controller):
     tags = ["accounts"]
 
     @post("/accounts", summary="Create a fan or organizer account")
-    async def sign_up(self, data: JSONBody[SignUp], services: ServicesDep) -> AccountOut:
+    async def sign_up(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignUp], services: ServicesDep
+    ) -> AccountOut:
+        await rate_limits(request).check(request.scope, SIGN_UP)
         account = await services.accounts.sign_up(
             data.email, data.password, data.display_name, data.role
         )
         return _out(account)
 
     @post("/sessions", summary="Log in: exchange email and password for a bearer token")
-    async def log_in(self, data: JSONBody[LogIn], services: ServicesDep) -> SessionOut:
+    async def log_in(
+        self, request: Request[Any, Any, Any], data: JSONBody[LogIn], services: ServicesDep
+    ) -> SessionOut:
+        await rate_limits(request).check(request.scope, LOG_IN, normalise_email(data.email))
         token, session = await services.accounts.log_in(data.email, data.password)
         return SessionOut(token, "Bearer", session.expires_at, session.account_id)
 

@@ -19,6 +19,7 @@ from api.deps import (
     provide_account,
     provide_services,
 )
+from api.rate_limits import HOLD, ORDER, PAY, rate_limits
 from api.schemas import (
     HoldIn,
     HoldOut,
@@ -87,6 +88,7 @@ class InventoryController(Controller):
         data = await read_strictly(request, _HOLD_BODY)
         services = provide_services(request.app.state)
         account = await provide_account(request, services)
+        await rate_limits(request).check(request.scope, HOLD, account.id)
         idem = idempotency(request, account, "place-hold", data, required=True)
         assert idem is not None
         performance_id: str = request.path_params["performance_id"]
@@ -130,6 +132,7 @@ class OrderController(Controller):
         account: AccountDep,
         services: ServicesDep,
     ) -> OrderOut:
+        await rate_limits(request).check(request.scope, ORDER, account.id)
         idem = idempotency(request, account, "place-order", data, required=True)
         assert idem is not None
         return OrderOut.of(await services.orders.place(account, data.hold_id, idem))
@@ -174,6 +177,7 @@ class OrderController(Controller):
         account: AccountDep,
         services: ServicesDep,
     ) -> PaymentOut:
+        await rate_limits(request).check(request.scope, PAY, account.id)
         idem = idempotency(request, account, "pay-order", data, required=True)
         assert idem is not None
         return PaymentOut.of(await services.payments.pay(account, order_id, data.method, idem))
