@@ -1,11 +1,14 @@
 """Rate limits and the back-off of failed log-ins, as values and the arithmetic of both.
 
-A `Rate` is counted with GCRA (the generic cell rate algorithm): each key keeps one number,
-its theoretical arrival time (TAT). A request moves it one emission interval
-(`seconds / count`) later; it is let through while the TAT stays within `seconds` of now,
-so a key may spend `count` requests at once and then one per interval — a sliding window
-without a log of timestamps. The adapters keep the TATs (in memory or in Redis, where a
-Lua script does the same arithmetic); this module says what the arithmetic is.
+A `Rate` of `count` requests per `seconds` is a sliding window: a request is let through
+while the key's `count`-th latest admitted request is at least `seconds` old, so no
+window of `seconds` ever holds more than `count` of its requests, whether they came all
+at once or spread out, and a client at or under the rate is never refused. Each key keeps
+the times of its latest `count` admitted requests (fewer once older ones lapse), so its
+memory follows its traffic of the last window. (GCRA, one number per key, lets a key spend
+`count` at once and then one per `seconds / count`: up to 2 × `count` − 1 in a window.)
+The adapters keep the times (in memory or in Redis, where a Lua script does the same
+arithmetic); this module says what the arithmetic is.
 
 A `Backoff` counts the attempts of one account's log-in that have not succeeded: from the
 `after`-th on, each one makes the next wait, 1 s, 2 s, 4 s … up to `max_seconds`. A
@@ -14,6 +17,9 @@ an account for good: once the wait has passed, the right password works.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import msgspec
 
@@ -26,11 +32,6 @@ class Rate(msgspec.Struct, frozen=True, gc=False):
 
     count: int
     seconds: float
-
-    @property
-    def interval(self) -> float:
-        """Seconds one request adds to its key's TAT."""
-        return self.seconds / self.count
 
     def __str__(self) -> str:
         return f"{self.count}/{self.seconds:g}"
@@ -46,18 +47,19 @@ def parse_rate(text: str) -> Rate | None:
         rate = Rate(int(count), float(seconds))
     except ValueError:
         rate = None
-    if not slash or rate is None or rate.count < 1 or not rate.seconds > 0:
+    if not slash or rate is None or rate.count < 1 or not 0 < rate.seconds < math.inf:
         raise ValueError("expected <requests>/<seconds>, e.g. 30/60, or off")
     return rate
 
 
-def admit(tat: float | None, now: float, rate: Rate) -> tuple[float, float]:
-    """GCRA for one key whose TAT is `tat` (None: no request lately): the TAT a request now
-    leaves, and 0.0 if it is let through — else seconds until one would be, and the key
-    keeps its TAT (a refused request costs nothing)."""
-    new = (now if tat is None or tat < now else tat) + rate.interval
-    over = new - now - rate.seconds
-    return (new, over if over > 0 else 0.0)
+def admit(admitted: Sequence[float], now: float, rate: Rate) -> float:
+    """0.0 if a request now is let through by `rate`, given the times of the key's latest
+    admitted requests (`admitted`, oldest first, none after `now`); else the seconds until
+    one would be. A refused request is not admitted, so it costs nothing."""
+    if len(admitted) < rate.count:
+        return 0.0
+    wait = admitted[-rate.count] + rate.seconds - now
+    return wait if wait > 0 else 0.0
 
 
 class Backoff(msgspec.Struct, frozen=True, gc=False):

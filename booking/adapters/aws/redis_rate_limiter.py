@@ -1,12 +1,13 @@
 """`RedisRateLimiter`: the RateLimiter port in Redis, so every API process and Lambda of a
 stage counts against the same limits.
 
-One script call per check: `_ACQUIRE` runs GCRA (booking/domain/limits.py) over all the
-limits of a request and counts it against all or none; `_ATTEMPT` counts a log-in attempt
-and sets the account's back-off. Time is Redis's own (`TIME`), in microseconds, so the
-clocks of many machines never disagree about a window. Keys:
+One script call per check: `_ACQUIRE` keeps the sliding windows of booking/domain/limits.py
+over all the limits of a request and counts it against all or none; `_ATTEMPT` counts a
+log-in attempt and sets the account's back-off. Time is Redis's own (`TIME`), in
+microseconds, so the clocks of many machines never disagree about a window. Keys:
 
-  rl:<key>   the TAT of one limit, expiring when it lapses
+  rw:<key>   one limit's window: the times of its latest admitted requests, newest first,
+             at most its count, expiring a window after the newest
   lf:<key>   an account's failed log-ins: `n` attempts without a success, `u` blocked until
 
 A request's keys (its address and its account) lie in different hash slots: this is for a
@@ -29,22 +30,25 @@ from booking.domain.limits import MAX_DOUBLINGS, Backoff, Rate
 
 MICROS = 1_000_000
 
-# KEYS: one per limit. ARGV: per limit its emission interval and period, in µs.
-# Replies 0 (counted against every limit) or µs until every limit would let it through.
+# KEYS: one per limit. ARGV: per limit its count and its window in µs. Replies 0 (counted
+# against every limit) or µs until every limit would let it through.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tats, wait = {}, 0
+local wait = 0
 for i, key in ipairs(KEYS) do
-  local tat = tonumber(redis.call('GET', key) or '0')
-  if tat < now then tat = now end
-  tats[i] = tat + tonumber(ARGV[2 * i - 1])
-  local over = tats[i] - now - tonumber(ARGV[2 * i])
-  if over > wait then wait = over end
+  local oldest = redis.call('LINDEX', key, tonumber(ARGV[2 * i - 1]) - 1)
+  if oldest then
+    local over = tonumber(oldest) + tonumber(ARGV[2 * i]) - now
+    if over > wait then wait = over end
+  end
 end
 if wait > 0 then return math.ceil(wait) end
+local stamp = string.format('%.0f', now)
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, string.format('%.0f', tats[i]), 'PX', math.ceil((tats[i] - now) / 1000))
+  redis.call('LPUSH', key, stamp)
+  redis.call('LTRIM', key, 0, tonumber(ARGV[2 * i - 1]) - 1)
+  redis.call('PEXPIRE', key, math.ceil(tonumber(ARGV[2 * i]) / 1000))
 end
 return 0
 """
@@ -86,10 +90,10 @@ class RedisRateLimiter:
         self._attempt = redis.register_script(_ATTEMPT)
 
     async def acquire(self, limits: Sequence[tuple[str, Rate]]) -> float:
-        keys = [f"rl:{key}" for key, _ in limits]
+        keys = [f"rw:{key}" for key, _ in limits]
         args: list[int] = []
         for _, rate in limits:
-            args += (_micros(rate.interval), _micros(rate.seconds))
+            args += (rate.count, _micros(rate.seconds))
         waited = await self._guard.call("rate limit", lambda: self._acquire(keys=keys, args=args))
         if isinstance(waited, Skipped):
             return self._fallback.acquire_now(limits)
