@@ -18,11 +18,14 @@ class ConfigError(ValueError):
 
 
 INVENTORY_STRATEGIES = ("claims", "seat-locks", "performance-lock")
-DEFAULT_SIGNUP_PER_ADDRESS = Rate(120, 600)
-DEFAULT_LOGIN_PER_ADDRESS = Rate(60, 60)
+# Per address high: a Korean carrier's NAT puts thousands of fans behind one address, and
+# all of them sign up and log in the week of an onsale. Per account what one fan's clicks
+# and retries never reach, and a bot firing holds as fast as it can soon does.
+DEFAULT_SIGNUP_PER_ADDRESS = Rate(600, 600)
+DEFAULT_LOGIN_PER_ADDRESS = Rate(600, 60)
 DEFAULT_LOGIN_PER_ACCOUNT = Rate(20, 60)
 DEFAULT_BOOKING_PER_ADDRESS = Rate(3000, 60)
-DEFAULT_BOOKING_PER_ACCOUNT = Rate(30, 30)
+DEFAULT_BOOKING_PER_ACCOUNT = Rate(60, 60)
 
 
 @dataclass(frozen=True)
