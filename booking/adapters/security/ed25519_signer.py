@@ -1,11 +1,15 @@
 """Ticket codes signed with Ed25519: `<base64url claims>.<base64url signature>`.
 
-A gate needs only the public key to check a code offline.
+A gate needs only the public key to check a code offline. A code has one spelling: only the
+unpadded base64url the signer writes is read back (no padding, no characters outside the
+alphabet, no other unused trailing bits), so a gate that remembers codes it has let in
+cannot be passed twice by the same ticket written another way.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import msgspec
@@ -25,8 +29,18 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes whose `_b64` is exactly `text`, or ValueError: Python's decoder alone skips
+    characters outside the alphabet and data after padding, and ignores unused bits."""
+    if not _BASE64URL.fullmatch(text):
+        raise ValueError("not unpadded base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical base64url of its bytes")
+    return raw
 
 
 class Ed25519TicketSigner:
