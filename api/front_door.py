@@ -62,6 +62,10 @@ class ClientDisconnected(HTTPException):
 
     status_code = 499
 
+    def __init__(self) -> None:
+        # Its own detail: Litestar would look 499 up in `HTTPStatus`, which raises ValueError.
+        super().__init__(detail="the client closed its connection before its request arrived")
+
 
 class BodyTimedOut(Exception):
     pass
@@ -203,11 +207,20 @@ def _limit(scope: HTTPScope) -> float:
     return math.inf if limit is None else limit
 
 
+LENGTH_DIGITS = 18
+"""Digits of a Content-Length read as they are; a longer one is past every cap (and `int`
+refuses strings of over 4,300 digits)."""
+PAST_EVERY_CAP: int = 10**LENGTH_DIGITS
+
+
 def _length(announced: bytes | None) -> int:
     """The announced Content-Length, -1 if none or not a number (the bytes decide then)."""
     if announced is None or not announced.isdigit():
         return -1
-    return int(announced)
+    digits = announced.lstrip(b"0")
+    if len(digits) > LENGTH_DIGITS:
+        return PAST_EVERY_CAP
+    return int(digits or b"0")
 
 
 def _replay(message: ReceiveMessage, receive: Receive) -> Receive:
