@@ -29,7 +29,8 @@ from litestar import Response
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Components, Example, Operation, SecurityScheme
+from litestar.openapi.spec import Components, Example, Operation, Schema, SecurityScheme
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -77,6 +78,10 @@ class Problem(msgspec.Struct, frozen=True):
     """invalid-request: the body field that was refused, where one was."""
     parameter: str = ""
     """invalid-request: the query parameter that was refused, where one was."""
+    rule: str = ""
+    """weak-password: the rule of the password policy the password breaks."""
+    retry_after: int = 0
+    """rate-limited: whole seconds until a request would be let through (as Retry-After)."""
 
 
 STORE = (e.StoreUnavailable,)
@@ -89,8 +94,9 @@ RAISES: dict[str, tuple[type[e.DomainError], ...]] = {
     "GET /problems/{code}": (e.NotFound,),
     "GET /media/{key}": (e.NotFound, *STORE),
     # -- accounts
-    "POST /api/v1/accounts": (e.EmailTaken, *STORE),
-    "POST /api/v1/sessions": (e.InvalidCredentials, *STORE),
+    "POST /api/v1/accounts": (e.WeakPassword, e.EmailTaken, *STORE),
+    # RateLimited: the account's back-off after failed log-ins, as well as the route's limit.
+    "POST /api/v1/sessions": (e.InvalidCredentials, e.RateLimited, *STORE),
     "DELETE /api/v1/sessions/current": STORE,
     "GET /api/v1/me": STORE,
     "POST /api/v1/rehearsal/fans": (e.Forbidden, e.InvalidRequest, *STORE),
@@ -198,7 +204,7 @@ RATE_LIMITED = frozenset(
         "POST /api/v1/orders/{order_id}/payments",
     }
 )
-"""The operations a client may be told to slow down on (`429 rate-limited`)."""
+"""The operations a client may be told to slow down on (`429 rate-limited`, api/rate_limits.py)."""
 
 RAW_BODIES: dict[str, dict[str, Any]] = {
     "PUT /api/v1/events/{event_id}/poster": {
@@ -276,6 +282,8 @@ def problems(
         raised = (e.AuthenticationRequired, *raised)
     if IDEMPOTENCY_KEY.get(key):
         raised = (*raised, e.IdempotencyKeyRequired)
+    if key in RATE_LIMITED:
+        raised = (*raised, e.RateLimited)
     for error in raised:
         add(_status_of(error), error.code, error.title)
     if strict_body or query:
@@ -286,8 +294,6 @@ def problems(
     path = key.split(" ", 1)[1]
     if path.startswith(API_PREFIX):
         add_http("overloaded")
-        if key in RATE_LIMITED:
-            add_http("rate-limited")
     return found
 
 
@@ -343,7 +349,63 @@ class StrictStructs(StructSchemaPlugin):
             schema.description = Problem.__doc__
         else:
             schema.additional_properties = False
+            _document_item_constraints(field_definition.type_, schema)
         return schema
+
+
+def _document_item_constraints(struct: type[msgspec.Struct], schema: Schema) -> None:
+    """Litestar documents a field's own `Annotated` constraints but drops those of its items
+    (`list[Annotated[str, Meta(min_length=1)]]` comes out as `items: {type: string}`); the
+    strict decoder enforces them, so they are written onto the items here."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        for array_type in _array_types(field.type):
+            constraints = _constraints(array_type.item_type)
+            for array in _array_schemas((schema.properties or {}).get(field.encode_name)):
+                for name, value in constraints.items():
+                    if isinstance(array.items, Schema):
+                        setattr(array.items, name, value)
+
+
+def _array_types(type_info: msgspec.inspect.Type) -> list[msgspec.inspect.ListType]:
+    if isinstance(type_info, msgspec.inspect.UnionType):
+        return [t for t in type_info.types if isinstance(t, msgspec.inspect.ListType)]
+    return [type_info] if isinstance(type_info, msgspec.inspect.ListType) else []
+
+
+def _array_schemas(schema: Any) -> list[Schema]:
+    if not isinstance(schema, Schema):
+        return []
+    if schema.type == OpenAPIType.ARRAY:
+        return [schema]
+    branches = [*(schema.one_of or ()), *(schema.any_of or ())]
+    return [array for branch in branches for array in _array_schemas(branch)]
+
+
+_SCHEMA_NAMES = {
+    "min_length": "min_length",
+    "max_length": "max_length",
+    "pattern": "pattern",
+    "ge": "minimum",
+    "le": "maximum",
+    "gt": "exclusive_minimum",
+    "lt": "exclusive_maximum",
+    "multiple_of": "multiple_of",
+}
+
+
+def _constraints(item: msgspec.inspect.Type) -> dict[str, Any]:
+    """The constraints of a string or number type, by their names on Litestar's `Schema`."""
+    if not isinstance(
+        item, msgspec.inspect.StrType | msgspec.inspect.IntType | msgspec.inspect.FloatType
+    ):
+        return {}
+    return {
+        _SCHEMA_NAMES[name]: getattr(item, name)
+        for name in _SCHEMA_NAMES
+        if getattr(item, name, None) is not None
+    }
 
 
 class OpenApiTruth(ReceiveRoutePlugin):
@@ -454,6 +516,8 @@ def _truthful(
 def _narrow(response: dict[str, Any], status: int, codes: dict[str, str]) -> None:
     """The shared Problem schema, with `type` one of this operation's codes for `status`."""
     content = response["content"][PROBLEM_JSON]
+    for example in content.get("examples", {}).values():
+        example.pop("id", None)  # Litestar's key for the example, not a member of one
     content["schema"] = {
         "allOf": [
             content["schema"],

@@ -52,6 +52,7 @@ STATUS: dict[type[e.DomainError], int] = {
 HTTP_PROBLEMS: dict[str, tuple[int, str]] = {
     "invalid-body": (400, "The request body or parameters are malformed or do not fit the schema"),
     "body-too-large": (413, "The request body is larger than this endpoint accepts"),
+    "request-timeout": (408, "The request's headers or body did not arrive in time"),
     "route-not-found": (404, "No such endpoint"),
     "method-not-allowed": (405, "This endpoint does not support the method"),
     "internal-error": (500, "Something failed on our side; it has been logged"),
