@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, get
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from api.deps import ServicesDep
@@ -38,11 +40,16 @@ class SearchController(Controller):
         city: Annotated[str | None, QueryParameter(max_length=100)] = None,
         genre: Annotated[str | None, QueryParameter(max_length=100)] = None,
         starts_from: Annotated[
-            datetime | None,
-            QueryParameter(name="from", description="Performances starting at or after"),
+            str | None,
+            QueryParameter(
+                name="from", format="date-time", description="Performances starting at or after"
+            ),
         ] = None,
         starts_before: Annotated[
-            datetime | None, QueryParameter(name="to", description="Performances starting before")
+            str | None,
+            QueryParameter(
+                name="to", format="date-time", description="Performances starting before"
+            ),
         ] = None,
         has_seats: Annotated[
             bool | None, QueryParameter(description="Only those with (true) or without seats left")
@@ -57,11 +64,26 @@ class SearchController(Controller):
             text=q,
             city=city,
             genre=genre,
-            starts_from=starts_from,
-            starts_before=starts_before,
+            starts_from=_date_time("from", starts_from),
+            starts_before=_date_time("to", starts_before),
             has_seats_left=has_seats,
             sort=sort,
             offset=offset,
             limit=limit,
         )
         return await services.search.search(query)
+
+
+def _date_time(parameter: str, text: str | None) -> datetime | None:
+    """An RFC 3339 date-time, as documented. Litestar converts a `datetime` query parameter
+    leniently, taking a number such as `0.5` for seconds since 1970."""
+    if text is None:
+        return None
+    try:
+        return msgspec.convert(text, datetime, strict=True)
+    except msgspec.ValidationError:
+        message = f"Expected an RFC 3339 date-time such as 2026-12-24T19:00:00+09:00, got {text!r}"
+        raise ValidationException(
+            detail=f"Validation failed for GET {SearchController.path}/concerts: {message}",
+            extra=[{"message": message, "key": parameter, "source": "query"}],
+        ) from None
