@@ -30,6 +30,7 @@ Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
 After = Annotated[str | None, QueryParameter(max_length=64, description="Cursor: last id seen")]
 IMMUTABLE = "public, max-age=31536000, immutable"
 VENUE_BODY_LIMIT = 8 * 1024 * 1024  # a 100,000-seat map as a full JSON document
+PERFORMANCE_BODY_LIMIT = VENUE_BODY_LIMIT  # 10,000 blocked seats, a grade for each of 100,000
 
 
 def _venue_out(venue: Venue) -> VenueOut:
@@ -164,7 +165,11 @@ class EventController(Controller):
     ) -> None:
         await services.catalog.delete_event(account, event_id)
 
-    @post("/{event_id:str}/performances", summary="Add a performance; its inventory is created")
+    @post(
+        "/{event_id:str}/performances",
+        summary="Add a performance; its inventory is created",
+        request_max_body_size=PERFORMANCE_BODY_LIMIT,
+    )
     async def create_performance(
         self,
         request: Request[Any, Any, Any],
