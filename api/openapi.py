@@ -8,15 +8,15 @@ can raise, read from the services and stores), plus what follows from the handle
 - an operation that needs a bearer token (an `account` dependency) or accepts one (a
   `viewer`) may answer `401 authentication-required`;
 - a JSON body decoded strictly, or query parameters, may give `400 invalid-body`; any
-  accepted body `413 body-too-large`;
+  accepted body `413 body-too-large` and `408 request-timeout` (api/front_door.py);
 - an operation that reads an `Idempotency-Key` (`IDEMPOTENCY_KEY`) documents the header, and
   `400 idempotency-key-required` where it is required;
 - the rate-limited operations (`RATE_LIMITED`) may answer `429 rate-limited`.
 
 The statuses come from api/problems.py, so an error's status is written down once. Every
 problem answer is `application/problem+json` with the shared `Problem` schema, narrowed per
-status to the `type`s that operation can give. `tests/test_openapi.py` keeps the table in
-step with the routes.
+status to the `type`s that operation can give. `tests/test_openapi.py` keeps the tables in
+step with the routes and the request bodies in step with what the strict decoder enforces.
 """
 
 from __future__ import annotations
