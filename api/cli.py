@@ -109,6 +109,9 @@ async def _serve(settings: Settings, demo: bool, workers: bool = True) -> None:
         http=GuardedHttpProtocol.configured(settings),
         access_log=False,
         log_level="info",
+        # The client's address is the peer's unless CONCERTBOOK_TRUSTED_PROXIES says otherwise
+        # (api/rate_limits.py): uvicorn would believe X-Forwarded-For from loopback.
+        proxy_headers=False,
     )
     await uvicorn.Server(config).serve()
 

@@ -77,6 +77,15 @@ async def _received(request: Request[Any, Any, Any]) -> bytes:
 def _decode(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     try:
         return decoder.decode(body)
+    except msgspec.ValidationError as refused:
+        # JSON Schema's integer 6 may be written 6.0: read again with whole floats as
+        # integers, only once the strict reading failed (6.5 and "6" are still refused).
+        try:
+            return msgspec.convert(_WHOLE_FLOATS.decode(body), decoder.type, strict=True)
+        except msgspec.ValidationError as exc:  # the reason with 6.0 read as 6
+            message = _in_words(str(exc))
+        except (msgspec.DecodeError, RecursionError):  # too deep to read untyped
+            message = _in_words(str(refused))
     except msgspec.DecodeError as exc:
         message = _in_words(str(exc))
     except UnicodeDecodeError as exc:  # JSON text is UTF-8 (RFC 8259), nothing else
@@ -85,6 +94,14 @@ def _decode(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[T], b
         detail="Validation failed for " + request.method + " " + request.url.path,
         extra=[{"message": message}],
     )
+
+
+def _whole_as_integer(text: str) -> int | float:
+    number = float(text)
+    return int(number) if number.is_integer() and abs(number) <= 2**53 else number
+
+
+_WHOLE_FLOATS = msgspec.json.Decoder(float_hook=_whole_as_integer)
 
 
 def _in_words(message: str) -> str:

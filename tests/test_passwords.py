@@ -61,11 +61,6 @@ def test_a_weak_password_is_refused_with_the_rule_it_breaks(
     assert body["detail"]
 
 
-@pytest.mark.xfail(
-    reason="api/schemas.py's Password has min_length=10: a 9-character password is a 400"
-    " invalid-body before the policy can name its rule",
-    strict=True,
-)
 def test_a_nine_character_password_is_refused_for_its_length(client: httpx.Client) -> None:
     body = assert_problem(sign_up(client, unique_email("fan"), "v1olet-hq"), 422, "weak-password")
     assert body["rule"] == "length"

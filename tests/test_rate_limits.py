@@ -439,11 +439,6 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
         assert_let_through(probe(client, "2001:db8:1:3::1"))
 
 
-@pytest.mark.xfail(
-    reason="uvicorn's proxy headers (on by default, trusting 127.0.0.1) rewrite the peer from"
-    " X-Forwarded-For before the app sees it: api/cli.py needs proxy_headers=False",
-    strict=True,
-)
 def test_forwarded_for_from_a_peer_that_is_no_trusted_proxy_changes_nothing(
     local_server: Callable[..., LiveServer],
 ) -> None:

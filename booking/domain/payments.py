@@ -109,8 +109,10 @@ def verify_webhook_signature(secret: bytes, header: str | None, body: bytes, now
         raise InvalidSignature("the Webhook-Signature header is missing")
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     try:
-        timestamp = int(fields["t"])
-        given = fields["v1"]
+        stamp, given = fields["t"], fields["v1"]
+        if not (stamp.isascii() and stamp.isdigit() and given.isascii()):
+            raise ValueError  # compare_digest takes ASCII only; int() reads more than digits
+        timestamp = int(stamp)
     except (KeyError, ValueError) as exc:
         raise InvalidSignature("the Webhook-Signature header is malformed") from exc
     if abs(now - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
