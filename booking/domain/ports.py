@@ -56,7 +56,7 @@ class PasswordHasher(Protocol):
 
 class RateLimiter(Protocol):
     """Counters with a lifetime, shared by every process of a stage that shares the store:
-    request rates per key (GCRA, booking/domain/limits.py) and the failed log-ins of an
+    request rates per key (sliding windows, booking/domain/limits.py) and the failed log-ins of an
     account. Keys are opaque strings the caller makes unique per limit."""
 
     async def acquire(self, limits: Sequence[tuple[str, Rate]]) -> float:
