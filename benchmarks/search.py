@@ -89,7 +89,7 @@ async def build_catalogue(runtime: LocalRuntime, performances: int) -> tuple[Acc
     services = runtime.services
     organizer = await services.accounts.sign_up(
         f"bench-{uuid.uuid4().hex[:6]}@bench.concertbook",
-        "bench-password-1",
+        "violet-harbour-lantern",
         "Bench",
         Role.ORGANIZER,
     )
