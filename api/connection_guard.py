@@ -34,8 +34,9 @@ from api.front_door import (
     SECURITY_HEADERS,
     cors_headers,
     problem_bytes,
+    send_problem,
 )
-from api.overload import RETRY_AFTER_SECONDS
+from api.overload import RETRY_AFTER, RETRY_AFTER_SECONDS
 from api.problems import HTTP_PROBLEMS, PROBLEM_JSON
 from booking.settings import Settings
 
@@ -171,17 +172,13 @@ def _too_many_connections(origins: frozenset[bytes]) -> Any:
     async def refuse(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = problem_bytes(status, "overloaded", title, detail, scope["path"])
+        # Sent past the app, so its before_send hook: the security headers are added here.
         headers = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-            (b"connection", b"close"),
+            RETRY_AFTER,
             NO_STORE,
             *SECURITY_HEADERS,
             *cors_headers(origins, scope["headers"]),
         ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send_problem(scope, send, status, "overloaded", title, detail, True, headers)
 
     return refuse

@@ -38,7 +38,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
-from api.problems import HTTP_PROBLEMS, PROBLEM_JSON
+from api.problems import HTTP_PROBLEMS, PROBLEM_JSON, problem_body
 
 log = logging.getLogger(__name__)
 
@@ -244,10 +244,10 @@ async def _too_large(scope: HTTPScope, send: Send, limit: float) -> None:
 
 
 def problem_bytes(status: int, code: str, title: str, detail: str, instance: str | None) -> bytes:
-    body: dict[str, Any] = {"type": f"/problems/{code}", "title": title, "status": status}
-    body["detail"] = detail
-    if instance is not None:
-        body["instance"] = instance
+    """The problem's JSON; `instance` None for an answer to no request in particular."""
+    body = problem_body(status, code, title, detail, instance or "")
+    if instance is None:
+        del body["instance"]
     return json.dumps(body).encode()
 
 

@@ -37,7 +37,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.typing import FieldDefinition
 
 from api.deps import IDEMPOTENCY_KEY_PATTERN
-from api.problems import HTTP_PROBLEMS, PROBLEM_JSON, STATUS
+from api.problems import HTTP_PROBLEMS, PROBLEM_JSON, status_of
 from api.strict_body import json_schema
 from booking.domain import errors as e
 from booking.domain.payments import WebhookEvent
@@ -285,7 +285,7 @@ def problems(
     if key in RATE_LIMITED:
         raised = (*raised, e.RateLimited)
     for error in raised:
-        add(_status_of(error), error.code, error.title)
+        add(status_of(error), error.code, error.title)
     if strict_body or query:
         add_http("invalid-body")
     if body:
@@ -295,13 +295,6 @@ def problems(
     if path.startswith(API_PREFIX):
         add_http("overloaded")
     return found
-
-
-def _status_of(error: type[e.DomainError]) -> int:
-    for cls in error.__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 400
 
 
 def _example(status: int, code: str, title: str, path: str) -> Example:

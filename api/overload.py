@@ -16,14 +16,22 @@ the places are sold twice over in time, not in the store.
 
 from __future__ import annotations
 
-import json
-
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import HTTP_PROBLEMS, PROBLEM_JSON
+from api.front_door import send_problem
+from api.problems import HTTP_PROBLEMS
 
 RETRY_AFTER_SECONDS = 1
+RETRY_AFTER = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+_STATUS, _TITLE = HTTP_PROBLEMS["overloaded"]
+OVERLOADED = (
+    _STATUS,
+    "overloaded",
+    _TITLE,
+    f"too many requests in progress; retry in {RETRY_AFTER_SECONDS} s",
+)
+"""The shed answer's status, code, title and detail."""
 
 
 CHECKOUT_PREFIXES = ("/api/v1/orders", "/api/v1/payments", "/api/v1/holds/")
@@ -50,7 +58,7 @@ class InFlightLimit:
                 await app(scope, receive, send)
                 return
             if self.in_flight >= self.bound_for(scope["path"]):
-                await _overloaded(scope["path"], send)
+                await send_problem(scope, send, *OVERLOADED, headers=[RETRY_AFTER])
                 return
             self.in_flight += 1
             try:
@@ -59,27 +67,3 @@ class InFlightLimit:
                 self.in_flight -= 1
 
         return shed_or_serve
-
-
-async def _overloaded(path: str, send: Send) -> None:
-    status, title = HTTP_PROBLEMS["overloaded"]
-    body = json.dumps(
-        {
-            "type": "/problems/overloaded",
-            "title": title,
-            "status": status,
-            "detail": f"too many requests in progress; retry in {RETRY_AFTER_SECONDS} s",
-            "instance": path,
-        }
-    ).encode()
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-        ],
-    }
-    await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})

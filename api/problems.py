@@ -78,25 +78,20 @@ def problem(
 ) -> Response[dict[str, Any]]:
     body = problem_body(status, code, title, detail, instance, **extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status in (429, 503):
-        headers = {"Retry-After": "1"}  # shed early; clients come back in a second
+    if status in (429, 503):  # a rate limit says when; shed early, back in a second
+        headers = {"Retry-After": str(extra.get("retry_after", 1))}
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def status_of(error: e.DomainError) -> int:
-    for cls in type(error).__mro__:
+def status_of(error: e.DomainError | type[e.DomainError]) -> int:
+    for cls in (error if isinstance(error, type) else type(error)).__mro__:
         if cls in STATUS:
             return STATUS[cls]
     return 400
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: e.DomainError) -> Response[Any]:
-    response = problem(
-        status_of(exc), exc.code, exc.title, exc.detail, request.url.path, **exc.extra
-    )
-    if isinstance(exc, e.RateLimited):  # the seconds until the limit lets one through
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
+    return problem(status_of(exc), exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
 
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
