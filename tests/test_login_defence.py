@@ -190,22 +190,25 @@ def test_the_memory_back_off_follows_its_arithmetic(backoff: Backoff, steps: lis
     a refused attempt is not counted, a success clears, a long silence forgets."""
     timer = ManualTimer()
     limiter = MemoryRateLimiter(timer)
-    failures, blocked_until = 0, 0.0
+    failures, blocked_until, forgotten_at = 0, 0.0, 0.0
     for step in steps:
-        if step == "idle":
+        if step == "idle":  # idle steps may add up to a silence long enough to forget
             timer.now += backoff.seconds
             continue
         if step == "forget":
             timer.now += max(backoff.max_seconds, backoff.forget_seconds)
-            failures = 0
             continue
         wait = limiter.attempt_now("account", backoff)
         if blocked_until > timer.now:
             assert wait == blocked_until - timer.now
             continue
         assert wait == 0
+        if forgotten_at <= timer.now:
+            failures = 0
         failures += 1
-        blocked_until = timer.now + backoff.delay(failures)
+        delay = backoff.delay(failures)
+        blocked_until = timer.now + delay
+        forgotten_at = timer.now + max(delay, backoff.forget_seconds)
         if step == "succeed":
             asyncio.run(limiter.clear("account"))
             failures, blocked_until = 0, 0.0
