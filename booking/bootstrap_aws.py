@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import botocore.session
 
@@ -19,6 +20,7 @@ from booking.adapters.aws.dynamodb_booking import DynamoBookingStore
 from booking.adapters.aws.dynamodb_catalog import DynamoCatalogStore
 from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
+from booking.adapters.aws.elasticache_iam import ElastiCacheIamCredentials
 from booking.adapters.aws.messaging import AwsClients, SqsWebhookQueue
 from booking.adapters.aws.redis_availability import CachedAvailabilityStore
 from booking.adapters.aws.redis_guard import RedisGuard, redis_client
@@ -41,7 +43,7 @@ from booking.bootstrap import (
     simulated_gateway,
 )
 from booking.domain.ports import BookingStore, Clock, RateLimiter
-from booking.settings import Settings
+from booking.settings import ConfigError, Settings
 from indexer.core import ListingIndexer
 
 if TYPE_CHECKING:
@@ -126,6 +128,16 @@ def with_secrets(settings: Settings) -> Settings:
     return dataclasses.replace(settings, **values)
 
 
+def redis_credentials(settings: Settings) -> ElastiCacheIamCredentials | None:
+    """IAM tokens for the URL's user when the stage's cache uses IAM authentication."""
+    if not (settings.redis_iam_cache and settings.redis_url):
+        return None
+    user = urlsplit(settings.redis_url).username
+    if not user:
+        raise ConfigError("CONCERTBOOK_REDIS_IAM_CACHE needs the user in CONCERTBOOK_REDIS_URL")
+    return ElastiCacheIamCredentials(settings.redis_iam_cache, user, settings.aws_region)
+
+
 def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     clock = clock or SystemClock()
     settings = with_secrets(settings)
@@ -139,7 +151,11 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     limiter: RateLimiter | None = None  # each process's memory without Redis
     if settings.redis_url:
         # Redis turns losers away before they spend a transaction; the table stays the fence.
-        redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+        redis = redis_client(
+            settings.redis_url,
+            timeout_seconds=settings.redis_timeout_seconds,
+            credential_provider=redis_credentials(settings),
+        )
         guard = RedisGuard()
         if settings.preclaim:
             booking_store = PreclaimingBookingStore(booking_store, redis, guard, clock=clock)

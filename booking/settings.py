@@ -95,6 +95,9 @@ class Settings:
     """Connections to DynamoDB per process; a request waiting longer than 5 s for one gets 503."""
     redis_url: str | None = None
     """Redis for the seat pre-claim and availability cache; unset: no Redis (only slower)."""
+    redis_iam_cache: str | None = None
+    """ElastiCache replication group id: set, each Redis connection authenticates as the
+    URL's user with an IAM token (ElastiCache IAM authentication) instead of a password."""
     redis_timeout_seconds: float = 0.5
     """Longest wait for Redis before a request goes straight to the table instead."""
     opensearch_url: str | None = None

@@ -14,12 +14,18 @@ from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.credentials import CredentialProvider
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def redis_client(url: str, max_connections: int = 64, timeout_seconds: float = 0.5) -> Redis:
+def redis_client(
+    url: str,
+    max_connections: int = 64,
+    timeout_seconds: float = 0.5,
+    credential_provider: CredentialProvider | None = None,
+) -> Redis:
     """A client that gives up fast: Redis is an optimisation, a booking never waits on it.
 
     The blocking pool waits (briefly) for a free connection where the default pool
@@ -28,6 +34,7 @@ def redis_client(url: str, max_connections: int = 64, timeout_seconds: float = 0
     timeouts, which would only pile more load on a Redis that is already too slow.
     `timeout_seconds` bounds the wait for a pooled connection, a connect and a reply each;
     they run on the event loop's clock, so a process too busy to run its loop trips them.
+    `credential_provider` authenticates each new connection (ElastiCache IAM tokens).
     """
     pool = BlockingConnectionPool.from_url(
         url,
@@ -38,6 +45,7 @@ def redis_client(url: str, max_connections: int = 64, timeout_seconds: float = 0
         socket_keepalive=True,
         health_check_interval=10,
         retry=Retry(NoBackoff(), 1, supported_errors=(redis_errors.ConnectionError,)),
+        credential_provider=credential_provider,
     )
     return Redis.from_pool(pool)
 

@@ -14,7 +14,16 @@ output "primary_endpoint" {
 }
 
 output "url" {
-  description = "CONCERTBOOK_REDIS_URL: TLS (rediss), AUTH token, database 0."
-  value       = "rediss://:${random_password.auth.result}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379/0"
-  sensitive   = true
+  description = "CONCERTBOOK_REDIS_URL: TLS (rediss), the IAM-authenticated user, database 0 (no secret in it)."
+  value       = "rediss://${aws_elasticache_user.app.user_name}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379/0"
+}
+
+output "arn" {
+  description = "ARN of the replication group (elasticache:Connect)."
+  value       = aws_elasticache_replication_group.this.arn
+}
+
+output "user_arn" {
+  description = "ARN of the IAM-authenticated user (elasticache:Connect)."
+  value       = aws_elasticache_user.app.arn
 }

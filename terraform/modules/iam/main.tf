@@ -20,7 +20,8 @@
 #   images         table r/w; media uploads/ (read, delete) and posters/ (write)
 #   expiry         table r/w
 #   indexer        stream; table reads; search (read, write)
-# plus, for every function, its failure queue (send) when it has one.
+# plus, for every function, its failure queue (send) when it has one, and for api,
+# payments, webhooks and expiry elasticache:Connect (the Redis pre-claim's IAM log-in).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -125,8 +126,18 @@ data "aws_iam_policy_document" "table_rw" {
 }
 
 # -- per function ---------------------------------------------------------------------------
+# The functions that use the Redis pre-claim sign their Redis log-in with their role
+# (ElastiCache IAM authentication): Connect on the cache and on its one user.
+data "aws_iam_policy_document" "redis_connect" {
+  statement {
+    sid       = "RedisIamAuthentication"
+    actions   = ["elasticache:Connect"]
+    resources = [var.cache_arn, var.cache_user_arn]
+  }
+}
+
 data "aws_iam_policy_document" "api" {
-  source_policy_documents = [data.aws_iam_policy_document.table_rw.json]
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json]
   statement {
     sid       = "SeatMapsInBatches"
     actions   = ["dynamodb:BatchWriteItem"]
@@ -204,7 +215,7 @@ data "aws_iam_policy_document" "forwarder" {
 }
 
 data "aws_iam_policy_document" "payments" {
-  source_policy_documents = [data.aws_iam_policy_document.table_rw.json]
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json]
   statement {
     sid       = "DrainItsQueue"
     actions   = local.consume
@@ -247,7 +258,7 @@ data "aws_iam_policy_document" "notifications" {
 }
 
 data "aws_iam_policy_document" "webhooks" {
-  source_policy_documents = [data.aws_iam_policy_document.table_rw.json]
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json]
   statement {
     sid       = "DrainItsQueue"
     actions   = local.consume
@@ -319,7 +330,7 @@ data "aws_iam_policy_document" "images" {
 }
 
 data "aws_iam_policy_document" "expiry" {
-  source_policy_documents = [data.aws_iam_policy_document.table_rw.json]
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json]
   statement {
     sid       = "FailedAsyncInvocations"
     actions   = ["sqs:SendMessage"]

@@ -33,6 +33,16 @@ variable "failure_queue_arns" {
   description = "Failure queue ARNs by function (api, forwarder, indexer, images, expiry)."
 }
 
+variable "cache_arn" {
+  type        = string
+  description = "ARN of the Redis replication group (IAM authentication)."
+}
+
+variable "cache_user_arn" {
+  type        = string
+  description = "ARN of the Redis user the functions authenticate as."
+}
+
 variable "media_bucket_arn" {
   type        = string
   description = "ARN of the media bucket."

@@ -93,6 +93,7 @@ locals {
   max_attempts      = tostring(var.queue_max_attempts)
   table_name        = module.table.name
   redis_url         = module.cache.url
+  redis_cache       = module.cache.replication_group_id
   opensearch_url    = module.search.endpoint_url
   media_bucket      = module.media.bucket
   media_base_url    = module.media.base_url
@@ -105,6 +106,7 @@ locals {
       CONCERTBOOK_TABLE_NAME             = local.table_name
       CONCERTBOOK_AWS_REGION             = local.region
       CONCERTBOOK_REDIS_URL              = local.redis_url
+      CONCERTBOOK_REDIS_IAM_CACHE        = local.redis_cache
       CONCERTBOOK_OPENSEARCH_URL         = local.opensearch_url
       CONCERTBOOK_OPENSEARCH_INDEX       = var.opensearch_index
       CONCERTBOOK_MEDIA_BUCKET           = local.media_bucket
@@ -126,6 +128,7 @@ locals {
       CONCERTBOOK_TABLE_NAME             = local.table_name
       CONCERTBOOK_AWS_REGION             = local.region
       CONCERTBOOK_REDIS_URL              = local.redis_url
+      CONCERTBOOK_REDIS_IAM_CACHE        = local.redis_cache
       CONCERTBOOK_TICKET_SIGNING_KEY_ARN = local.ticket_signer_key
       CONCERTBOOK_QUEUE_MAX_ATTEMPTS     = local.max_attempts
     }
@@ -141,6 +144,7 @@ locals {
       CONCERTBOOK_TABLE_NAME         = local.table_name
       CONCERTBOOK_AWS_REGION         = local.region
       CONCERTBOOK_REDIS_URL          = local.redis_url
+      CONCERTBOOK_REDIS_IAM_CACHE    = local.redis_cache
       CONCERTBOOK_QUEUE_MAX_ATTEMPTS = local.max_attempts
     }
     "images-queue" = {
@@ -159,10 +163,11 @@ locals {
       CONCERTBOOK_MEDIA_BASE_URL = local.media_base_url
     }
     expiry = {
-      CONCERTBOOK_RUNTIME    = "aws"
-      CONCERTBOOK_TABLE_NAME = local.table_name
-      CONCERTBOOK_AWS_REGION = local.region
-      CONCERTBOOK_REDIS_URL  = local.redis_url
+      CONCERTBOOK_RUNTIME         = "aws"
+      CONCERTBOOK_TABLE_NAME      = local.table_name
+      CONCERTBOOK_AWS_REGION      = local.region
+      CONCERTBOOK_REDIS_URL       = local.redis_url
+      CONCERTBOOK_REDIS_IAM_CACHE = local.redis_cache
     }
     indexer = {
       # No Redis: listings are rebuilt from the table's own (strongly consistent) counts.

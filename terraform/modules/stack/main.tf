@@ -96,6 +96,8 @@ module "iam" {
   queue_arns              = module.queues.arns
   dlq_arns                = module.queues.dlq_arns
   failure_queue_arns      = module.queues.failure_arns
+  cache_arn               = module.cache.arn
+  cache_user_arn          = module.cache.user_arn
   media_bucket_arn        = module.media.bucket_arn
   media_kms_key_arn       = module.media.kms_key_arn
   data_kms_key_arn        = module.keys.data_key_arn

@@ -50,7 +50,7 @@ variable "function_settings" {
   description = "Memory (MB), timeout (s), reserved and provisioned concurrency of every function."
 
   validation {
-    condition     = length(setsymmetricdifference(keys(var.function_settings), ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"])) == 0
+    condition     = length(setsubtract(keys(var.function_settings), ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"])) == 0 && length(setsubtract(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"], keys(var.function_settings))) == 0
     error_message = "function_settings needs exactly the functions api, forwarder, payments, notifications, webhooks, images-queue, images, expiry, indexer."
   }
 
@@ -97,7 +97,7 @@ variable "queue_batch_sizes" {
   }
 
   validation {
-    condition     = length(setsymmetricdifference(keys(var.queue_batch_sizes), ["payments", "notifications", "webhooks", "images"])) == 0 && alltrue([for n in values(var.queue_batch_sizes) : n >= 1 && n <= 10])
+    condition     = length(setsubtract(keys(var.queue_batch_sizes), ["payments", "notifications", "webhooks", "images"])) == 0 && length(setsubtract(["payments", "notifications", "webhooks", "images"], keys(var.queue_batch_sizes))) == 0 && alltrue([for n in values(var.queue_batch_sizes) : n >= 1 && n <= 10])
     error_message = "queue_batch_sizes: payments, notifications, webhooks, images, each 1-10."
   }
 }
@@ -113,7 +113,7 @@ variable "queue_maximum_concurrency" {
   }
 
   validation {
-    condition     = length(setsymmetricdifference(keys(var.queue_maximum_concurrency), ["payments", "notifications", "webhooks", "images"])) == 0 && alltrue([for n in values(var.queue_maximum_concurrency) : n >= 2 && n <= 1000])
+    condition     = length(setsubtract(keys(var.queue_maximum_concurrency), ["payments", "notifications", "webhooks", "images"])) == 0 && length(setsubtract(["payments", "notifications", "webhooks", "images"], keys(var.queue_maximum_concurrency))) == 0 && alltrue([for n in values(var.queue_maximum_concurrency) : n >= 2 && n <= 1000])
     error_message = "queue_maximum_concurrency: payments, notifications, webhooks, images, each 2-1000."
   }
 
