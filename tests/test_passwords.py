@@ -4,6 +4,7 @@ real common-password list, by example and by property (Hypothesis)."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 import httpx
@@ -72,6 +73,20 @@ def test_a_long_passphrase_is_accepted_and_logs_in(client: httpx.Client) -> None
     assert r.status_code == 201, r.text
     r = client.post("/api/v1/sessions", json={"email": email, "password": PASSPHRASE})
     assert r.status_code == 201, r.text
+
+
+def test_a_password_logs_in_however_its_unicode_was_composed(client: httpx.Client) -> None:
+    email = unique_email("fan")
+    composed = "민지의 비밀 응원봉 2026"  # precomposed Hangul syllables, as a phone types them
+    decomposed = unicodedata.normalize("NFD", composed)  # conjoining jamo, as macOS sends them
+    assert decomposed != composed
+    r = sign_up(client, email, decomposed)
+    assert r.status_code == 201, r.text
+    for typed in (composed, decomposed):
+        r = client.post("/api/v1/sessions", json={"email": email, "password": typed})
+        assert r.status_code == 201, r.text
+    r = client.post("/api/v1/sessions", json={"email": email, "password": composed + "!"})
+    assert_problem(r, 401, "invalid-credentials")
 
 
 # -- PasswordPolicy ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ repetitive or sequential characters. The list of common passwords is given by an
 from __future__ import annotations
 
 import string
+import unicodedata
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 
@@ -33,6 +34,14 @@ KEYBOARD_WALKS = (
 )
 """Rows and columns of a US keyboard: a password lying along one is a walk, not a secret."""
 _TRIM = string.digits + string.punctuation + string.whitespace
+
+
+def normalise_password(password: str) -> str:
+    """NFKC, as SP 800-63B 5.1.1.2 asks of a verifier: Hangul typed as decomposed jamo (as
+    macOS sends it) and as precomposed syllables (as phones do) is one password, and so
+    is full-width Latin and its ASCII. Applied before the policy, the hash and every
+    verification."""
+    return unicodedata.normalize("NFKC", password)
 
 
 @dataclass(frozen=True)

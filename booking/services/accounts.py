@@ -19,7 +19,7 @@ from booking.domain.errors import (
 )
 from booking.domain.ids import new_id
 from booking.domain.limits import Backoff
-from booking.domain.passwords import PasswordPolicy
+from booking.domain.passwords import PasswordPolicy, normalise_password
 from booking.domain.ports import AccountStore, Clock, PasswordHasher, RateLimiter
 from booking.domain.text import normalise_email
 from booking.services.recent import Recent
@@ -65,6 +65,7 @@ class AccountService:
 
     async def sign_up(self, email: str, password: str, display_name: str, role: Role) -> Account:
         email = normalise_email(email)
+        password = normalise_password(password)
         self._policy.check(password, email, display_name)
         if await self._store.account_by_email(email) is not None:
             raise EmailTaken(f"{email} already has an account")
@@ -97,7 +98,7 @@ class AccountService:
         known = None
         if stored is not None and stored.password_hash != UNUSABLE_PASSWORD_HASH:
             known = stored.password_hash
-        verified = await self._hasher.verify(known or nobody, password)
+        verified = await self._hasher.verify(known or nobody, normalise_password(password))
         if stored is None or known is None or not verified:
             raise InvalidCredentials("email or password is wrong")
         await self._limiter.clear(key)
