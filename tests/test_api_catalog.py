@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -302,6 +303,28 @@ def test_event_lifecycle_create_list_patch_publish_delete(api: ApiDriver) -> Non
     assert r.status_code == 204, r.text
     assert_problem(c.get(f"/api/v1/events/{draft['id']}", headers=organizer), 404, "not-found")
     assert draft["id"] not in [e["id"] for e in c.get("/api/v1/events").json()]
+
+
+def test_the_longest_event_the_schema_allows_is_accepted_even_fully_escaped(
+    api: ApiDriver,
+) -> None:
+    """Every field at its maximum length in characters outside the BMP, sent as ASCII-only
+    JSON (each character a \\uXXXX surrogate pair): the body cap must not refuse it."""
+    mic = "\U0001f3a4"
+    long_name = mic * 200
+    artist = {"name_ko": long_name, "name_en": long_name, "aliases": [long_name] * 20}
+    event = {"title": long_name, "artists": [artist] * 20, "description": mic * 5000}
+    body = json.dumps(event, ensure_ascii=True).encode()
+    assert len(body) > 1_000_000
+    organizer = api.account("organizer")
+    headers = {**organizer, "Content-Type": "application/json"}
+    r = api.client.post("/api/v1/events", headers=headers, content=body)
+    assert r.status_code == 201, r.text[:300]
+    created = r.json()
+    assert created["description"] == event["description"]
+    r = api.client.patch(f"/api/v1/events/{created['id']}", headers=headers, content=body)
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["artists"][19]["aliases"][19] == long_name
 
 
 def test_event_with_performances_cannot_be_deleted(api: ApiDriver) -> None:

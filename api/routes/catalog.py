@@ -31,6 +31,9 @@ After = Annotated[str | None, QueryParameter(max_length=64, description="Cursor:
 IMMUTABLE = "public, max-age=31536000, immutable"
 VENUE_BODY_LIMIT = 8 * 1024 * 1024  # a 100,000-seat map as a full JSON document
 PERFORMANCE_BODY_LIMIT = VENUE_BODY_LIMIT  # 10,000 blocked seats, a grade for each of 100,000
+# The longest event the schema allows is about 93,000 characters (20 artists with 20
+# aliases each, the description); JSON may escape each as \uXXXX\uXXXX (12 bytes).
+EVENT_BODY_LIMIT = 1_280 * 1024
 
 
 def _venue_out(venue: Venue) -> VenueOut:
@@ -112,7 +115,11 @@ class EventController(Controller):
     path = "/api/v1/events"
     tags = ["events"]
 
-    @post("/", summary="Create an event (draft until published)")
+    @post(
+        "/",
+        summary="Create an event (draft until published)",
+        request_max_body_size=EVENT_BODY_LIMIT,
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -149,7 +156,11 @@ class EventController(Controller):
     ) -> Event:
         return await services.catalog.event(viewer, event_id)
 
-    @patch("/{event_id:str}", summary="Change or publish an event")
+    @patch(
+        "/{event_id:str}",
+        summary="Change or publish an event",
+        request_max_body_size=EVENT_BODY_LIMIT,
+    )
     async def update(
         self,
         event_id: FromPath[str],
