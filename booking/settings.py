@@ -51,6 +51,20 @@ class Settings:
     """Chance that the simulated gateway sends a webhook twice."""
     gateway_late_rate: float = 0.0
     """Chance that the simulated gateway sends a webhook seconds late (reordering it)."""
+    payment_provider: str = "simulated"
+    """`simulated` (the gateway simulator: card tokens such as `tok_visa`) or `toss` (Toss
+    Payments: the payment widget's paymentKey is confirmed with CONCERTBOOK_TOSS_SECRET_KEY)."""
+    toss_api_url: str = "https://api.tosspayments.com"
+    """Base URL of the Toss Payments API."""
+    toss_secret_key: str = field(default="", repr=False)
+    """Toss secret key (`test_sk_…`/`live_sk_…`), sent as HTTP Basic user."""
+    toss_secret_key_arn: str | None = None
+    """Secrets Manager ARN of the Toss secret key (aws runtime); wins over the variable."""
+    toss_security_key: bytes = field(default=b"", repr=False)
+    """Toss security key that signs its payout/seller webhooks (payment events are read back
+    from the API instead); unset: signed Toss webhooks are refused."""
+    toss_security_key_arn: str | None = None
+    """Secrets Manager ARN of the Toss security key (aws runtime)."""
     max_body_bytes: int = 65_536
     """Largest accepted request body (venue seat maps have their own, larger cap)."""
     max_in_flight: int = 128
@@ -175,6 +189,12 @@ class Settings:
     password_hash_threads: int = 0
     """Passwords one process hashes or verifies at once, on threads beside the event loop
     (more wait their turn); 0: the cores less one, at least one."""
+    log_format: str = "json"
+    """Log lines of `concertbook serve` and `work`: `json` (one object per line, with the
+    request id and the account's keyed hash) or `text`."""
+    metrics_token: str | None = field(default=None, repr=False)
+    """Bearer token a Prometheus scraper presents for `GET /metrics`; unset: the page
+    answers loopback peers only (no forwarding header), and a 404 to anyone else."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -209,8 +229,23 @@ class Settings:
                 "CONCERTBOOK_SQLITE_WRITER must be process or thread,"
                 f" not {settings.sqlite_writer!r}"
             )
+        if settings.log_format not in {"json", "text"}:
+            raise ConfigError(
+                f"CONCERTBOOK_LOG_FORMAT must be json or text, not {settings.log_format!r}"
+            )
         if settings.runtime == "aws" and not settings.table_name:
             raise ConfigError("the aws runtime needs CONCERTBOOK_TABLE_NAME")
+        if settings.payment_provider not in {"simulated", "toss"}:
+            raise ConfigError(
+                "CONCERTBOOK_PAYMENT_PROVIDER must be simulated or toss,"
+                f" not {settings.payment_provider!r}"
+            )
+        if settings.payment_provider == "toss" and not (
+            settings.toss_secret_key or settings.toss_secret_key_arn
+        ):
+            raise ConfigError(
+                "CONCERTBOOK_PAYMENT_PROVIDER=toss needs CONCERTBOOK_TOSS_SECRET_KEY(_ARN)"
+            )
         if settings.media_bucket and not settings.media_base_url:
             raise ConfigError("CONCERTBOOK_MEDIA_BUCKET needs CONCERTBOOK_MEDIA_BASE_URL (the CDN)")
         _check_connection_limits(settings)
@@ -293,6 +328,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "sweep_interval_seconds": float,
     "gateway_duplicate_rate": float,
     "gateway_late_rate": float,
+    "toss_api_url": lambda v: v.rstrip("/"),
+    "toss_security_key": str.encode,
     "max_body_bytes": int,
     "max_in_flight": int,
     "header_timeout_seconds": float,
