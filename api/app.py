@@ -20,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from api import openapi
 from api.deps import DEPENDENCIES
 from api.front_door import BodyFirst, cors_config, secure_answers
+from api.observed import MetricsPage, Observed
 from api.overload import InFlightLimit
 from api.problems import EXCEPTION_HANDLERS, describe_problem_type, list_problem_types
 from api.rate_limits import RateLimits
@@ -41,6 +42,9 @@ from api.routes.search import SearchController
 from api.strict_body import decode_body_strictly
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.bootstrap import Runtime, Services
+from booking.observability import prometheus_telemetry
+from booking.observability.context import ACCOUNT_HASH
+from booking.observability.meter import CatalogueTelemetry
 from workers.local import background
 
 WEBHOOK_PATH = "/api/v1/payments/webhook"
@@ -55,9 +59,15 @@ Seeder = Callable[[Services, datetime], Awaitable[object]]
 
 
 def create_app(
-    runtime: Runtime, run_background: bool = True, seed: Seeder | None = None
+    runtime: Runtime,
+    run_background: bool = True,
+    seed: Seeder | None = None,
+    telemetry: CatalogueTelemetry | None = None,
 ) -> Litestar:
-    """The app on `runtime`; `seed` runs once the databases are open (demo data)."""
+    """The app on `runtime`; `seed` runs once the databases are open (demo data).
+
+    Its figures go to `telemetry` (Lambda: EMF), by default to this process's Prometheus
+    page, which it then serves at `/metrics` (`api/observed.py`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -101,7 +111,13 @@ def create_app(
     }
     settings = runtime.settings
     body_first = BodyFirst(settings.body_timeout_seconds, settings.max_body_bytes)
-    return Litestar(
+    metrics: MetricsPage | None = None
+    if telemetry is None:
+        telemetry, page = prometheus_telemetry()
+        metrics = MetricsPage(page, settings.metrics_token)
+    # Every process of a stage shares the webhook secret: the same account, the same hash.
+    ACCOUNT_HASH.set_key(settings.resolved_webhook_secret())
+    app = Litestar(
         route_handlers=[
             healthz,
             list_problem_types,
@@ -127,6 +143,9 @@ def create_app(
         before_request=decode_body_strictly,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
+        # The process's logging is the entry point's (booking/observability/logs.py, or
+        # Powertools on Lambda): Litestar's default would replace the root logger's handlers.
+        logging_config=None,
         state=State(state),
         request_max_body_size=runtime.settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -138,3 +157,6 @@ def create_app(
         # Every operation's problem answers, headers and bodies; unknown fields refused.
         plugins=[openapi.StrictStructs(), openapi.OpenApiTruth()],
     )
+    # Outside the router, so 404s, 405s and what the middleware answers count too.
+    app.asgi_handler = Observed(app.asgi_handler, telemetry, metrics)
+    return app

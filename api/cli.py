@@ -23,6 +23,8 @@ from booking.adapters.security.ed25519_signer import verify_ticket_code
 from booking.bootstrap import Services, build_runtime
 from booking.demo import DEMO_PASSWORD, FAN_EMAIL, ORGANIZER_EMAIL, load_demo
 from booking.domain.errors import InvalidRequest
+from booking.observability import logs
+from booking.observability.logs import FORMATS
 from booking.settings import Settings
 
 log = logging.getLogger("concertbook")
@@ -37,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
     serve.add_argument("--demo", action="store_true", help="load a demo concert on first start")
     serve.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=None,
+        help="log lines as JSON objects (the default) or plain text (CONCERTBOOK_LOG_FORMAT)",
+    )
+    serve.add_argument(
         "--no-workers",
         action="store_true",
         help="serve the API only: no outbox relay, expiry sweep or gateway webhooks in this "
@@ -48,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         "index, the queue consumers, the expiry sweep, the payment gateway's webhooks",
     )
     work.add_argument("--data", type=Path, default=None, help="data folder (default ./data)")
+    work.add_argument("--log-format", choices=FORMATS, default=None, help="json or text")
     reindex = commands.add_parser(
         "reindex", help="rebuild the search index from the catalogue (alias swap, no downtime)"
     )
@@ -108,6 +117,7 @@ async def _serve(settings: Settings, demo: bool, workers: bool = True) -> None:
         lifespan="on",
         http=GuardedHttpProtocol.configured(settings),
         access_log=False,
+        log_config=None,  # uvicorn's lines go to the root logger's format, as ours do
         log_level="info",
         # The client's address is the peer's unless CONCERTBOOK_TRUSTED_PROXIES says otherwise
         # (api/rate_limits.py): uvicorn would believe X-Forwarded-For from loopback.
@@ -192,13 +202,19 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
-        settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data)
+        settings = Settings.from_env(
+            host=args.host, port=args.port, data_dir=args.data, log_format=args.log_format
+        )
+        logs.configure(settings.log_format)
         _run_fast(_serve(settings, args.demo, workers=not args.no_workers))
         return 0
     if args.command == "work":
-        return asyncio.run(_work(Settings.from_env(data_dir=args.data)))
+        settings = Settings.from_env(data_dir=args.data, log_format=args.log_format)
+        logs.configure(settings.log_format)
+        return asyncio.run(_work(settings))
+    # The tools talk to a person at a terminal.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "reindex":
         asyncio.run(_reindex(Settings.from_env(data_dir=args.data)))
         return 0

@@ -20,6 +20,8 @@ Differences from `concertbook serve`, all deliberate:
   queued in its own store; a real gateway posts them to `POST /api/v1/payments/webhook`
   like any client, and that endpoint captures the payment and issues the tickets
   inline.
+- Its logs are Powertools' JSON and its figures CloudWatch EMF lines, written at the end
+  of each invocation (`booking/observability/lambda_functions.py`); no `/metrics` page.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from mangum.types import LambdaContext
 
 from api.app import create_app
 from booking.lambda_environment import LambdaEnvironment
+from booking.observability.lambda_functions import lambda_function, observability
 
 # Mangum base64-encodes any body whose content type is not listed as text; errors are
 # `application/problem+json`, which its default list (substring matches) does not cover.
@@ -48,13 +51,16 @@ def _adapter_for_this_environment() -> Mangum:
     if _adapter is None:
         _adapter = Mangum(
             # Litestar's precise ASGI types vs Mangum's loose protocol: the same interface.
-            create_app(runtime, run_background=False),  # type: ignore[arg-type]
+            create_app(  # type: ignore[arg-type]
+                runtime, run_background=False, telemetry=observability("api").telemetry
+            ),
             lifespan="off",
             text_mime_types=TEXT_MIME_TYPES,
         )
     return _adapter
 
 
+@lambda_function("api")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """An API Gateway (HTTP API, payload 2.0) event in, its response dict out."""
     return _adapter_for_this_environment()(event, context)

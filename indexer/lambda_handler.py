@@ -17,10 +17,11 @@ from typing import Any
 
 import msgspec
 
-from booking.adapters.aws.dynamodb_stream import StreamRecord, outbox_entries
+from booking.adapters.aws.dynamodb_stream import StreamRecord, outbox_entries, report_lag
 from booking.bootstrap import Runtime
 from booking.domain.messages import OutboxMessage, decode_message
 from booking.lambda_environment import LambdaEnvironment
+from booking.observability.lambda_functions import lambda_function
 from indexer.core import INDEXED_TOPICS
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ _environment = LambdaEnvironment()
 
 async def index_stream_batch(runtime: Runtime, records: Sequence[StreamRecord]) -> dict[str, Any]:
     """Index a batch; the partial batch response names where a retry must start."""
-    entries = [e for e in outbox_entries(records) if e.topic in INDEXED_TOPICS]
+    relayed = outbox_entries(records)
+    report_lag(relayed)
+    entries = [e for e in relayed if e.topic in INDEXED_TOPICS]
     messages: list[OutboxMessage] = []
     poisoned: str | None = None
     for entry in entries:
@@ -49,6 +52,7 @@ async def index_stream_batch(runtime: Runtime, records: Sequence[StreamRecord]) 
     return {"batchItemFailures": [{"itemIdentifier": poisoned}] if poisoned else []}
 
 
+@lambda_function("indexer")
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """A DynamoDB Streams event in, a partial batch response out."""
     records = event.get("Records", [])

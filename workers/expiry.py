@@ -20,6 +20,7 @@ import msgspec
 from booking.bootstrap import Runtime
 from booking.domain.ports import BookingStore
 from booking.lambda_environment import LambdaEnvironment
+from booking.observability.lambda_functions import lambda_function
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def _remaining(context: Any) -> Callable[[], float]:
 _environment = LambdaEnvironment()
 
 
+@lambda_function("expiry")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An EventBridge scheduled event in (its content is not used), a summary out."""
     remaining = _remaining(context)

@@ -21,10 +21,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from booking.adapters.aws.dynamodb_stream import OutboxEntry, outbox_entries
+from booking.adapters.aws.dynamodb_stream import OutboxEntry, outbox_entries, report_lag
 from booking.adapters.aws.messaging import string_attributes
 from booking.bootstrap import Runtime
 from booking.lambda_environment import LambdaEnvironment
+from booking.observability.lambda_functions import lambda_function
 from workers.queues import TOPIC_QUEUES, queue_urls
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ class Forwarder:
 
     async def __call__(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
         records = event.get("Records", [])
-        for entry in outbox_entries(records):
+        entries = outbox_entries(records)
+        report_lag(entries)
+        for entry in entries:
             try:
                 await self._forward(entry, _table_of(records[0]["eventSourceARN"]))
             except Exception:
@@ -86,6 +89,7 @@ _environment = LambdaEnvironment()
 _forwarder: Forwarder | None = None
 
 
+@lambda_function("forwarder")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A DynamoDB Streams event in, the partial batch response (by SequenceNumber) out."""
 

@@ -28,6 +28,7 @@ from urllib.parse import unquote_plus
 
 from booking.bootstrap import Runtime
 from booking.lambda_environment import LambdaEnvironment
+from booking.observability.lambda_functions import lambda_function
 from booking.services.posters import UploadOutcome
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ async def handle_s3_event(runtime: Runtime, event: Mapping[str, Any]) -> list[Up
 _environment = LambdaEnvironment()
 
 
+@lambda_function("images")
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """Lambda entry point for S3 event notifications (or SQS messages carrying them)."""
     outcomes = _environment.run(lambda runtime: handle_s3_event(runtime, event))

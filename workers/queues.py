@@ -23,6 +23,7 @@ from typing import Any
 
 from booking.bootstrap import Runtime
 from booking.lambda_environment import LambdaEnvironment
+from booking.observability.lambda_functions import lambda_function
 from booking.settings import Settings
 from workers.local import handlers
 from workers.sqs import (
@@ -114,7 +115,7 @@ def _entry_point(queue: str) -> LambdaHandler:
         return _environment.run(work)
 
     handler.__name__ = f"{queue}_handler"
-    return handler
+    return lambda_function(queue)(handler)
 
 
 payments_handler = _entry_point("payments")

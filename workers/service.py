@@ -10,6 +10,10 @@ Where no Lambda runs them (docker/compose.yaml, a container or a VM next to
 | payments, notifications, images, webhooks | a `QueueConsumer` per configured queue            |
 | expiry: EventBridge schedule              | the sweep every `CONCERTBOOK_SWEEP_INTERVAL_SECONDS` |
 
+Its figures (outbox lag, tickets sold by queued webhooks, ...) are written as CloudWatch EMF
+lines on stdout once a minute, as the functions write theirs per invocation; a container's
+log agent (the CloudWatch agent, Fluent Bit) turns them into the same metrics.
+
 Each stream reader starts at the oldest record the stream keeps (TRIM_HORIZON), as a
 new event-source mapping does, so nothing written before the process started is missed;
 after a restart records are read again, which the forwarder's consumers and the indexer
@@ -28,6 +32,9 @@ from typing import Any
 from booking.adapters.aws.dynamodb_stream import StreamReader, StreamRecord
 from booking.adapters.aws.messaging import aws_client
 from booking.bootstrap import Runtime
+from booking.domain.telemetry import TELEMETRY
+from booking.observability.emf import EmfRecorder
+from booking.observability.meter import CatalogueTelemetry
 from indexer.lambda_handler import index_stream_batch
 from workers.forwarder import Forwarder
 from workers.local import sweep_expired
@@ -35,6 +42,8 @@ from workers.queues import consumers, queue_urls
 from workers.sqs import consuming
 
 log = logging.getLogger(__name__)
+
+METRICS_INTERVAL_SECONDS = 60.0
 
 
 class BatchFailed(RuntimeError):
@@ -54,6 +63,16 @@ async def table_stream_arn(dynamodb: Any, table: str) -> str:
     if not arn:
         raise RuntimeError(f"table {table} has no stream: the workers read the outbox from it")
     return str(arn)
+
+
+async def write_metrics(recorder: EmfRecorder, interval: float = METRICS_INTERVAL_SECONDS) -> None:
+    """The figures as EMF lines every `interval` seconds, and what is left when stopped."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            recorder.flush()
+    finally:
+        recorder.flush()
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +102,10 @@ async def working(runtime: Runtime) -> AsyncIterator[list[asyncio.Task[Any]]]:
             "workers started",
             extra={"stream": arn, "queues": [c.queue_url for c in queues]},
         )
+        recorder = EmfRecorder()
+        TELEMETRY.install(CatalogueTelemetry(recorder))
         tasks = [
+            asyncio.create_task(write_metrics(recorder), name="metrics"),
             asyncio.create_task(StreamReader(streams, arn, forward).run(), name="forwarder"),
             asyncio.create_task(StreamReader(streams, arn, index).run(), name="indexer"),
             asyncio.create_task(

@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from booking.adapters.aws.messaging import string_attributes
 from booking.adapters.local.outbox_relay import Handler
 from booking.domain.messages import decode_message
+from booking.observability.context import working_on
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,9 @@ class Settler:
 
 async def _outcome(handle: MessageHandler, received: Received) -> str | None:
     try:
-        await handle(received)
+        # Each message runs in a task of its own (gather): its log lines name it.
+        with working_on(f"sqs:{received.message_id}"):
+            await handle(received)
     except Exception as exc:
         log.warning(
             "queue message handler failed",

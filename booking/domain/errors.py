@@ -76,12 +76,16 @@ class Conflict(DomainError):
 class SeatsUnavailable(DomainError):
     code = "seats-unavailable"
     title = "Some requested seats are no longer available"
+    preclaimed: bool = False
+    """Refused by a pre-claim before the store was asked (telemetry's reason); a copy
+    rebuilt from fields of another process's making reads this default."""
 
     def __init__(
         self,
         taken: Sequence[str],
         ga_short: dict[str, int] | None = None,
         until_ms: Mapping[str, int | None] | None = None,
+        preclaimed: bool = False,
     ) -> None:
         parts = []
         if taken:
@@ -94,6 +98,7 @@ class SeatsUnavailable(DomainError):
         """Per taken seat, when the claim that holds it lapses (epoch ms), or None if it
         never does (sold, blocked), as the store saw it; not part of the answer. A pre-claim
         remembers a taken seat no longer than this."""
+        self.preclaimed = preclaimed
 
 
 class SaleNotOpen(DomainError):

@@ -21,6 +21,7 @@ from booking.domain.ids import new_id
 from booking.domain.limits import Backoff
 from booking.domain.passwords import PasswordPolicy, normalise_password
 from booking.domain.ports import AccountStore, Clock, PasswordHasher, RateLimiter
+from booking.domain.telemetry import TELEMETRY, Telemetry
 from booking.domain.text import normalise_email
 from booking.services.recent import Recent
 
@@ -51,7 +52,9 @@ class AccountService:
         limiter: RateLimiter,
         policy: PasswordPolicy,
         backoff: Backoff = Backoff(),  # noqa: B008 - a frozen value
+        telemetry: Telemetry = TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._store = store
         self._hasher = hasher
         self._clock = clock
@@ -110,6 +113,7 @@ class AccountService:
         )
         await self._store.add_session(session)
         self._sessions.put(session.token_hash, (session, stored.account))
+        self._telemetry.acting_for(stored.account.id)
         return token, session
 
     async def _nobody(self) -> str:
@@ -132,6 +136,7 @@ class AccountService:
         session, account = cached
         if session.expires_at <= self._clock.now():
             raise AuthenticationRequired("the bearer token is unknown or expired")
+        self._telemetry.acting_for(account.id)
         return account
 
     async def log_out(self, token: str) -> None:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from booking.domain.accounts import Account, Role
-from booking.domain.errors import Forbidden, InvalidRequest, NotFound, SaleNotOpen
+from booking.domain.errors import (
+    Forbidden,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    SaleNotOpen,
+    SeatsUnavailable,
+)
 from booking.domain.holds import MAX_SEATS_PER_HOLD, GaRequest, Hold, HoldRequest
 from booking.domain.ids import new_id
 from booking.domain.ports import (
@@ -15,11 +22,19 @@ from booking.domain.ports import (
     PlaceStatus,
     Sales,
 )
+from booking.domain.telemetry import TELEMETRY, HoldRefusal, Telemetry
 from booking.services.catalog import CatalogService
 
 
 class HoldService:
-    def __init__(self, store: BookingStore, catalog: CatalogService, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: BookingStore,
+        catalog: CatalogService,
+        clock: Clock,
+        telemetry: Telemetry = TELEMETRY,
+    ) -> None:
+        self._telemetry = telemetry
         self._store = store
         self._catalog = catalog
         self._clock = clock
@@ -58,7 +73,18 @@ class HoldService:
                 f"sale runs from {performance.sale_opens_at.isoformat()} "
                 f"to {performance.sale_closes_at.isoformat()}"
             )
-        return await self._store.place_hold(request, idem)
+        try:
+            hold = await self._store.place_hold(request, idem)
+        except SeatsUnavailable as refusal:
+            preclaimed = refusal.preclaimed
+            self._telemetry.hold_refused(HoldRefusal.PRECLAIM if preclaimed else HoldRefusal.TAKEN)
+            raise
+        except LimitExceeded:
+            self._telemetry.hold_refused(HoldRefusal.LIMIT)
+            raise
+        if hold.id == request.hold_id:  # not a replay's stored hold
+            self._telemetry.hold_placed()
+        return hold
 
     async def get(self, fan: Account, hold_id: str) -> Hold:
         hold = await self._store.get_hold(hold_id)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from booking.domain.accounts import Account
 from booking.domain.errors import Conflict, NotFound
 from booking.domain.ids import new_id
 from booking.domain.orders import Order, OrderStatus
 from booking.domain.ports import BookingStore, Clock, Idempotency
 from booking.services.catalog import CatalogService
+
+log = logging.getLogger(__name__)
 
 
 class OrderService:
@@ -40,10 +44,15 @@ class OrderService:
         now = self._clock.now()
         status = order.effective_status(now)
         if status is OrderStatus.PENDING_PAYMENT:
-            return await self._store.close_order(order_id, refund=False)
+            closed = await self._store.close_order(order_id, refund=False)
+            log.info("order cancelled", extra={"order_id": order_id, "refund": False})
+            return closed
         if status is OrderStatus.PAID:
             performance = await self._catalog.performance(fan, order.performance_id)
             if performance.starts_at <= now:
                 raise Conflict("the performance has started; its tickets can no longer be refunded")
-            return await self._store.close_order(order_id, refund=True)
+            closed = await self._store.close_order(order_id, refund=True)
+            # A refund moves money: operators find who asked, by request id and account hash.
+            log.info("order cancelled", extra={"order_id": order_id, "refund": True})
+            return closed
         raise Conflict(f"order {order_id} is {status} and cannot be cancelled")

@@ -24,9 +24,10 @@ from booking.adapters.aws.dynamodb_table import (
     shard_of,
 )
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler, dispatch_batch
-from booking.adapters.timestamps import to_ms
+from booking.adapters.timestamps import from_ms, to_ms
 from booking.domain.messages import OutboxMessage, decode_message, encode_message, topic_of
 from booking.domain.ports import Clock
+from booking.domain.telemetry import TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,9 @@ class DynamoOutboxRelay:
         batch_handlers: Sequence[BatchSubscription] = (),
         max_attempts: int = 5,
         poll_seconds: float = 0.2,
+        telemetry: Telemetry = TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._db = dynamo
         self._clock = clock
         self._handlers = handlers
@@ -85,6 +88,9 @@ class DynamoOutboxRelay:
             )
         )
         due = sorted((item for shard in shards for item in shard), key=lambda i: str(i["sk"]))
+        # What this pass sees (at most 50 a shard): the sort key starts with the write's ms.
+        oldest = from_ms(int(str(due[0]["sk"]).partition("#")[0])) if due else None
+        self._telemetry.outbox_backlog(len(due), oldest)
         batch_failures = await self._dispatch_batch(due)
         for position, item in enumerate(due):
             await self._deliver(item, batch_failures.get(position))

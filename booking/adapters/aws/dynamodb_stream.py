@@ -11,11 +11,14 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from booking.adapters.timestamps import from_ms
 from booking.domain.messages import OutboxMessage, decode_message
+from booking.domain.telemetry import TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,17 @@ def outbox_entries(records: Sequence[StreamRecord]) -> list[OutboxEntry]:
             )
         )
     return entries
+
+
+def written_at(entry: OutboxEntry) -> datetime:
+    """When the entry was written: its sort key starts with that instant's epoch ms."""
+    return from_ms(int(entry.sk.partition("#")[0]))
+
+
+def report_lag(entries: Sequence[OutboxEntry], telemetry: Telemetry = TELEMETRY) -> None:
+    """The outbox lag a stream consumer sees: the age of the oldest entry it relays now."""
+    if entries:
+        telemetry.outbox_backlog(None, min(written_at(e) for e in entries))
 
 
 def outbox_messages(records: Sequence[StreamRecord], topics: frozenset[str]) -> list[OutboxMessage]:

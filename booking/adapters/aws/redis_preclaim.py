@@ -46,6 +46,7 @@ from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldItem, HoldRequest
 from booking.domain.orders import Order, OrderStatus
 from booking.domain.ports import BookingStore, Clock, Idempotency
+from booking.domain.telemetry import TELEMETRY, PreclaimGuard, Telemetry
 
 TAKEN = "taken"
 """Prefix of a mark for a seat the store reported taken by a claim Redis did not know."""
@@ -169,8 +170,10 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         taken_mark_ms: int = 3_000,
         max_claims_per_call: int = 256,
         clock: Clock | None = None,
+        telemetry: Telemetry = TELEMETRY,
     ) -> None:
         super().__init__(inner)
+        self._telemetry = telemetry
         self._clock = clock or SystemClock()
         self._guard = guard or RedisGuard()
         self._taken_mark_ms = taken_mark_ms
@@ -249,6 +252,7 @@ class PreclaimingBookingStore(DelegatingBookingStore):
                 ("c", request.hold_id, len(keys), request.ttl_seconds * 1000),
             )
             if isinstance(verdict, Skipped):
+                self._telemetry.preclaim_guarded(PreclaimGuard.UNAVAILABLE)
                 return None
             if verdict[0] == _MARKED:
                 return str(verdict[1])
@@ -263,8 +267,10 @@ class PreclaimingBookingStore(DelegatingBookingStore):
             if len(waits) < len(outcomes):
                 unknown_owners += 1
                 if unknown_owners > 1:
+                    self._telemetry.preclaim_guarded(PreclaimGuard.ELSEWHERE)
                     return None
             if waits:
+                self._telemetry.preclaim_guarded(PreclaimGuard.IN_FLIGHT)
                 await asyncio.wait(waits)
                 won = frozenset().union(*(o.result() for o in waits))
                 taken = [s for s in request.seat_ids if s in won]
@@ -276,8 +282,9 @@ class PreclaimingBookingStore(DelegatingBookingStore):
         answer (or 422 for another body) the key's record gives."""
         earlier = await self._inner.stored_hold(idem)
         if earlier is not None:
+            self._telemetry.preclaim_guarded(PreclaimGuard.REPLAY)
             return earlier
-        raise SeatsUnavailable(sorted(taken))
+        raise SeatsUnavailable(sorted(taken), preclaimed=True)
 
     def _refused(
         self, request: HoldRequest, keys: list[str], refusal: SeatsUnavailable, frees: str

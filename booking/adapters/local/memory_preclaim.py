@@ -38,6 +38,7 @@ from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldRequest
 from booking.domain.orders import Order, OrderStatus
 from booking.domain.ports import BookingStore, Clock, Idempotency
+from booking.domain.telemetry import TELEMETRY, PreclaimGuard, Telemetry
 
 TAKEN = "taken"
 """Owner of a seat the store reported taken by a claim this map did not see."""
@@ -179,8 +180,10 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
         clock: Clock,
         claims: PreclaimMap | None = None,
         taken_mark_seconds: float = 3.0,
+        telemetry: Telemetry = TELEMETRY,
     ) -> None:
         super().__init__(inner)
+        self._telemetry = telemetry
         self._clock = clock
         self.claims = claims if claims is not None else PreclaimMap(self._now_ms)
         self._taken_mark_ms = int(taken_mark_seconds * 1000)
@@ -196,6 +199,7 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
             owned, in_flight = self.claims.conflicts(performance_id, seats)
             if not owned and in_flight is not None:
                 # Marked by a request still in flight, which may fail: its outcome decides.
+                self._telemetry.preclaim_guarded(PreclaimGuard.IN_FLIGHT)
                 won = await in_flight.wait()
                 owned = [seat for seat in seats if seat in won]
             if owned:
@@ -203,8 +207,9 @@ class MemoryPreclaimingBookingStore(DelegatingBookingStore):
                 # is a replay, whose stored answer (or 422) the key's record gives.
                 earlier = await self._inner.stored_hold(idem)
                 if earlier is not None:
+                    self._telemetry.preclaim_guarded(PreclaimGuard.REPLAY)
                     return earlier
-                raise SeatsUnavailable(sorted(owned))
+                raise SeatsUnavailable(sorted(owned), preclaimed=True)
             if in_flight is None:
                 break
         frees = self.claims.frees(performance_id)

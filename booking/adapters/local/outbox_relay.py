@@ -15,8 +15,9 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
-from booking.adapters.timestamps import to_ms
+from booking.adapters.timestamps import from_ms, to_ms
 from booking.domain.messages import OutboxMessage, decode_message
+from booking.domain.telemetry import TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ class OutboxRelay:
         idle_poll_seconds: float = 0.5,
         min_interval_seconds: float = 1.0,
         busy_batch: int = 10,
+        telemetry: Telemetry = TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._db = db
         self._handlers = handlers
         self._batch_handlers = batch_handlers
@@ -100,14 +103,22 @@ class OutboxRelay:
 
         now_ms = to_ms(self._db.now())
 
-        def due(conn: sqlite3.Connection) -> list[tuple[int, str, bytes, int]]:
-            return conn.execute(
+        def due(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[int, str, bytes, int]], tuple[int, int | None]]:
+            rows = conn.execute(
                 "SELECT id, topic, payload, attempts FROM outbox"
                 " WHERE status='pending' AND available_at_ms <= ? ORDER BY id LIMIT ?",
                 (now_ms, self._batch_size),
             ).fetchall()
+            # The backlog in the same read: what waits (due or backing off), since when.
+            backlog = conn.execute(
+                "SELECT COUNT(*), MIN(created_at_ms) FROM outbox WHERE status='pending'"
+            ).fetchone()
+            return rows, backlog
 
-        batch = await self._db.read(due)
+        batch, (waiting, oldest_ms) = await self._db.read(due)
+        self._telemetry.outbox_backlog(waiting, None if oldest_ms is None else from_ms(oldest_ms))
         if not batch:
             return 0
         outcomes = [await self._dispatch(topic, payload) for _, topic, payload, _ in batch]
