@@ -37,6 +37,7 @@ from booking.domain.ports import (
     PaymentGateway,
     WebhookQueue,
 )
+from booking.domain.telemetry import TELEMETRY, Telemetry
 from booking.services.orders import OrderService
 from booking.services.tickets import TicketService
 
@@ -62,7 +63,9 @@ class PaymentService:
         clock: Clock,
         webhook_secret: bytes,
         webhook_queue: WebhookQueue | None = None,
+        telemetry: Telemetry = TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._store = store
         self._orders = orders
         self._tickets = tickets
@@ -150,15 +153,22 @@ class PaymentService:
             if outcome is ConfirmOutcome.CONFIRMED:
                 # Fast path: capture and issue now. The OrderPaid message written with the
                 # confirmation repeats both (idempotently) if this is cut short.
-                await self.on_order_paid(
-                    OrderPaid(payment.order_id, payment.id, payment.gateway_payment_id)
+                await self._order_paid(
+                    OrderPaid(payment.order_id, payment.id, payment.gateway_payment_id),
+                    sold_now=True,
                 )
             return
         await self._store.advance_payment(payment.id, event.status, event.data.decline_reason)
 
     async def on_order_paid(self, message: OrderPaid) -> None:
         """Seats are sold: take the money, then hand out the tickets."""
+        await self._order_paid(message)
+
+    async def _order_paid(self, message: OrderPaid, sold_now: bool = False) -> None:
+        """`sold_now`: this request's confirmation sold the places (once per order)."""
         order = await self._store.get_order(message.order_id)
+        if sold_now and order is not None:
+            self._telemetry.tickets_sold(len(order.items))
         if order is None or order.status is not OrderStatus.PAID:
             return  # refunded before we got here; OrderClosed gives the money back
         await self._gateway.capture(message.gateway_payment_id)
