@@ -2,26 +2,24 @@
 against the code's Lambda entry points and the images' CMDs, and each image's install
 reproduced in a clean virtualenv where every function's handler must import.
 
-The install is read from the Dockerfiles themselves: the build stage's `COPY` lines (what
-goes into the build context's /app) and its `uv sync` lines (run here with the same uv
-and the local uv cache), so an image that forgets a package, an extra or a source folder
-fails here as it would fail to start in Lambda.
+The install is read from the Dockerfiles themselves (tools/sbom/images.py, which
+tools/sbom.sh shares): the build stage's `COPY` lines (what goes into the build context's
+/app) and its `uv sync` lines (run here with the same uv and the local uv cache), so an
+image that forgets a package, an extra or a source folder fails here as it would fail to
+start in Lambda.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 import textwrap
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,102 +28,23 @@ import yaml
 
 from api.cli import _parser
 from booking.settings import Settings
+from tools.sbom.images import (
+    DOCKER,
+    ROOT,
+    Step,
+    base_of,
+    exec_form,
+    function_images,
+    install_like,
+    install_of,
+    instructions,
+)
 from workers.queues import QUEUES
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKER = ROOT / "docker"
 FUNCTIONS = json.loads((DOCKER / "functions.json").read_text())
 """Function name → its image and command (its handler); Terraform reads the same file."""
-NOT_FUNCTION_IMAGES = {"base", "local"}
-"""Dockerfiles that are no Lambda function's image: the shared base and the embedded runtime."""
 ENTRY_POINT_MODULES = ["api/lambda_handler.py", "indexer/lambda_handler.py", "workers/*.py"]
 VENV_BIN = Path(sys.executable).parent
-
-
-# -- reading Dockerfiles -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    arguments: str
-
-
-def instructions(dockerfile: Path) -> list[Instruction]:
-    """The instructions of a Dockerfile, continuation lines joined, comments dropped."""
-    found: list[Instruction] = []
-    pending = ""
-    for line in dockerfile.read_text().splitlines():
-        stripped = line.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        keyword, _, arguments = (pending + stripped).partition(" ")
-        found.append(Instruction(keyword.upper(), arguments.strip()))
-        pending = ""
-    return found
-
-
-def exec_form(instruction: Instruction) -> list[str]:
-    value = json.loads(instruction.arguments)
-    assert isinstance(value, list), f"{instruction.keyword} must be in exec (JSON) form"
-    return [str(v) for v in value]
-
-
-def function_images() -> dict[str, Path]:
-    return {
-        path.name.removesuffix(".Dockerfile"): path
-        for path in sorted(DOCKER.glob("*.Dockerfile"))
-        if path.name.removesuffix(".Dockerfile") not in NOT_FUNCTION_IMAGES
-    }
-
-
-def base_of(dockerfile: Path) -> Path:
-    """The Dockerfile that builds this image's `FROM` (`concertbook-<name>` ← `<name>.Dockerfile`),
-    or the image's own file when it installs the project itself."""
-    parsed = instructions(dockerfile)
-    args = {}
-    for instruction in parsed:
-        if instruction.keyword == "ARG" and "=" in instruction.arguments:
-            name, _, default = instruction.arguments.partition("=")
-            args[name] = default
-    froms = [i.arguments.split()[0] for i in parsed if i.keyword == "FROM"]
-    image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), ""), froms[-1])
-    name = image.split(":")[0]
-    if name.startswith("concertbook-"):
-        return base_of(DOCKER / f"{name.removeprefix('concertbook-')}.Dockerfile")
-    return dockerfile
-
-
-@dataclass(frozen=True)
-class Step:
-    """A COPY from the build context (`sources` → `destination` under /app) or a `uv` RUN."""
-
-    sources: tuple[str, ...] = ()
-    destination: str = ""
-    command: tuple[str, ...] = ()
-
-
-def install_of(dockerfile: Path) -> list[Step]:
-    """What the stage that fills /app/.venv (the first) copies and runs, in order."""
-    stage: list[Instruction] = []
-    for instruction in instructions(dockerfile):
-        if instruction.keyword == "FROM" and any(i.keyword == "FROM" for i in stage):
-            break
-        stage.append(instruction)
-    steps: list[Step] = []
-    for instruction in stage:
-        words = shlex.split(instruction.arguments)
-        if instruction.keyword == "WORKDIR":
-            assert words == ["/app"], "the test copies the build context into /app"
-        if instruction.keyword == "COPY" and not any(w.startswith("--from") for w in words):
-            paths = [w for w in words if not w.startswith("--")]
-            steps.append(Step(sources=tuple(paths[:-1]), destination=paths[-1]))
-        if instruction.keyword == "RUN":
-            command = tuple(w for w in words if not w.startswith("--mount="))
-            assert command[0] == "uv", f"{dockerfile.name}: only uv runs in the build stage"
-            steps.append(Step(command=command))
-    return steps
 
 
 # -- hadolint ------------------------------------------------------------------------------
@@ -192,49 +111,6 @@ def test_each_image_runs_one_of_its_functions_by_default(image: str) -> None:
 
 
 # -- installs in clean virtualenvs ---------------------------------------------------------
-def uv() -> str:
-    found = shutil.which("uv", path=str(VENV_BIN)) or shutil.which("uv")
-    assert found, "uv is installed in .venv by the Makefile"
-    return found
-
-
-def install_like(steps: list[Step], app: Path) -> Path:
-    """Copy the build context as the Dockerfile's COPY lines do and run its `uv` lines, in
-    their order, in `app`; the interpreter of the resulting /app/.venv."""
-    app.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
-    env |= {
-        "UV_PYTHON": getattr(sys, "_base_executable", sys.executable),
-        "UV_PYTHON_DOWNLOADS": "never",
-        "UV_NO_PROGRESS": "1",
-    }
-    for step in steps:
-        if step.command:
-            done = subprocess.run(
-                [uv(), *step.command[1:]],
-                cwd=app,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            assert done.returncode == 0, f"{shlex.join(step.command)}\n{done.stderr}"
-            continue
-        for source in step.sources:
-            target = app / step.destination
-            if step.destination.endswith("/"):
-                target = target / source
-            if (ROOT / source).is_dir():
-                shutil.copytree(ROOT / source, target, ignore=ignore)
-            else:
-                shutil.copy2(ROOT / source, target)
-    python = app / ".venv" / "bin" / "python"
-    assert python.exists()
-    return python
-
-
 CHECK = textwrap.dedent(
     """
     import importlib, json, sys
