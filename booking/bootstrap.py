@@ -7,7 +7,7 @@ result's lifetime (`open` before serving, `close` after).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,10 +25,12 @@ from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
 from booking.adapters.local.sqlite_db import MAX_GROUP, SqliteDatabase, WriterKind
 from booking.adapters.local.sqlite_search import SqliteSearchIndex
 from booking.adapters.payments.simulated_gateway import (
-    GATEWAY_MIGRATIONS,
     GatewayBehaviour,
     SimulatedGateway,
+    WebhookSender,
 )
+from booking.adapters.payments.sqlite_state import GATEWAY_MIGRATIONS, SqliteGatewayState
+from booking.adapters.payments.state import GatewayState
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
 from booking.adapters.security.common_passwords import common_passwords
 from booking.adapters.security.ed25519_signer import Ed25519TicketSigner
@@ -98,6 +100,16 @@ class Services:
     """Where request rates and failed log-ins are counted (memory, or Redis on AWS)."""
 
 
+class ManagedGateway(PaymentGateway, Protocol):
+    """The configured payment provider, with what entry points do with it: the simulator
+    delivers its own webhooks (`attach` a sender, then `run_deliveries`); a real provider
+    posts them to us by itself, and its versions of these do nothing."""
+
+    def attach(self, send: WebhookSender) -> None: ...
+    async def run_deliveries(self, poll_seconds: float | None = None) -> None: ...
+    async def deliver_due(self, limit: int = 50) -> bool: ...
+
+
 class Closable(Protocol):
     async def aclose(self) -> None: ...
 
@@ -114,7 +126,7 @@ class Runtime(Protocol):
     @property
     def clock(self) -> Clock: ...
     @property
-    def gateway(self) -> SimulatedGateway: ...
+    def gateway(self) -> ManagedGateway: ...
     @property
     def booking_store(self) -> BookingStore: ...
     @property
@@ -139,7 +151,8 @@ class LocalRuntime:
     clock: Clock
     db: SqliteDatabase
     gateway_db: SqliteDatabase
-    gateway: SimulatedGateway
+    """The simulator's own file (opened only while the simulator is the provider)."""
+    gateway: ManagedGateway
     booking_store: BookingStore
     services: Services
     search_index: ManagedSearchIndex
@@ -148,11 +161,13 @@ class LocalRuntime:
 
     def open(self) -> None:
         self.db.open()
-        self.gateway_db.open()
+        if isinstance(self.gateway, SimulatedGateway):
+            self.gateway_db.open()
 
     def close(self) -> None:
         self.db.close()
-        self.gateway_db.close()
+        if isinstance(self.gateway, SimulatedGateway):
+            self.gateway_db.close()
 
     async def start(self) -> None:
         self.open()
@@ -165,6 +180,7 @@ class LocalRuntime:
         await self.search_index.stop()
         if self.redis is not None:
             await self.redis.aclose()
+        await close_gateway(self.gateway)
         self.close()
 
     def relay(
@@ -197,10 +213,40 @@ def simulated_gateway(settings: Settings, clock: Clock) -> tuple[SqliteDatabase,
     gateway_db = SqliteDatabase(
         settings.data_dir / "payment-gateway.sqlite3", clock, migrations=GATEWAY_MIGRATIONS
     )
+    return gateway_db, simulator_on(SqliteGatewayState(gateway_db), settings, clock)
+
+
+def simulator_on(state: GatewayState, settings: Settings, clock: Clock) -> SimulatedGateway:
+    """The one simulator behaviour, on whichever state its runtime keeps."""
     behaviour = GatewayBehaviour(
         duplicate_rate=settings.gateway_duplicate_rate, late_rate=settings.gateway_late_rate
     )
-    return gateway_db, SimulatedGateway(gateway_db, settings.resolved_webhook_secret(), behaviour)
+    return SimulatedGateway(state, settings.resolved_webhook_secret(), clock, behaviour)
+
+
+def payment_gateway(
+    settings: Settings, clock: Clock, simulator: Callable[[], SimulatedGateway]
+) -> ManagedGateway:
+    """The provider `settings.payment_provider` names; `simulator` builds the simulator on
+    the runtime's own state when that is the one."""
+    if settings.payment_provider == "toss":
+        from booking.adapters.payments.toss import (  # noqa: PLC0415 - only when chosen
+            TossPaymentsGateway,
+        )
+
+        return TossPaymentsGateway(
+            settings.toss_secret_key,
+            clock,
+            api_url=settings.toss_api_url,
+            security_key=settings.toss_security_key or None,
+        )
+    return simulator()
+
+
+async def close_gateway(gateway: ManagedGateway) -> None:
+    closing = getattr(gateway, "aclose", None)
+    if closing is not None:  # a provider's HTTP client
+        await closing()
 
 
 def build_services(
@@ -279,7 +325,8 @@ def build_local(
     db = SqliteDatabase(
         settings.data_dir / "concertbook.sqlite3", clock, max_group=group, writer=writer
     )
-    gateway_db, gateway = simulated_gateway(settings, clock)
+    gateway_db, simulator = simulated_gateway(settings, clock)
+    gateway = payment_gateway(settings, clock, lambda: simulator)
     booking_store, redis = inventory(
         settings, CoalescingBookingStore(SqliteBookingStore(db)), clock
     )

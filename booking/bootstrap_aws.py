@@ -29,18 +29,18 @@ from booking.adapters.aws.redis_rate_limiter import RedisRateLimiter
 from booking.adapters.aws.s3_media import S3Bucket, S3MediaStore, S3PosterUploads, s3_client
 from booking.adapters.aws.ses_mailer import SesMailer
 from booking.adapters.local.outbox_relay import BatchSubscription, Handler
-from booking.adapters.local.sqlite_db import SqliteDatabase
-from booking.adapters.payments.simulated_gateway import (
-    SimulatedGateway,
-)
+from booking.adapters.payments.dynamodb_state import DynamoGatewayState
 from booking.adapters.system_clock import SystemClock
 from booking.bootstrap import (
+    ManagedGateway,
     ManagedSearchIndex,
     Relay,
     Services,
     build_services,
+    close_gateway,
+    payment_gateway,
     search_index,
-    simulated_gateway,
+    simulator_on,
 )
 from booking.domain.ports import BookingStore, Clock, RateLimiter
 from booking.settings import ConfigError, Settings
@@ -55,8 +55,7 @@ class AwsRuntime:
     settings: Settings
     clock: Clock
     dynamo: Dynamo
-    gateway_db: SqliteDatabase
-    gateway: SimulatedGateway
+    gateway: ManagedGateway
     booking_store: BookingStore
     services: Services
     search_index: ManagedSearchIndex
@@ -68,7 +67,6 @@ class AwsRuntime:
     _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def start(self) -> None:
-        self.gateway_db.open()
         self.dynamo.client = await self._exit.enter_async_context(
             dynamodb_client(
                 self.settings.aws_region,
@@ -94,8 +92,8 @@ class AwsRuntime:
         if self.redis is not None:
             await self.redis.aclose()
         await self.search_index.stop()
+        await close_gateway(self.gateway)
         await self._exit.aclose()
-        self.gateway_db.close()
 
     def relay(
         self,
@@ -109,23 +107,30 @@ class AwsRuntime:
 
 def with_secrets(settings: Settings) -> Settings:
     """Secrets named by ARN, read once from Secrets Manager when the runtime is built."""
-    if not (settings.webhook_secret_arn or settings.ticket_signing_key_arn):
+    named = [
+        (field, arn)
+        for field, arn in (
+            ("webhook_secret", settings.webhook_secret_arn),
+            ("ticket_signing_key", settings.ticket_signing_key_arn),
+            ("toss_secret_key", settings.toss_secret_key_arn),
+            ("toss_security_key", settings.toss_security_key_arn),
+        )
+        if arn
+    ]
+    if not named:
         return settings
     client: Any = botocore.session.get_session().create_client(
         "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
     )
     try:
-        values = {
-            field: client.get_secret_value(SecretId=arn)["SecretString"].encode()
-            for field, arn in (
-                ("webhook_secret", settings.webhook_secret_arn),
-                ("ticket_signing_key", settings.ticket_signing_key_arn),
-            )
-            if arn
+        values: dict[str, str | bytes] = {
+            field: client.get_secret_value(SecretId=arn)["SecretString"] for field, arn in named
         }
     finally:
         client.close()
-    return dataclasses.replace(settings, **values)
+    # The Toss secret key is text (an HTTP Basic user); the others are bytes.
+    values = {f: v if f == "toss_secret_key" else str(v).encode() for f, v in values.items()}
+    return dataclasses.replace(settings, **values)  # type: ignore[arg-type]
 
 
 def redis_credentials(settings: Settings) -> ElastiCacheIamCredentials | None:
@@ -143,8 +148,11 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     settings = with_secrets(settings)
     assert settings.table_name, "Settings.from_env refuses the aws runtime without a table"
     dynamo = Dynamo(client=None, table=settings.table_name)
-    # The gateway simulator keeps its own state on local disk, as in the embedded runtime.
-    gateway_db, gateway = simulated_gateway(settings, clock)
+    # The gateway simulator keeps its state in the stage's table: any Lambda or process can
+    # move a payment or deliver a webhook that another one made.
+    gateway = payment_gateway(
+        settings, clock, lambda: simulator_on(DynamoGatewayState(dynamo, clock), settings, clock)
+    )
     booking_store: BookingStore = DynamoBookingStore(dynamo, clock)
     redis: Redis | None = None
     guard: RedisGuard | None = None
@@ -190,7 +198,6 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         settings,
         clock,
         dynamo,
-        gateway_db,
         gateway,
         booking_store,
         services,

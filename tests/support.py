@@ -271,14 +271,39 @@ def query(db_path: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[An
 
 
 def gateway_payment(runtime: Any, gateway_payment_id: str) -> dict[str, Any]:
-    """The simulated gateway's own record of a payment (its SQLite file)."""
+    """The simulated gateway's own record of a payment: its SQLite file, or on the aws
+    runtime its item in the stage's table."""
     import json
 
+    if not hasattr(runtime, "gateway_db"):
+        return dynamodb_gateway_payment(runtime.settings, gateway_payment_id)
     rows = query(
         runtime.gateway_db.path, "SELECT doc FROM gw_payments WHERE id=?", (gateway_payment_id,)
     )
     assert rows, gateway_payment_id
     doc: dict[str, Any] = json.loads(rows[0][0])
+    return doc
+
+
+def dynamodb_gateway_payment(settings: Any, gateway_payment_id: str) -> dict[str, Any]:
+    """The simulator's `SIMPAY#` item (booking/adapters/payments/dynamodb_state.py)."""
+    import json
+
+    import botocore.session
+
+    client = botocore.session.get_session().create_client(
+        "dynamodb", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    try:
+        item = client.get_item(
+            TableName=settings.table_name,
+            Key={"pk": {"S": f"SIMPAY#{gateway_payment_id}"}, "sk": {"S": "SIMPAY"}},
+            ConsistentRead=True,
+        ).get("Item")
+    finally:
+        client.close()
+    assert item, gateway_payment_id
+    doc: dict[str, Any] = json.loads(item["doc"]["B"])
     return doc
 
 

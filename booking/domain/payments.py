@@ -13,7 +13,7 @@ from datetime import datetime
 
 import msgspec
 
-from booking.domain.errors import InvalidSignature
+from booking.domain.errors import InvalidRequest, InvalidSignature
 
 SIGNATURE_TOLERANCE_SECONDS = 300
 
@@ -96,6 +96,17 @@ class WebhookEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def status(self) -> PaymentStatus:
         return WEBHOOK_STATUS[self.type]
+
+
+_webhook_decoder = msgspec.json.Decoder(WebhookEvent)
+
+
+def decode_webhook_event(body: bytes) -> WebhookEvent:
+    """Our own webhook format (the simulator's, and what a provider's events become)."""
+    try:
+        return _webhook_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"webhook body is not a payment event: {exc}") from exc
 
 
 def webhook_signature(secret: bytes, timestamp: int, body: bytes) -> str:
