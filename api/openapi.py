@@ -177,6 +177,14 @@ RAISES: dict[str, tuple[type[e.DomainError], ...]] = {
         e.Conflict,
         *STORE,
     ),
+    "POST /api/v1/payments/provider-webhook": (
+        e.InvalidSignature,
+        e.InvalidRequest,
+        e.NotFound,
+        e.Conflict,
+        e.PaymentGatewayUnavailable,
+        *STORE,
+    ),
     "GET /api/v1/tickets": STORE,
     "GET /api/v1/tickets/public-key": (),
     "POST /api/v1/tickets/verify": (e.InvalidRequest,),
@@ -212,6 +220,8 @@ RAW_BODIES: dict[str, dict[str, Any]] = {
         for media in ("image/jpeg", "image/png", "image/webp")
     },
     "POST /api/v1/payments/webhook": {"application/json": {"schema": None}},
+    # The provider's own format (Toss: `{eventType, createdAt, data}`), read by its adapter.
+    "POST /api/v1/payments/provider-webhook": {"application/json": {"schema": {"type": "object"}}},
 }
 """Bodies a route reads itself, as bytes: documented here, since no `data` names them."""
 

@@ -243,7 +243,8 @@ class OrderOut(msgspec.Struct, frozen=True):
 
 
 class PaymentIn(Strict, frozen=True):
-    method: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    # A card token (the simulator), or the Toss payment widget's paymentKey (up to 200).
+    method: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class PaymentOut(msgspec.Struct, frozen=True):

@@ -235,17 +235,7 @@ class Settings:
             )
         if settings.runtime == "aws" and not settings.table_name:
             raise ConfigError("the aws runtime needs CONCERTBOOK_TABLE_NAME")
-        if settings.payment_provider not in {"simulated", "toss"}:
-            raise ConfigError(
-                "CONCERTBOOK_PAYMENT_PROVIDER must be simulated or toss,"
-                f" not {settings.payment_provider!r}"
-            )
-        if settings.payment_provider == "toss" and not (
-            settings.toss_secret_key or settings.toss_secret_key_arn
-        ):
-            raise ConfigError(
-                "CONCERTBOOK_PAYMENT_PROVIDER=toss needs CONCERTBOOK_TOSS_SECRET_KEY(_ARN)"
-            )
+        _check_payment_provider(settings)
         if settings.media_bucket and not settings.media_base_url:
             raise ConfigError("CONCERTBOOK_MEDIA_BUCKET needs CONCERTBOOK_MEDIA_BASE_URL (the CDN)")
         _check_connection_limits(settings)
@@ -268,6 +258,18 @@ class Settings:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             create_once(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
+
+
+def _check_payment_provider(settings: Settings) -> None:
+    if settings.payment_provider not in {"simulated", "toss"}:
+        raise ConfigError(
+            "CONCERTBOOK_PAYMENT_PROVIDER must be simulated or toss,"
+            f" not {settings.payment_provider!r}"
+        )
+    if settings.payment_provider == "toss" and not (
+        settings.toss_secret_key or settings.toss_secret_key_arn
+    ):
+        raise ConfigError("CONCERTBOOK_PAYMENT_PROVIDER=toss needs CONCERTBOOK_TOSS_SECRET_KEY")
 
 
 def _check_connection_limits(settings: Settings) -> None:

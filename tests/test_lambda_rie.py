@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import botocore.session
 import httpx
 import msgspec
 import pytest
@@ -223,6 +224,8 @@ class LambdaFunction:
     data_dir: Path
     webhook_secret: bytes
     log_tail: Callable[[], str] = field(default=lambda: "")
+    env: dict[str, str] = field(default_factory=dict)
+    """The function's configuration (where the aws variant's table is)."""
 
 
 def _children(pid: int) -> list[int]:
@@ -354,9 +357,10 @@ def rie_function(
     )
     data_dir = tmp_path / "data"
     secret = secrets.token_hex(32).encode()
-    rie = start_rie(function_env(function_runtime, data_dir, secret, request), tmp_path)
+    env = function_env(function_runtime, data_dir, secret, request)
+    rie = start_rie(env, tmp_path)
     try:
-        yield LambdaFunction(rie.invoke, data_dir, secret, rie.log_tail), rie
+        yield LambdaFunction(rie.invoke, data_dir, secret, rie.log_tail, env), rie
     finally:
         rie.stop()
 
@@ -392,7 +396,8 @@ def in_process_function(
     secret = secrets.token_hex(32).encode()
     for spec in fields(Settings):
         monkeypatch.delenv(f"CONCERTBOOK_{spec.name.upper()}", raising=False)
-    for name, value in function_env(function_runtime, data_dir, secret, request).items():
+    env = function_env(function_runtime, data_dir, secret, request)
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
     lambda_handler.close()  # a fresh execution environment
 
@@ -403,18 +408,37 @@ def in_process_function(
         return decoded
 
     try:
-        yield LambdaFunction(invoke, data_dir, secret)
+        yield LambdaFunction(invoke, data_dir, secret, env=env)
     finally:
         lambda_handler.close()
 
 
+def _dynamodb_gateway_payments(table: str, endpoint: str) -> list[dict[str, Any]]:
+    client = botocore.session.get_session().create_client(
+        "dynamodb", region_name=AWS_TEST_ENV["AWS_DEFAULT_REGION"], endpoint_url=endpoint
+    )
+    try:
+        items = client.scan(
+            TableName=table,
+            FilterExpression="begins_with(pk, :p)",
+            ExpressionAttributeValues={":p": {"S": "SIMPAY#"}},
+            ConsistentRead=True,
+        )["Items"]
+    finally:
+        client.close()
+    return [json.loads(item["doc"]["B"]) for item in items]
+
+
 # -- the scenario -----------------------------------------------------------------------------
-def _gateway_payment(data_dir: Path, order_id: str) -> dict[str, Any]:
-    """The payment as the simulated gateway recorded it in its own SQLite file."""
-    docs = [
-        json.loads(doc)
-        for (doc,) in query(data_dir / "payment-gateway.sqlite3", "SELECT doc FROM gw_payments")
-    ]
+def _gateway_payment(function: LambdaFunction, order_id: str) -> dict[str, Any]:
+    """The payment as the simulated gateway recorded it: its own SQLite file, or on the aws
+    runtime its `SIMPAY#` items in the function's table."""
+    table = function.env.get("CONCERTBOOK_TABLE_NAME")
+    if table:
+        docs = _dynamodb_gateway_payments(table, function.env["CONCERTBOOK_AWS_ENDPOINT_URL"])
+    else:
+        path = function.data_dir / "payment-gateway.sqlite3"
+        docs = [json.loads(doc) for (doc,) in query(path, "SELECT doc FROM gw_payments")]
     found: list[dict[str, Any]] = [d for d in docs if d["reference"] == order_id]
     assert len(found) == 1, docs
     return found[0]
@@ -473,7 +497,7 @@ def run_booking_flow(function: LambdaFunction) -> None:
         assert r.json()["status"] == "processing"
 
         # The gateway authorized the payment; nothing delivers its webhook in a Lambda.
-        gateway = _gateway_payment(function.data_dir, placed["id"])
+        gateway = _gateway_payment(function, placed["id"])
         assert gateway["status"] == "authorized", gateway
         assert gateway["amount_krw"] == placed["total_krw"]
         assert get_order(client, fan, placed["id"])["status"] == "pending_payment"
@@ -510,7 +534,7 @@ def run_booking_flow(function: LambdaFunction) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["unit_id"] == tickets[0]["unit_id"]
         # The webhook captured the money inline.
-        assert _gateway_payment(function.data_dir, placed["id"])["status"] == "captured"
+        assert _gateway_payment(function, placed["id"])["status"] == "captured"
 
         # The gateway delivering twice changes nothing.
         assert post_webhook(client, function.webhook_secret, body).status_code == 204

@@ -8,7 +8,12 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_201_CREATED,
+    HTTP_202_ACCEPTED,
+    HTTP_204_NO_CONTENT,
+)
 
 from api.answers import JsonAnswer
 from api.deps import (
@@ -210,6 +215,18 @@ class PaymentWebhookController(Controller):
     async def webhook(self, request: Request[Any, Any, Any], services: ServicesDep) -> None:
         body = await request.body()
         await services.payments.handle_webhook(request.headers.get("webhook-signature"), body)
+
+    @post(
+        "/provider-webhook",
+        status_code=HTTP_200_OK,
+        request_max_body_size=65_536,
+        summary="The payment provider's own events (Toss Payments), verified its way; 200 OK",
+    )
+    async def provider_webhook(
+        self, request: Request[Any, Any, Any], services: ServicesDep
+    ) -> None:
+        # Toss counts only a 200 as delivered (https://docs.tosspayments.com/guides/webhook).
+        await services.payments.handle_provider_webhook(request.headers, await request.body())
 
 
 class TicketController(Controller):

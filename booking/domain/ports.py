@@ -8,7 +8,7 @@ a lock in front of it, guarantees that a place is sold at most once.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
@@ -22,7 +22,7 @@ from booking.domain.limits import Backoff, Rate
 from booking.domain.media import ImageVariant
 from booking.domain.messages import PosterUploaded
 from booking.domain.orders import Order
-from booking.domain.payments import GatewayPayment, Payment, PaymentStatus
+from booking.domain.payments import GatewayPayment, Payment, PaymentStatus, WebhookEvent
 from booking.domain.search import ConcertListing, SearchPage, SearchQuery, Withdrawal
 from booking.domain.tickets import Ticket, TicketClaims
 from booking.domain.venues import Venue
@@ -87,6 +87,10 @@ class PaymentGateway(Protocol):
     async def capture(self, gateway_payment_id: str) -> GatewayPayment: ...
     async def void(self, gateway_payment_id: str) -> GatewayPayment: ...
     async def refund(self, gateway_payment_id: str) -> GatewayPayment: ...
+    async def read_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent | None:
+        """One of the provider's webhooks, verified by its own protocol, as our event; None
+        for an event that says nothing about a payment's state."""
+        ...
 
 
 class AccountStore(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 
 import msgspec
 
@@ -24,9 +25,12 @@ from booking.domain.errors import (
 from booking.domain.messages import OrderClosed, OrderPaid
 from booking.domain.orders import OrderStatus
 from booking.domain.payments import (
+    GatewayPayment,
     Payment,
     PaymentStatus,
     WebhookEvent,
+    WebhookEventType,
+    WebhookPayload,
     verify_webhook_signature,
 )
 from booking.domain.ports import (
@@ -105,11 +109,17 @@ class PaymentService:
             updated_at=now,
         )
         try:
-            return await self._store.add_payment(payment, idem)
+            stored = await self._store.add_payment(payment, idem)
         except (PaymentInProgress, OrderExpired, OrderNotPayable):
             # Lost a race with another payment or the deadline: release the authorization.
             await self._give_back(charge.id, refund=False)
             raise
+        if charge.status is not PaymentStatus.PROCESSING:
+            # A provider that answers at once (Toss's confirm takes the money): its answer is
+            # applied now, as its webhook would be; the webhook, if it comes, changes nothing.
+            await self._apply_webhook(_event_of(charge))
+            return await self._store.get_payment(stored.id) or stored
+        return stored
 
     async def payment(self, fan: Account, payment_id: str) -> Payment:
         payment = await self._store.get_payment(payment_id)
@@ -128,6 +138,22 @@ class PaymentService:
         event = _decode_webhook(body)
         if self._webhook_queue is not None:
             await self._webhook_queue.enqueue(body)
+            return
+        await self._apply_webhook(event)
+
+    async def handle_provider_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        """A webhook in the provider's own format, verified by its own protocol (the gateway
+        adapter knows it), then applied or queued like ours. One for no payment of ours is
+        answered and dropped: such a provider retries for days, and our own confirm call
+        already applied what its answer said."""
+        event = await self._gateway.read_webhook(headers, body)
+        if event is None:
+            return
+        if await self._store.payment_by_gateway_id(event.data.payment_id) is None:
+            log.info("provider webhook for no payment of ours", extra={"event_id": event.id})
+            return
+        if self._webhook_queue is not None:
+            await self._webhook_queue.enqueue(msgspec.json.encode(event))
             return
         await self._apply_webhook(event)
 
@@ -191,3 +217,27 @@ class PaymentService:
                 "nothing to give back",
                 extra={"gateway_payment_id": gateway_payment_id, "reason": exc.detail},
             )
+
+
+_EVENT_TYPE = {
+    PaymentStatus.AUTHORIZED: WebhookEventType.AUTHORIZED,
+    PaymentStatus.DECLINED: WebhookEventType.DECLINED,
+    PaymentStatus.CAPTURED: WebhookEventType.CAPTURED,
+    PaymentStatus.VOIDED: WebhookEventType.VOIDED,
+    PaymentStatus.REFUNDED: WebhookEventType.REFUNDED,
+}
+
+
+def _event_of(charge: GatewayPayment) -> WebhookEvent:
+    """What the gateway answered, as the event its webhook would have carried."""
+    return WebhookEvent(
+        id=f"answer_{charge.id}",
+        type=_EVENT_TYPE[charge.status],
+        created=0,
+        data=WebhookPayload(
+            payment_id=charge.id,
+            reference=charge.reference,
+            amount_krw=charge.amount_krw,
+            decline_reason=charge.decline_reason,
+        ),
+    )
