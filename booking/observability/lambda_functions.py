@@ -3,8 +3,8 @@
 On the first invocation of an execution environment:
 - logging: the root logger writes through Powertools' Logger (its JSON formatter, on
   stdout), in place of the runtime interface client's handler, so every module's
-  `logging.getLogger(__name__)` lines are JSON with the function's keys (`service`,
-  `function_request_id`, `cold_start`, ...) and the work's `request_id` and
+  `logging.getLogger(__name__)` lines are JSON with the function's keys (`service`, and
+  per invocation `function_request_id`, `cold_start`, ...) and the work's `request_id` and
   `account_hash` (`WorkFilter`, as on `concertbook serve`);
 - metrics: the process's telemetry reports to an `EmfRecorder`.
 
@@ -53,6 +53,20 @@ class LambdaObservability:
         # Patching every library X-Ray knows would trace calls made outside any segment
         # (a background task, a cached client's first call): only the handler is traced.
         self.tracer = Tracer(service=service, auto_patch=False)
+        self._cold = True
+
+    def invocation_keys(self, context: Any) -> dict[str, Any]:
+        """The Lambda context's keys for every line of an invocation, named as Powertools'
+        `inject_lambda_context` names them, but read leniently (a tool's or a test's context
+        may lack some): logging never fails an invocation."""
+        cold, self._cold = self._cold, False
+        return {
+            "cold_start": cold,
+            "function_name": getattr(context, "function_name", None),
+            "function_memory_size": getattr(context, "memory_limit_in_mb", None),
+            "function_arn": getattr(context, "invoked_function_arn", None),
+            "function_request_id": getattr(context, "aws_request_id", None),
+        }
 
 
 _environment: LambdaObservability | None = None
@@ -79,13 +93,13 @@ def lambda_function(function: str) -> Callable[[Handler[R]], Handler[R]]:
                 with working_on(getattr(context, "aws_request_id", "") or "-"):
                     return handler(event, context)
 
-            logged = observed.logger.inject_lambda_context(run, clear_state=False)
+            observed.logger.append_keys(**observed.invocation_keys(context))
             try:
                 if os.environ.get("_X_AMZN_TRACE_ID"):
-                    traced = observed.tracer.capture_lambda_handler(logged, capture_response=False)
+                    traced = observed.tracer.capture_lambda_handler(run, capture_response=False)
                     result: R = traced(event, context)
                     return result
-                return logged(event, context)
+                return run(event, context)
             finally:
                 observed.recorder.flush()
 

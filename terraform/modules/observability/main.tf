@@ -6,10 +6,18 @@
 # every dead-letter and failure queue (depth), OpenSearch (cluster status, free storage,
 # CPU, JVM memory pressure) and Redis (engine CPU, memory), per node.
 #
+# Beside AWS's own, the application's metrics (CloudWatch EMF in the ConcertBook
+# namespace, named once in booking/observability/catalogue.py; tests/
+# test_observability_dashboard.py keeps this file and the catalogue in step): requests by
+# route template and status class, the 5xx rate, latency p75/p90/p99 and p99 per route,
+# holds placed and refused by reason, the pre-claim's false-refusal guard, tickets sold,
+# the outbox lag, and the work queues' depth (SQS's own ApproximateNumberOfMessagesVisible).
+#
 # Alarms (to the SNS topic, with an e-mail subscription to confirm): API 5xx rate and
-# p99 latency; errors and throttles of every function; table throttling; any message in
-# any dead-letter or failure queue; work queues falling behind; OpenSearch red; Redis
-# CPU and memory.
+# p99 latency, at API Gateway and in the app; errors and throttles of every function;
+# table throttling; any message in any dead-letter or failure queue; work queues falling
+# behind; the outbox lagging (the app's OutboxLag, and the stream functions' iterator age
+# for a stream nobody reads); OpenSearch red; Redis CPU and memory.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -245,11 +253,147 @@ locals {
   ]
 }
 
+# -- the application's own metrics (EMF) --------------------------------------------------
+locals {
+  app_namespace = "ConcertBook"
+  # The dimension values the code writes (booking/domain/telemetry.py).
+  hold_refusal_reasons = ["taken", "limit", "pre-claim"]
+  preclaim_guards      = ["in-flight", "replay", "elsewhere", "unavailable"]
+
+  app_widgets = [
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title  = "App requests by route and status class (per minute)"
+        region = local.region
+        period = 60
+        metrics = [
+          [{ expression = "SEARCH('{${local.app_namespace},method,route,status_class} MetricName=\"HttpRequests\"', 'Sum', 60)", id = "routes", label = "" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 6
+      height = 6
+      properties = {
+        title  = "App 5xx rate (%)"
+        region = local.region
+        period = 60
+        stat   = "Sum"
+        metrics = [
+          [{ expression = "IF(requests > 0, 100 * errors / requests, 0)", label = "5xx %", id = "rate" }],
+          [local.app_namespace, "HttpRequests", { id = "requests", visible = false }],
+          [local.app_namespace, "HttpErrors", { id = "errors", visible = false }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 6
+      height = 6
+      properties = {
+        title  = "App latency (ms)"
+        region = local.region
+        period = 60
+        metrics = [
+          [local.app_namespace, "RequestLatency", { stat = "p75", label = "p75" }],
+          [local.app_namespace, "RequestLatency", { stat = "p90", label = "p90" }],
+          [local.app_namespace, "RequestLatency", { stat = "p99", label = "p99" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title  = "App p99 latency by route (ms)"
+        region = local.region
+        period = 60
+        metrics = [
+          [{ expression = "SEARCH('{${local.app_namespace},method,route} MetricName=\"RequestLatency\"', 'p99', 60)", id = "p99", label = "" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title  = "Holds placed and refused (per minute)"
+        region = local.region
+        period = 60
+        stat   = "Sum"
+        metrics = concat(
+          [[local.app_namespace, "HoldsPlaced", { label = "placed" }]],
+          [for reason in local.hold_refusal_reasons : [local.app_namespace, "HoldsRefused", "reason", reason, { label = "refused: ${reason}" }]],
+        )
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title   = "Pre-claim: deferred instead of refusing (false refusals avoided, per minute)"
+        region  = local.region
+        period  = 60
+        stat    = "Sum"
+        metrics = [for guard in local.preclaim_guards : [local.app_namespace, "PreclaimGuardHits", "reason", guard, { label = guard }]]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "Tickets sold (per minute)"
+        region = local.region
+        period = 60
+        stat   = "Sum"
+        metrics = [
+          [local.app_namespace, "TicketsSold", { label = "tickets sold" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title  = "Outbox lag (s): the oldest entry not yet relayed"
+        region = local.region
+        period = 60
+        stat   = "Maximum"
+        metrics = [
+          [local.app_namespace, "OutboxLag", { label = "outbox lag" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 8
+      height = 6
+      properties = {
+        title   = "SQS queue depth (messages)"
+        region  = local.region
+        period  = 60
+        stat    = "Maximum"
+        metrics = [for q, name in var.queue_names : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { label = q }]]
+      }
+    },
+  ]
+}
+
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name_prefix
   dashboard_body = jsonencode({
     widgets = concat(
       local.api_widgets,
+      local.app_widgets,
       local.function_widgets,
       local.table_widgets,
       local.queue_widgets,
@@ -481,6 +625,95 @@ resource "aws_cloudwatch_metric_alarm" "redis_memory" {
   evaluation_periods  = 5
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.redis_memory_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "app_error_rate" {
+  alarm_name          = "${var.name_prefix}-app-error-rate"
+  alarm_description   = "More than ${var.api_5xx_rate_percent}% of the app's answers were 5xx (failures and load shed) in 3 of 5 minutes."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.api_5xx_rate_percent
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(requests > 0, 100 * errors / requests, 0)"
+    label       = "app 5xx %"
+    return_data = true
+  }
+
+  metric_query {
+    id = "requests"
+    metric {
+      namespace   = local.app_namespace
+      metric_name = "HttpRequests"
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = local.app_namespace
+      metric_name = "HttpErrors"
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "app_latency_p99" {
+  alarm_name          = "${var.name_prefix}-app-latency-p99"
+  alarm_description   = "The app's p99 latency above ${var.api_p99_latency_ms} ms for 5 minutes."
+  namespace           = local.app_namespace
+  metric_name         = "RequestLatency"
+  extended_statistic  = "p99"
+  period              = 60
+  evaluation_periods  = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.api_p99_latency_ms
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "outbox_lag" {
+  alarm_name          = "${var.name_prefix}-outbox-lag"
+  alarm_description   = "Outbox entries waited more than ${var.outbox_lag_seconds} s to be relayed in 3 of 5 minutes: paid orders wait for their tickets, search for its listings."
+  namespace           = local.app_namespace
+  metric_name         = "OutboxLag"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.outbox_lag_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+# OutboxLag is written when entries are relayed; a stream function that reads nothing
+# writes none. Lambda's own iterator age of the stream mappings covers that case.
+resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
+  for_each            = { for f in var.stream_functions : f => var.function_names[f] if contains(keys(var.function_names), f) }
+  alarm_name          = "${var.name_prefix}-lambda-${each.key}-iterator-age"
+  alarm_description   = "The ${each.key} function is more than ${var.outbox_lag_seconds} s behind the table's stream for 3 minutes."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.outbox_lag_seconds * 1000
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions

@@ -151,3 +151,20 @@ variable "redis_memory_percent" {
     error_message = "redis_memory_percent must be in (0, 100]."
   }
 }
+
+variable "outbox_lag_seconds" {
+  type        = number
+  description = "Age (s) of the oldest outbox entry not yet relayed that pages (the app's OutboxLag; the stream functions' iterator age)."
+  default     = 60
+
+  validation {
+    condition     = var.outbox_lag_seconds >= 5
+    error_message = "outbox_lag_seconds must be at least 5."
+  }
+}
+
+variable "stream_functions" {
+  type        = list(string)
+  description = "Functions (keys of function_names) fed by the table's stream: their iterator age pages."
+  default     = ["forwarder", "indexer"]
+}
