@@ -64,8 +64,8 @@ class TossStandIn:
         self.webhook_answers: list[int] = []
         self._replies: dict[tuple[str, str, str], tuple[int, bytes]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server: ThreadingHTTPServer | None = None
+        self.url = ""
         self._threads: list[threading.Thread] = []
 
     # -- the fan's browser and the dashboard
@@ -105,13 +105,16 @@ class TossStandIn:
     # -- the server
 
     def start(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
         for thread in self._threads:
             thread.join(timeout=15)
 

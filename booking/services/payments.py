@@ -117,8 +117,8 @@ class PaymentService:
         if charge.status is not PaymentStatus.PROCESSING:
             # A provider that answers at once (Toss's confirm takes the money): its answer is
             # applied now, as its webhook would be; the webhook, if it comes, changes nothing.
+            # The answer stays the stored one (processing), which a replay of the key repeats.
             await self._apply_webhook(_event_of(charge))
-            return await self._store.get_payment(stored.id) or stored
         return stored
 
     async def payment(self, fan: Account, payment_id: str) -> Payment:
