@@ -39,6 +39,21 @@ COPY indexer ./indexer
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --extra aws --no-editable
 
+# What the images install (tools/sbom.sh): the Python packages of /app/.venv, CPython and the
+# base image's Debian packages (this stage starts from the same image and adds none), as a
+# CycloneDX SBOM and a licence listing for this base and each function image built on it
+# (they add only a CMD). An unknown or denied licence fails the build. The base's files ship
+# in every image (/usr/share/doc/concertbook/); all of them come out beside the images with
+#   docker build -f docker/base.Dockerfile --target sbom --output type=local,dest=reports/sbom/images .
+FROM build AS sbom-scan
+COPY tools/sbom.sh ./tools/
+COPY tools/sbom ./tools/sbom
+RUN --mount=type=cache,target=/root/.cache/uv \
+    tools/sbom.sh --venv .venv --os / --out sbom base api workers indexer
+
+FROM scratch AS sbom
+COPY --from=sbom-scan /app/sbom /
+
 FROM ${PYTHON_IMAGE}
 # Lambda runs an image as a least-privileged user of its own, on a read-only file system
 # with a writable /tmp: everything below is world-readable and, by default, data goes to
@@ -48,6 +63,7 @@ RUN groupadd --system --gid 10001 concertbook \
     && mkdir /data && chown 10001:10001 /data
 COPY --from=build /app/.venv /app/.venv
 COPY --chmod=0755 docker/lambda-entrypoint.sh /usr/local/bin/lambda-entrypoint
+COPY --from=sbom /base.cdx.json /base-licences.md /usr/share/doc/concertbook/
 WORKDIR /app
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
@@ -58,4 +74,5 @@ ENTRYPOINT ["/usr/local/bin/lambda-entrypoint"]
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="concertbook-base" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.revision="${REVISION}"
+      org.opencontainers.image.revision="${REVISION}" \
+      example.concertbook.sbom="/usr/share/doc/concertbook/base.cdx.json"

@@ -8,6 +8,9 @@
 #   docker/build.sh                     # concertbook-base and concertbook-{api,workers,indexer}:<tag>
 #   REGISTRY=123456789012.dkr.ecr.ap-northeast-2.amazonaws.com docker/build.sh --push
 #   docker/build.sh --list              # the function images' local names
+#   docker/build.sh --sbom reports/sbom/images
+#                                       # base.Dockerfile's `sbom` stage written out: a CycloneDX
+#                                       # SBOM and a licence listing per image (tools/sbom.sh)
 #
 # Environment: TAG (default: the commit, with -dirty for a changed work tree), REGISTRY
 # (for --push: the repositories are <registry>/concertbook-<image>, terraform/modules/ecr),
@@ -18,7 +21,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-build}
 case "$mode" in
   build | --push | --list) ;;
-  *) echo "usage: docker/build.sh [--push | --list]" >&2; exit 2 ;;
+  --sbom) sbom_dir=${2:?usage: docker/build.sh --sbom DIR} ;;
+  *) echo "usage: docker/build.sh [--push | --list | --sbom DIR]" >&2; exit 2 ;;
 esac
 
 tag=${TAG:-$(git describe --always --dirty --abbrev=40 --match=none)}
@@ -42,6 +46,12 @@ case "$mode" in
       docker tag "concertbook-$image:$tag" "$REGISTRY/concertbook-$image:$tag"
       docker push "$REGISTRY/concertbook-$image:$tag"
     done
+    ;;
+  --sbom)
+    # The stage the base's build already ran (from the build cache after `docker/build.sh`):
+    # <image>.cdx.json and <image>-licences.md of the base and of every function image.
+    docker build --platform "$platform" -f docker/base.Dockerfile --target sbom \
+      --output "type=local,dest=$sbom_dir" .
     ;;
   build)
     docker build --platform "$platform" --provenance=false -f docker/base.Dockerfile \

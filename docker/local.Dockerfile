@@ -13,13 +13,26 @@ COPY workers ./workers
 COPY indexer ./indexer
 RUN uv sync --frozen --no-dev
 
+# What the image installs, as in base.Dockerfile (tools/sbom.sh; an unknown or denied licence
+# fails the build), shipped in /usr/share/doc/concertbook/ and taken out beside it with
+#   docker build -f docker/local.Dockerfile --target sbom --output type=local,dest=reports/sbom/images .
+FROM build AS sbom-scan
+COPY tools/sbom.sh ./tools/
+COPY tools/sbom ./tools/sbom
+RUN tools/sbom.sh --venv .venv --os / --out sbom local
+
+FROM scratch AS sbom
+COPY --from=sbom-scan /app/sbom /
+
 FROM python:3.11.14-slim-bookworm
 RUN groupadd --system --gid 10001 concertbook \
     && useradd --system --uid 10001 --gid 10001 --no-log-init concertbook \
     && mkdir /data && chown 10001:10001 /data
 COPY --from=build /app /app
+COPY --from=sbom /local.cdx.json /local-licences.md /usr/share/doc/concertbook/
 ENV PATH="/app/.venv/bin:$PATH" CONCERTBOOK_DATA_DIR=/data
 USER 10001:10001
 EXPOSE 8000
 VOLUME ["/data"]
 CMD ["concertbook", "serve", "--host", "0.0.0.0", "--port", "8000"]
+LABEL example.concertbook.sbom="/usr/share/doc/concertbook/local.cdx.json"

@@ -83,10 +83,12 @@ def _text(text: dict[str, Any]) -> str:
 def declared(component: dict[str, Any]) -> tuple[list[str], tuple[str, ...]]:
     """The SPDX expressions a CycloneDX component declares, and the rest of what it declares
     (classifiers, the first line of a free-text `License`), for the review table. Licence
-    files gathered with their texts are neither."""
+    files gathered with their texts are neither, and nor are concluded licences."""
     spdx: list[str] = []
     evidence: set[str] = set()
     for entry in component.get("licenses", []):
+        if entry.get("license", entry).get("acknowledgement") == "concluded":
+            continue  # a conclusion (a reviewed licence), not what the package declares
         if "expression" in entry:
             spdx.append(str(entry["expression"]))
             continue
