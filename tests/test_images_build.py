@@ -20,6 +20,7 @@ import sys
 import textwrap
 import tomllib
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,50 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+def env_file(path: Path) -> dict[str, str]:
+    """A `docker run --env-file` file: KEY=value lines, `#` comments, no quoting."""
+    found = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep and key == key.strip() and key.isupper(), line
+            assert not value.startswith(('"', "'")), f"--env-file keeps quotes: {line}"
+            found[key] = value
+    return found
+
+
+def service_environment(name: str) -> dict[str, str]:
+    """A compose service's environment: its env_file (relative to docker/), then its own."""
+    service = compose()["services"][name]
+    environment = env_file(DOCKER / service["env_file"]) if "env_file" in service else {}
+    return environment | {k: str(v) for k, v in service.get("environment", {}).items()}
+
+
+def test_the_emulators_environment_is_configuration_the_code_reads() -> None:
+    """GIVEN docker/emulators.env (compose's app services and `docker run --env-file`) WHEN
+    read THEN every CONCERTBOOK_ name is a setting, the rest are the AWS SDK's, every
+    endpoint names a compose service at the port it listens on, and the settings load."""
+    environment = env_file(DOCKER / "emulators.env")
+    settings = {f"CONCERTBOOK_{f.name.upper()}" for f in fields(Settings)}
+    ours = {k for k in environment if k.startswith("CONCERTBOOK_")}
+    assert ours <= settings
+    assert set(environment) - ours <= {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        *(k for k in environment if k.startswith("AWS_ENDPOINT_URL_")),
+    }
+    services = compose()["services"]
+    for key, value in environment.items():
+        for host, port in re.findall(r"^\w+://([\w-]+):(\d+)", value):
+            assert host in services, key
+            listening = {"dynamodb": "8000", "sqs": "9324", "ses": "5000", "redis": "6379"}
+            listening["opensearch"] = "9200"
+            assert listening[host] == port, key
+    for name in ("setup", "api", "workers"):
+        assert services[name]["env_file"] == "emulators.env", name
+    Settings.from_env(environment)
+
+
 def test_compose_pins_every_image_and_runs_commands_that_exist() -> None:
     """GIVEN docker/compose.yaml WHEN read THEN every pulled image has an exact version tag,
     the app services build a Dockerfile that exists, their `concertbook` commands parse
@@ -268,11 +313,10 @@ def test_compose_gives_every_queue_its_dead_letter_queue() -> None:
     the queues the code knows and docker/elasticmq.conf THEN every queue has its URL, and
     ElasticMQ makes each with a dead-letter queue after CONCERTBOOK_QUEUE_MAX_ATTEMPTS + 1
     receives, as Terraform does."""
-    services = compose()["services"]
     conf = (DOCKER / "elasticmq.conf").read_text()
     redrive = Settings().queue_max_attempts + 1
     for service in ("api", "workers"):
-        environment = services[service]["environment"]
+        environment = service_environment(service)
         for queue in QUEUES:
             url = environment[f"CONCERTBOOK_QUEUE_URL_{queue.upper()}"]
             assert url.startswith("http://sqs:9324/000000000000/"), url
