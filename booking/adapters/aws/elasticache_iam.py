@@ -34,6 +34,7 @@ def iam_auth_token(cache_name: str, user_id: str, region: str, credentials: Cred
     request = AWSRequest(method="GET", url=f"http://{cache_name}/?{query}")
     signer = SigV4QueryAuth(credentials, "elasticache", region, expires=TOKEN_LIFETIME_SECONDS)
     signer.add_auth(request)
+    assert request.url is not None  # set above; the signer only appends the query
     return request.url.removeprefix("http://")
 
 
