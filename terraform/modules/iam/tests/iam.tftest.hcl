@@ -77,7 +77,7 @@ run "one_role_per_function_that_only_lambda_of_this_account_assumes" {
   }
 
   assert {
-    condition = alltrue([for a in aws_iam_role_policy_attachment.vpc_access : a.policy_arn == "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]) && alltrue([for a in aws_iam_role_policy_attachment.xray : a.policy_arn == "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"])
+    condition     = alltrue([for a in aws_iam_role_policy_attachment.vpc_access : a.policy_arn == "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]) && alltrue([for a in aws_iam_role_policy_attachment.xray : a.policy_arn == "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"])
     error_message = "The only managed policies are Lambda's VPC networking and X-Ray's segment writing."
   }
 }
@@ -246,7 +246,7 @@ run "the_table_and_the_media_bucket_by_their_parts" {
     condition = jsonencode({ for fn, p in aws_iam_role_policy.function :
       fn => sort(distinct(flatten([for s in jsondecode(p.policy).Statement : [for a in flatten([s.Action]) : a if contains(["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], a)]])))
       if contains(["forwarder", "indexer"], fn)
-      }) == jsonencode({ forwarder = ["dynamodb:DeleteItem"], indexer = [] })
+    }) == jsonencode({ forwarder = ["dynamodb:DeleteItem"], indexer = [] })
     error_message = "The stream readers write to the table: the indexer never, the forwarder only to delete what it forwarded."
   }
 
