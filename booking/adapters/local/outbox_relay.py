@@ -58,8 +58,11 @@ class OutboxRelay:
         min_interval_seconds: float = 1.0,
         busy_batch: int = 10,
         telemetry: Telemetry = TELEMETRY,
+        measure_interval_seconds: float = 1.0,
     ) -> None:
         self._telemetry = telemetry
+        self._measure_interval = measure_interval_seconds
+        self._measure_at = 0.0
         self._db = db
         self._handlers = handlers
         self._batch_handlers = batch_handlers
@@ -102,23 +105,33 @@ class OutboxRelay:
         """Process one batch of due rows; how many there were (0: nothing to do)."""
 
         now_ms = to_ms(self._db.now())
+        loop_now = asyncio.get_running_loop().time()
+        measure = loop_now >= self._measure_at
+        if measure:
+            self._measure_at = loop_now + self._measure_interval
 
         def due(
             conn: sqlite3.Connection,
-        ) -> tuple[list[tuple[int, str, bytes, int]], tuple[int, int | None]]:
+        ) -> tuple[list[tuple[int, str, bytes, int]], tuple[int, int | None] | None]:
             rows = conn.execute(
                 "SELECT id, topic, payload, attempts FROM outbox"
                 " WHERE status='pending' AND available_at_ms <= ? ORDER BY id LIMIT ?",
                 (now_ms, self._batch_size),
             ).fetchall()
-            # The backlog in the same read: what waits (due or backing off), since when.
+            if not measure:
+                return rows, None
+            # The backlog in the same read, at most once a `measure_interval` (a rush's
+            # backlog is thousands of rows): what waits, due or backing off, and since when.
             backlog = conn.execute(
                 "SELECT COUNT(*), MIN(created_at_ms) FROM outbox WHERE status='pending'"
             ).fetchone()
             return rows, backlog
 
-        batch, (waiting, oldest_ms) = await self._db.read(due)
-        self._telemetry.outbox_backlog(waiting, None if oldest_ms is None else from_ms(oldest_ms))
+        batch, backlog = await self._db.read(due)
+        if backlog is not None:
+            waiting, oldest_ms = backlog
+            oldest = None if oldest_ms is None else from_ms(oldest_ms)
+            self._telemetry.outbox_backlog(waiting, oldest)
         if not batch:
             return 0
         outcomes = [await self._dispatch(topic, payload) for _, topic, payload, _ in batch]
