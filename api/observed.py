@@ -12,7 +12,8 @@ template the router found. Per request:
 - `HttpRequests`/`HttpErrors` by route template, method and status class and the
   `RequestLatency` histogram (`booking/observability/catalogue.py`).
 
-It costs a hold attempt a few microseconds (docs/PERFORMANCE.md has the measurement).
+It costs a request about 5.5 µs of CPU (measured in process through the whole app:
+`GET /healthz` 17 → 22.6 µs), a hold attempt some 250 µs.
 
 `GET /metrics` (a long-running process only) is the Prometheus page. Its figures are
 aggregates — route templates, status classes, reasons, never an account or a raw path —
