@@ -155,16 +155,60 @@ def test_prod_waits_for_dev_and_its_reviewers() -> None:
 
 def test_ci_runs_the_checks_the_project_defines() -> None:
     """GIVEN ci.yml WHEN read THEN it runs .ci/run, hadolint, checkov, the image build and
-    `terraform fmt -check`."""
+    tools/terraform-check.sh (terraform fmt, init, validate, test)."""
     everything = "\n".join(run for job in by_name()["ci"]["jobs"].values() for run in runs(job))
     for command in (
         "bash .ci/run",
         "hadolint",
         "tools/checkov/run.sh",
         "docker/build.sh",
-        "terraform fmt -check",
+        "tools/terraform-check.sh",
     ):
         assert command in everything, command
+
+
+def terraform_versions(job: dict[str, Any]) -> list[str]:
+    return [
+        str(step["with"]["terraform_version"])
+        for step in steps(job)
+        if str(step.get("uses", "")).startswith("hashicorp/setup-terraform")
+    ]
+
+
+def test_terraform_is_the_version_the_tests_need_wherever_it_runs() -> None:
+    """GIVEN every job that runs terraform, or the test suite that runs it WHEN read THEN it
+    installs terraform 1.11 or later (the tests' mock providers use override_during), without
+    the wrapper that would mangle -json output."""
+    for workflow, name, job in all_jobs():
+        commands = "\n".join(runs(job))
+        if "terraform" not in commands and ".ci/run" not in commands:
+            continue
+        versions = terraform_versions(job)
+        assert versions, (workflow, name)
+        for version in versions:
+            assert re.fullmatch(r"1\.(1[1-9]|[2-9]\d)\.\d+", version), (workflow, name, version)
+        for step in steps(job):
+            if str(step.get("uses", "")).startswith("hashicorp/setup-terraform"):
+                assert step["with"].get("terraform_wrapper") is False, (workflow, name)
+
+
+def test_plans_and_applies_come_after_validate_and_test() -> None:
+    """GIVEN each job that plans a stage WHEN its steps are read in order THEN the Terraform
+    has been validated and its tests run before the plan."""
+    planners = [(w, n, j) for w, n, j in all_jobs() if any("terraform plan" in r for r in runs(j))]
+    assert planners
+    for workflow, name, job in planners:
+        texts = runs(job)
+        plan = next(i for i, t in enumerate(texts) if "terraform plan" in t)
+        checked = texts[:plan]
+        assert any("terraform validate" in t or "tools/terraform-check.sh" in t for t in checked), (
+            workflow,
+            name,
+        )
+        assert any("terraform test" in t or "tools/terraform-check.sh" in t for t in checked), (
+            workflow,
+            name,
+        )
 
 
 def test_actions_are_pinned() -> None:

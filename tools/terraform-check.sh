@@ -14,13 +14,15 @@
 #
 # Providers come from the mirror in $TF_PLUGIN_DIR (`terraform init -plugin-dir`), which
 # defaults to /opt/tf-plugins when that exists; with no mirror, from the registry (GitHub
-# Actions). Each step is bounded by $TERRAFORM_CHECK_STEP_TIMEOUT seconds (300).
+# Actions). Directories run $TERRAFORM_CHECK_JOBS at a time (the number of CPUs); each
+# step is bounded by $TERRAFORM_CHECK_STEP_TIMEOUT seconds (300).
 # Exit status: 0 when every step passed, 1 naming the steps that failed, 2 when terraform
 # is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step_timeout=${TERRAFORM_CHECK_STEP_TIMEOUT:-300}
+jobs=${TERRAFORM_CHECK_JOBS:-$(nproc)}
 # The oldest terraform that runs the tests: override_during (mock providers) is 1.11.
 minimum_version=1.11.0
 
@@ -29,7 +31,8 @@ if ! command -v terraform >/dev/null; then
   exit 2
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/concertbook-terraform-check.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# On the way out, this script's own unfinished jobs stop before their folder goes.
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # No ~/.terraformrc here: an empty CLI configuration rather than a warning on every command.
 if [ -z "${TF_CLI_CONFIG_FILE:-}" ] || [ ! -f "$TF_CLI_CONFIG_FILE" ]; then
@@ -60,21 +63,22 @@ fi
 tar -C . --exclude=.terraform --exclude='*.tfstate' --exclude='*.tfstate.*' -cf - terraform |
   tar -C "$work" -xf -
 
-failed=()
 logs="$work/logs"
 mkdir -p "$logs"
+failures="$logs/failed"
+: >"$failures"
 
-# run <step> <dir relative to terraform/> <command...>: one bounded step, its output shown
-# only when it fails.
+# run <step> <dir relative to terraform/> <command...>: one bounded step; its output is
+# shown only when it fails.
 run() {
   local step=$1 dir=$2
   shift 2
-  local log started status
+  local log started status took
   log="$logs/$(echo "$step-$dir" | tr '/' '_').log"
   started=$(date +%s)
   status=0
   (cd "$work/terraform/$dir" && timeout --kill-after=10 "$step_timeout" "$@") >"$log" 2>&1 || status=$?
-  local took=$(($(date +%s) - started))
+  took=$(($(date +%s) - started))
   if [ "$status" -eq 0 ]; then
     printf 'ok      %-8s %-22s %3ss\n' "$step" "$dir" "$took"
     return 0
@@ -82,8 +86,23 @@ run() {
   [ "$status" -eq 124 ] && echo "(timed out after ${step_timeout}s)" >>"$log"
   printf 'FAILED  %-8s %-22s %3ss\n' "$step" "$dir" "$took"
   sed 's/^/    /' "$log"
-  failed+=("$step $dir")
+  echo "$step $dir" >>"$failures"
   return 1
+}
+
+# check <dir>: init, validate and (if it has tests) test one root or module.
+check() {
+  local dir=$1
+  if [ ! -d "$work/terraform/$dir" ]; then
+    echo "FAILED  no directory terraform/$dir"
+    echo "find $dir" >>"$failures"
+    return
+  fi
+  run init "$dir" terraform init "${init_args[@]}" || return 0
+  run validate "$dir" terraform validate -no-color || true
+  if compgen -G "$work/terraform/$dir/tests/*.tftest.hcl" >/dev/null; then
+    run test "$dir" terraform test -no-color || true
+  fi
 }
 
 if [ "${1:-}" = "--preflight" ]; then
@@ -106,26 +125,34 @@ if [ "$#" -gt 0 ]; then
   fmt=0
 fi
 
-echo "terraform $version, provider source: ${plugin_dir:-the registry}"
+echo "terraform $version, provider source: ${plugin_dir:-the registry}, $jobs at a time"
 if [ "$fmt" -eq 1 ]; then
   run fmt . terraform fmt -check -recursive -diff -no-color || true
 fi
-for dir in "${dirs[@]}"; do
-  if [ ! -d "$work/terraform/$dir" ]; then
-    echo "FAILED  no directory terraform/$dir"
-    failed+=("find $dir")
-    continue
-  fi
-  run init "$dir" terraform init "${init_args[@]}" || continue
-  run validate "$dir" terraform validate -no-color || true
-  if compgen -G "$work/terraform/$dir/tests/*.tftest.hcl" >/dev/null; then
-    run test "$dir" terraform test -no-color || true
+# Directories in parallel, each one's lines together once it is done. From the registry the
+# first directory runs alone, so the others find the provider in the cache.
+first=0
+if [ -z "$plugin_dir" ]; then
+  check "${dirs[0]}"
+  first=1
+fi
+running=0
+for dir in "${dirs[@]:$first}"; do
+  check "$dir" >"$logs/$(echo "$dir" | tr '/' '_').out" 2>&1 &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
   fi
 done
+wait || true
+for dir in "${dirs[@]:$first}"; do
+  cat "$logs/$(echo "$dir" | tr '/' '_').out"
+done
 
-if [ "${#failed[@]}" -gt 0 ]; then
-  echo "terraform-check: ${#failed[@]} step(s) failed:"
-  printf '  %s\n' "${failed[@]}"
+if [ -s "$failures" ]; then
+  echo "terraform-check: $(wc -l <"$failures") step(s) failed:"
+  sed 's/^/  /' "$failures"
   exit 1
 fi
 echo "terraform-check: every step passed"
