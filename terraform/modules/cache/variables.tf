@@ -36,7 +36,7 @@ variable "node_type" {
 
 variable "engine_version" {
   type        = string
-  description = "Redis engine version (7.x: TLS, AUTH with ROTATE)."
+  description = "Redis engine version (7.x: TLS, IAM authentication of users)."
   default     = "7.1"
 
   validation {

@@ -45,7 +45,7 @@ variable "functions" {
 
 variable "environments" {
   type        = map(map(string))
-  description = "Each function's CONCERTBOOK_* environment, by function (sensitive: the Redis URL carries its AUTH token)."
+  description = "Each function's CONCERTBOOK_* environment, by function (names of resources only: Redis authenticates with IAM, secrets are read by ARN)."
   sensitive   = true
 }
 
