@@ -118,6 +118,8 @@ def init(root: Path, env: dict[str, str], *extra: str) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_terraform_check_passes() -> None:
     """fmt, init, validate and every module's `terraform test`: tools/terraform-check.sh."""
     require_terraform()
