@@ -143,6 +143,9 @@ resource "aws_s3_bucket_logging" "media" {
   bucket        = aws_s3_bucket.media.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "s3/media/"
+
+  # S3 refuses a log target whose policy does not yet admit the logging service.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 data "aws_iam_policy_document" "media" {
@@ -292,12 +295,21 @@ resource "aws_s3_bucket_policy" "logs" {
 }
 
 # -- CloudFront ------------------------------------------------------------------------
+# AWS's managed policies, looked up by name; an emulator that cannot list them gets the ids
+# AWS documents for them (look_up_managed_policies = false, docs/DEPLOY.md).
 data "aws_cloudfront_cache_policy" "caching_optimized" {
-  name = "Managed-CachingOptimized"
+  count = var.look_up_managed_policies ? 1 : 0
+  name  = "Managed-CachingOptimized"
 }
 
 data "aws_cloudfront_response_headers_policy" "security_headers" {
-  name = "Managed-SecurityHeadersPolicy"
+  count = var.look_up_managed_policies ? 1 : 0
+  name  = "Managed-SecurityHeadersPolicy"
+}
+
+locals {
+  caching_optimized_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+  security_headers_id  = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 }
 
 resource "aws_cloudfront_origin_access_control" "media" {
@@ -332,8 +344,8 @@ resource "aws_cloudfront_distribution" "this" {
     allowed_methods            = ["GET", "HEAD"]
     cached_methods             = ["GET", "HEAD"]
     compress                   = true
-    cache_policy_id            = data.aws_cloudfront_cache_policy.caching_optimized.id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+    cache_policy_id            = var.look_up_managed_policies ? data.aws_cloudfront_cache_policy.caching_optimized[0].id : local.caching_optimized_id
+    response_headers_policy_id = var.look_up_managed_policies ? data.aws_cloudfront_response_headers_policy.security_headers[0].id : local.security_headers_id
   }
 
   default_cache_behavior {
@@ -342,8 +354,8 @@ resource "aws_cloudfront_distribution" "this" {
     allowed_methods            = ["GET", "HEAD"]
     cached_methods             = ["GET", "HEAD"]
     compress                   = true
-    cache_policy_id            = data.aws_cloudfront_cache_policy.caching_optimized.id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+    cache_policy_id            = var.look_up_managed_policies ? data.aws_cloudfront_cache_policy.caching_optimized[0].id : local.caching_optimized_id
+    response_headers_policy_id = var.look_up_managed_policies ? data.aws_cloudfront_response_headers_policy.security_headers[0].id : local.security_headers_id
   }
 
   restrictions {

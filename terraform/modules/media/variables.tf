@@ -68,3 +68,9 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be between 1 and 3650."
   }
 }
+
+variable "look_up_managed_policies" {
+  type        = bool
+  description = "Look CloudFront's managed cache and response headers policies up by name; false only on an emulator that cannot list them (their documented ids are used)."
+  default     = true
+}

@@ -42,7 +42,7 @@ resource "aws_sqs_queue" "work" {
 }
 
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
-  for_each  = var.consumers
+  for_each  = var.redrive_allow ? var.consumers : {}
   queue_url = aws_sqs_queue.dlq[each.key].id
 
   redrive_allow_policy = jsonencode({

@@ -46,3 +46,9 @@ variable "kms_key_arn" {
   type        = string
   description = "KMS key of the queues' server-side encryption."
 }
+
+variable "redrive_allow" {
+  type        = bool
+  description = "Each DLQ accepts messages only from its queue (redrive allow policy); false only on an emulator that lacks the attribute (docs/DEPLOY.md)."
+  default     = true
+}

@@ -92,9 +92,9 @@ locals {
   mail_from         = "${var.mail_from_name} <${var.mail_from_address}>"
   max_attempts      = tostring(var.queue_max_attempts)
   table_name        = module.table.name
-  redis_url         = module.cache.url
-  redis_cache       = module.cache.replication_group_id
-  opensearch_url    = module.search.endpoint_url
+  redis_url         = local.cache.url
+  redis_cache       = local.cache.replication_group_id
+  opensearch_url    = local.search.endpoint_url
   media_bucket      = module.media.bucket
   media_base_url    = module.media.base_url
   webhook_secret    = module.secrets.webhook_secret_arn

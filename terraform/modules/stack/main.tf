@@ -7,7 +7,9 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  name_prefix = "${var.project}-${var.stage}"
+  name_prefix    = "${var.project}-${var.stage}"
+  arn_prefix     = "arn:${data.aws_partition.current.partition}"
+  region_account = "${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
   ses_identity_arn = format(
     "arn:%s:ses:%s:%s:identity/%s",
     data.aws_partition.current.partition,
@@ -43,7 +45,50 @@ module "table" {
   kms_key_arn        = module.keys.data_key_arn
 }
 
+# On an emulator that cannot create them (var.emulator_unsupported, never on AWS) the cache
+# and the search domain are left out; what refers to them gets the ARNs and names they would
+# have had, and the functions run without them (no Redis; SQLite FTS5 for search).
+locals {
+  with_cache  = !contains(var.emulator_unsupported, "elasticache")
+  with_search = !contains(var.emulator_unsupported, "opensearch")
+
+  cache = local.with_cache ? {
+    arn                  = module.cache[0].arn
+    user_arn             = module.cache[0].user_arn
+    node_ids             = module.cache[0].node_ids
+    url                  = module.cache[0].url
+    replication_group_id = module.cache[0].replication_group_id
+    } : {
+    arn                  = "${local.arn_prefix}:elasticache:${local.region_account}:replicationgroup:${local.name_prefix}-redis"
+    user_arn             = "${local.arn_prefix}:elasticache:${local.region_account}:user:${local.name_prefix}-app"
+    node_ids             = []
+    url                  = null
+    replication_group_id = null
+  }
+
+  search = local.with_search ? {
+    arn          = module.search[0].arn
+    domain_name  = module.search[0].domain_name
+    endpoint_url = module.search[0].endpoint_url
+    } : {
+    arn          = "${local.arn_prefix}:es:${local.region_account}:domain/${local.name_prefix}"
+    domain_name  = local.name_prefix
+    endpoint_url = null
+  }
+}
+
+moved {
+  from = module.cache
+  to   = module.cache[0]
+}
+
+moved {
+  from = module.search
+  to   = module.search[0]
+}
+
 module "cache" {
+  count             = local.with_cache ? 1 : 0
   source            = "../cache"
   name_prefix       = local.name_prefix
   subnet_ids        = module.network.private_subnet_ids
@@ -65,6 +110,7 @@ module "queues" {
   max_attempts   = var.queue_max_attempts
   kms_key_arn    = module.keys.data_key_arn
   failure_queues = toset(local.failure_queue_functions)
+  redrive_allow  = !contains(var.emulator_unsupported, "sqs-redrive-allow-policy")
   consumers = {
     for queue, fn in local.queue_consumers : queue => {
       timeout_seconds = var.function_settings[fn].timeout_seconds
@@ -80,6 +126,8 @@ module "media" {
   domain_names        = var.cdn_domain_names
   acm_certificate_arn = var.cdn_certificate_arn
   web_acl_arn         = var.cdn_web_acl_arn
+
+  look_up_managed_policies = !contains(var.emulator_unsupported, "cloudfront-managed-policies")
 }
 
 module "ecr" {
@@ -96,20 +144,21 @@ module "iam" {
   queue_arns              = module.queues.arns
   dlq_arns                = module.queues.dlq_arns
   failure_queue_arns      = module.queues.failure_arns
-  cache_arn               = module.cache.arn
-  cache_user_arn          = module.cache.user_arn
+  cache_arn               = local.cache.arn
+  cache_user_arn          = local.cache.user_arn
   media_bucket_arn        = module.media.bucket_arn
   media_kms_key_arn       = module.media.kms_key_arn
   data_kms_key_arn        = module.keys.data_key_arn
   webhook_secret_arn      = module.secrets.webhook_secret_arn
   ticket_signing_key_arn  = module.secrets.ticket_signing_key_arn
-  opensearch_domain_arn   = module.search.arn
+  opensearch_domain_arn   = local.search.arn
   ses_identity_arns       = [local.ses_identity_arn]
   mail_from_address       = var.mail_from_address
   search_admin_principals = var.search_admin_principals
 }
 
 module "search" {
+  count                 = local.with_search ? 1 : 0
   source                = "../search"
   domain_name           = local.name_prefix
   instance_type         = var.opensearch_instance_type
@@ -126,10 +175,13 @@ module "search" {
 }
 
 module "functions" {
-  source             = "../functions"
-  name_prefix        = local.name_prefix
-  functions          = local.functions
-  environments       = local.environments
+  source      = "../functions"
+  name_prefix = local.name_prefix
+  functions   = local.functions
+  # A variable whose part is left out (an emulator) is not set at all.
+  environments = {
+    for name, variables in local.environments : name => { for key, value in variables : key => value if value != null }
+  }
   architecture       = var.architecture
   subnet_ids         = module.network.private_subnet_ids
   security_group_id  = module.network.lambda_security_group_id
@@ -150,6 +202,7 @@ module "functions" {
 
   # Batches of ~100: docs/PERFORMANCE.md measured the indexer at ~100 docs/s one by one
   # and ~1,600 docs/s in batches of 100-500; the forwarder sends one message per record.
+  # (Left out on an emulator that would run the functions itself: emulator_unsupported.)
   stream_triggers = {
     for fn in ["forwarder", "indexer"] : fn => {
       batch_size                 = var.stream_batch_size
@@ -158,7 +211,7 @@ module "functions" {
       maximum_retry_attempts     = var.stream_maximum_retry_attempts
       maximum_record_age_seconds = -1
       on_failure_arn             = module.queues.failure_arns[fn]
-    }
+    } if !contains(var.emulator_unsupported, "stream-event-source-mappings")
   }
 
   # Every minute; a failed sweep is not retried (the next one catches up) and goes
@@ -203,6 +256,6 @@ module "observability" {
   queue_names            = module.queues.names
   dlq_names              = module.queues.dlq_names
   failure_queue_names    = module.queues.failure_names
-  opensearch_domain_name = module.search.domain_name
-  redis_node_ids         = module.cache.node_ids
+  opensearch_domain_name = local.search.domain_name
+  redis_node_ids         = local.cache.node_ids
 }

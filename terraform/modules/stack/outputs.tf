@@ -50,7 +50,7 @@ output "ticket_signing_key_arn" {
 
 output "opensearch_endpoint_url" {
   description = "The search domain's VPC endpoint."
-  value       = module.search.endpoint_url
+  value       = local.search.endpoint_url
 }
 
 output "search_admin_role_arn" {

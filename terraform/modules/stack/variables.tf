@@ -453,3 +453,14 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be one of CloudWatch Logs' retention values."
   }
 }
+
+variable "emulator_unsupported" {
+  type        = set(string)
+  description = "Parts an AWS emulator cannot create (or would run itself), left out when the stage is applied to one (docs/DEPLOY.md, \"Applying against an emulator\"): elasticache, opensearch, cloudfront-managed-policies, sqs-redrive-allow-policy, stream-event-source-mappings. Empty on AWS."
+  default     = []
+
+  validation {
+    condition     = alltrue([for part in var.emulator_unsupported : contains(["elasticache", "opensearch", "cloudfront-managed-policies", "sqs-redrive-allow-policy", "stream-event-source-mappings"], part)])
+    error_message = "emulator_unsupported: elasticache, opensearch, cloudfront-managed-policies, sqs-redrive-allow-policy or stream-event-source-mappings."
+  }
+}
