@@ -3,7 +3,7 @@ catalogue (booking/observability/catalogue.py): every application metric the das
 should show is there by its exact name, namespace and dimensions, and every application
 metric the dashboard or an alarm names exists in the catalogue as named.
 
-Read from the Terraform source (python-hcl2, as tests/terraform_model.py does): widget
+Read from the Terraform source (python-hcl2): widget
 metric arrays `[local.app_namespace, "Name", "dimension", value, {...}]`, the same inside
 `for` expressions, and `SEARCH('{Namespace,dimension,...} MetricName="Name"', ...)`.
 """
@@ -13,13 +13,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import hcl2
+from hcl2.utils import SerializationOptions
 
 from booking.domain.telemetry import HoldRefusal, PreclaimGuard
 from booking.observability import catalogue
-from tests.terraform_model import TERRAFORM, parse
 
-MAIN = TERRAFORM / "modules/observability/main.tf"
+MAIN = Path(__file__).resolve().parent.parent / "terraform/modules/observability/main.tf"
+_OPTIONS = SerializationOptions(
+    strip_string_quotes=True, with_comments=False, explicit_blocks=False
+)
 APP = "${local.app_namespace}"
 
 
@@ -73,7 +79,9 @@ def references(value: Any, where: str, namespace: str) -> list[Reference]:
 
 
 def module() -> tuple[dict[str, Any], dict[str, Any]]:
-    parsed = parse(MAIN.read_text())
+    """The module's main.tf: strings unquoted, blocks as lists of dicts, expressions kept
+    as `${...}` text."""
+    parsed: dict[str, Any] = hcl2.loads(MAIN.read_text(), serialization_options=_OPTIONS)
     return parsed, _locals(parsed)
 
 
@@ -118,6 +126,12 @@ def _blocks(value: Any) -> list[dict[str, Any]]:
     return [v for v in value or [] if isinstance(v, dict)]
 
 
+def written(metric: catalogue.Metric) -> set[frozenset[str]]:
+    """The dimension sets the code writes a metric with."""
+    own: set[frozenset[str]] = {frozenset(metric.dimensions)}
+    return own | {frozenset()} if metric.rollup else own
+
+
 BY_NAME = {metric.name: metric for metric in catalogue.CATALOGUE}
 
 
@@ -135,8 +149,7 @@ def test_every_catalogue_metric_for_the_dashboard_is_on_it_by_name_and_dimension
             assert metric.name not in {name for name, _ in shown}, metric.name
             continue
         # By its own dimensions, or as the stage's total a rollup metric also writes.
-        as_written = {frozenset(metric.dimensions)} | ({frozenset()} if metric.rollup else set())
-        assert {d for name, d in shown if name == metric.name} & as_written, metric.name
+        assert {d for name, d in shown if name == metric.name} & written(metric), metric.name
 
 
 def test_every_application_metric_the_dashboard_and_alarms_name_is_in_the_catalogue() -> None:
@@ -149,8 +162,7 @@ def test_every_application_metric_the_dashboard_and_alarms_name_is_in_the_catalo
         assert metric is not None, f"{reference.where}: {reference.name} is no catalogue metric"
         # CloudWatch matches a metric by its whole dimension set: the catalogue's, or none
         # for a rollup's total.
-        allowed = {frozenset(metric.dimensions)} | ({frozenset()} if metric.rollup else set())
-        assert reference.dimensions in allowed, reference
+        assert reference.dimensions in written(metric), reference
 
 
 def test_the_dimension_values_on_the_dashboard_are_the_ones_the_code_writes() -> None:
