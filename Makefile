@@ -9,7 +9,7 @@ DEMO ?=
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test lint typecheck pytest format clean opensearch bench-search rehearse check sbom
+.PHONY: run test lint typecheck pytest format clean opensearch bench-search rehearse check sbom emulator-apply
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
@@ -45,6 +45,9 @@ rehearse: $(VENV)/.synced  ## flood a local stage like an onsale, audit it (ARGS
 
 check: $(VENV)/.synced  ## run a workload with faults and check its history (ARGS="--runtime aws --faults all")
 	$(VENV)/bin/concertbook check $(ARGS)
+
+emulator-apply: $(VENV)/.synced  ## terraform apply of envs/dev on moto's server, then a booking through it (ARGS="--keep DIR")
+	tools/emulator-apply.sh $(ARGS)
 
 sbom: $(VENV)/.synced  ## what each image installs: reports/sbom/<image>.cdx.json and <image>-licences.md
 	tools/sbom.sh $(ARGS)
