@@ -157,6 +157,8 @@ class Figures:
         lines = [
             f"planned {self.planned.total()}, applied {self.applied.total()},"
             f" excluded {self.excluded.total()} (resources)",
+            "applied by type: "
+            + ", ".join(f"{kind} {n}" for kind, n in sorted(self.applied.items())),
             "excluded by type: "
             + ", ".join(f"{kind} {n}" for kind, n in sorted(self.excluded.items())),
             "seconds: " + ", ".join(f"{step} {s:.1f}" for step, s in self.seconds.items()),
