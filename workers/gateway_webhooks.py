@@ -1,5 +1,8 @@
 """The payment gateway simulator's webhook deliveries on AWS, where no API process runs a
-background loop: an EventBridge schedule (every minute) invokes `handler`.
+background loop: `deliver_scheduled` is the body of a function an EventBridge schedule
+(every minute) invokes. The stage's Terraform does not deploy that function yet (it needs
+its image command, role, schedule and alarms), so it is not a Lambda entry point; on a
+deployed stage the simulator's webhooks are delivered by `concertbook work`.
 
 Webhooks wait in the stage's table (`SIMHOOK#` items, booking/adapters/payments/
 dynamodb_state.py), written by whichever Lambda authorized, captured, voided or refunded
@@ -68,7 +71,7 @@ _environment = LambdaEnvironment()
 _attached: set[int] = set()
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def deliver_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An EventBridge scheduled event in (its content is not used), a summary out."""
     remaining = _remaining(context)
 
