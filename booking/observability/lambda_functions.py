@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,14 +36,38 @@ R = TypeVar("R")
 Handler = Callable[[Any, Any], R]
 
 
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to `sys.stdout` as it is when a line is written, not as it was when the
+    handler was made: whoever replaces stdout later (a test's capture, a tool embedding the
+    handler) still gets the lines. On Lambda both are the same stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+# One per service: Powertools keeps the first handler of a service's logger and reuses it
+# (with its formatter) for every later Logger of that service in the process.
+_handlers: dict[str, StdoutHandler] = {}
+
+
 class LambdaObservability:
     """What one execution environment sets up once (module docstring)."""
 
     def __init__(self, function: str) -> None:
         service = os.environ.get("POWERTOOLS_SERVICE_NAME") or f"concertbook-{function}"
-        self.logger = Logger(service=service, use_rfc3339=True)
+        stdout = _handlers.setdefault(service, StdoutHandler())
+        self.logger = Logger(service=service, use_rfc3339=True, logger_handler=stdout)
         handler = self.logger.registered_handler
-        handler.addFilter(WorkFilter())
+        if not any(isinstance(f, WorkFilter) for f in handler.filters):
+            handler.addFilter(WorkFilter())
         root = logging.getLogger()
         for old in list(root.handlers):  # the runtime interface client's: lines twice else
             root.removeHandler(old)
