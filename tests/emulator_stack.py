@@ -88,6 +88,7 @@ WORKER_FUNCTIONS = (
     "webhooks",
     "images-queue",
     "expiry",
+    "gateway-webhooks",
     "indexer",
 )
 COMMAND_TIMEOUT_SECONDS = 600
@@ -415,13 +416,12 @@ class RunningStage:
 def running_stage(
     endpoint: str,
     functions: Mapping[str, Function],
-    webhook_secret_arn: str,
     data_dir: Path,
 ) -> Iterator[RunningStage]:
     """The api function's and the worker functions' code in two processes, each with the
     environment Terraform gave its functions. Added only what Lambda or the emulator
-    supplies: credentials, the endpoint, a folder, and for the gateway simulator (the
-    payment gateway's part) the API's address and the webhook secret it shares."""
+    supplies: credentials, the endpoint, a folder; and for the gateway simulator's deliverer
+    the API's local address in place of API Gateway's (which moto does not route)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -437,7 +437,6 @@ def running_stage(
         **common,
         **worker_environment(functions),
         "CONCERTBOOK_PUBLIC_URL": base_url,
-        "CONCERTBOOK_WEBHOOK_SECRET_ARN": webhook_secret_arn,
         "CONCERTBOOK_QUEUE_WAIT_SECONDS": "0",  # moto's server answers one request at a time
     }
     stage = RunningStage(base_url, data_dir / "api.log", data_dir / "worker.log")
@@ -533,9 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         mail_from = functions["notifications"].environment["CONCERTBOOK_MAIL_FROM"]
         seeded = seed_stage(endpoint, outputs, mail_from)
         mark = time.monotonic()
-        with running_stage(
-            endpoint, functions, outputs["webhook_secret_arn"], workdir / "data"
-        ) as running:
+        with running_stage(endpoint, functions, workdir / "data") as running:
             try:
                 booked = book(running.base_url)
             except Exception:

@@ -1,4 +1,4 @@
-"""The scheduled delivery of the aws runtime (`workers/gateway_webhooks.deliver_scheduled`):
+"""The scheduled delivery of the aws runtime (`workers/gateway_webhooks.handler`):
 webhooks another process made wait in the table, and an invocation delivers them, signed,
 to the API's public URL, retrying one that was refused."""
 
@@ -109,7 +109,7 @@ def test_a_scheduled_invocation_delivers_what_another_process_made(
         monkeypatch.setenv(name, value)
     gateway_webhooks.close()
     try:
-        result = gateway_webhooks.deliver_scheduled({"source": "aws.events"}, Context(8.0))
+        result = gateway_webhooks.handler({"source": "aws.events"}, Context(8.0))
     finally:
         gateway_webhooks.close()
 

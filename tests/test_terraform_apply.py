@@ -115,12 +115,14 @@ def test_a_fan_books_through_what_was_applied(
         queue = handled_queue(functions[name].handler)
         assert forwarder[f"CONCERTBOOK_QUEUE_URL_{queue.upper()}"] == functions[name].drains
     assert {f.drains for f in functions.values() if f.drains} == set(outputs["queue_urls"].values())
+    # The gateway simulator's webhooks: signed with the stage's secret, posted to its API.
+    deliverer = functions["gateway-webhooks"]
+    assert deliverer.environment["CONCERTBOOK_WEBHOOK_SECRET_ARN"] == outputs["webhook_secret_arn"]
+    assert deliverer.environment["CONCERTBOOK_PUBLIC_URL"] == outputs["api_url"]
 
     mail_from = functions["notifications"].environment["CONCERTBOOK_MAIL_FROM"]
     seeded = seed_stage(stage.endpoint, outputs, mail_from)
-    with running_stage(
-        stage.endpoint, functions, outputs["webhook_secret_arn"], tmp_path / "data"
-    ) as running:
+    with running_stage(stage.endpoint, functions, tmp_path / "data") as running:
         try:
             booked: dict[str, Any] = book(running.base_url)
             wait_for(lambda: mail_sent(stage.endpoint) >= 1, timeout=60, interval=0.5)

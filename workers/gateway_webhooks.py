@@ -1,8 +1,7 @@
 """The payment gateway simulator's webhook deliveries on AWS, where no API process runs a
-background loop: `deliver_scheduled` is the body of a function an EventBridge schedule
-(every minute) invokes. The stage's Terraform does not deploy that function yet (it needs
-its image command, role, schedule and alarms), so it is not a Lambda entry point; on a
-deployed stage the simulator's webhooks are delivered by `concertbook work`.
+background loop: `handler` is the `gateway-webhooks` function, which an EventBridge
+schedule invokes every minute on a stage that pays with the simulator (Terraform's
+`payment_provider = "simulated"`; a real provider sends its own webhooks).
 
 Webhooks wait in the stage's table (`SIMHOOK#` items, booking/adapters/payments/
 dynamodb_state.py), written by whichever Lambda authorized, captured, voided or refunded
@@ -28,6 +27,7 @@ import msgspec
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.bootstrap import ManagedGateway, Runtime
 from booking.lambda_environment import LambdaEnvironment
+from booking.observability.lambda_functions import lambda_function
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ _environment = LambdaEnvironment()
 _attached: set[int] = set()
 
 
-def deliver_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@lambda_function("gateway-webhooks")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An EventBridge scheduled event in (its content is not used), a summary out."""
     remaining = _remaining(context)
 

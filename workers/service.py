@@ -9,6 +9,7 @@ Where no Lambda runs them (docker/compose.yaml, a container or a VM next to
 | indexer: table stream → search index      | a second `StreamReader`, `index_stream_batch`     |
 | payments, notifications, images, webhooks | a `QueueConsumer` per configured queue            |
 | expiry: EventBridge schedule              | the sweep every `CONCERTBOOK_SWEEP_INTERVAL_SECONDS` |
+| gateway-webhooks: EventBridge schedule    | the gateway simulator's delivery loop             |
 
 Its figures (outbox lag, tickets sold by queued webhooks, ...) are written as CloudWatch EMF
 lines on stdout once a minute, as the functions write theirs per invocation; a container's

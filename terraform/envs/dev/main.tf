@@ -32,6 +32,8 @@ module "stack" {
     images         = { memory_mb = 2048, timeout_seconds = 60, reserved_concurrency = 2 }
     expiry         = { memory_mb = 512, timeout_seconds = 60, reserved_concurrency = 2 }
     indexer        = { memory_mb = 1024, timeout_seconds = 60, reserved_concurrency = 4 }
+    # The gateway simulator's webhook deliverer (payment_provider simulated).
+    "gateway-webhooks" = { memory_mb = 256, timeout_seconds = 60, reserved_concurrency = 1 }
   }
   queue_maximum_concurrency = {
     payments      = 4
@@ -50,6 +52,8 @@ module "stack" {
   alarm_emails            = var.alarm_emails
   search_admin_principals = length(var.search_admin_principals) > 0 ? var.search_admin_principals : ["arn:aws:iam::${var.account_id}:root"]
   log_retention_days      = 14
+
+  payment_provider = var.payment_provider
 
   emulator_unsupported = var.emulator_unsupported
 }

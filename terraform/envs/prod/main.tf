@@ -54,4 +54,6 @@ module "stack" {
   alarm_emails            = var.alarm_emails
   search_admin_principals = length(var.search_admin_principals) > 0 ? var.search_admin_principals : ["arn:aws:iam::${var.account_id}:root"]
   log_retention_days      = 90
+
+  payment_provider = var.payment_provider
 }

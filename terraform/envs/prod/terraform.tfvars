@@ -5,3 +5,6 @@ web_origins       = ["https://concertbook.example", "https://www.concertbook.exa
 mail_from_address = "tickets@concertbook.example"
 ses_identity      = "concertbook.example"
 alarm_emails      = ["oncall@concertbook.example"]
+
+# Real card payments: seed the Toss keys before the first apply (docs/DEPLOY.md).
+payment_provider = "toss"

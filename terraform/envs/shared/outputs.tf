@@ -59,3 +59,13 @@ output "dashboard_name" {
   description = "The stage's CloudWatch dashboard."
   value       = module.stack.dashboard_name
 }
+
+output "toss_secret_key_arn" {
+  description = "The Toss Payments secret key's secret (payment_provider toss; null otherwise)."
+  value       = module.stack.toss_secret_key_arn
+}
+
+output "toss_security_key_arn" {
+  description = "The Toss Payments security key's secret (payment_provider toss; null otherwise)."
+  value       = module.stack.toss_security_key_arn
+}

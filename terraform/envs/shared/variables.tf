@@ -82,3 +82,9 @@ variable "search_admin_principals" {
   description = "IAM principals that may assume the search admin role (with MFA); empty: the account (any principal its IAM policies allow)."
   default     = []
 }
+
+variable "payment_provider" {
+  type        = string
+  description = "simulated (the gateway simulator: no money moves; its webhooks delivered by the gateway-webhooks function) or toss (Toss Payments; seed its two keys as docs/DEPLOY.md says)."
+  default     = "simulated"
+}

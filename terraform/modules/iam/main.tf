@@ -20,8 +20,12 @@
 #   images         table r/w; media uploads/ (read, delete) and posters/ (write)
 #   expiry         table r/w
 #   indexer        stream; table reads; search (read, write)
-# plus, for every function, its failure queue (send) when it has one, and for api,
-# payments, webhooks and expiry elasticache:Connect (the Redis pre-claim's IAM log-in).
+#   gateway-webhooks  (only with the gateway simulator) table r/w (its SIMHOOK# items);
+#                  the webhook secret it signs with
+# plus, for every function, its failure queue (send) when it has one; for api,
+# payments, webhooks and expiry elasticache:Connect (the Redis pre-claim's IAM log-in);
+# and for api, payments and webhooks the payment provider's keys when it has some
+# (Toss Payments: var.payment_provider_secret_arns).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -58,6 +62,8 @@ locals {
     images         = data.aws_iam_policy_document.images.json
     expiry         = data.aws_iam_policy_document.expiry.json
     indexer        = data.aws_iam_policy_document.indexer.json
+    # Only a stage on the gateway simulator has this function (and its failure queue).
+    "gateway-webhooks" = one(data.aws_iam_policy_document.gateway_webhooks[*].json)
   }
 }
 
@@ -136,8 +142,21 @@ data "aws_iam_policy_document" "redis_connect" {
   }
 }
 
+# The payment provider's keys (Toss Payments: its secret key and the key that signs its
+# webhooks), for the functions that call it; none with the gateway simulator.
+data "aws_iam_policy_document" "payment_provider" {
+  dynamic "statement" {
+    for_each = length(var.payment_provider_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadThePaymentProviderKeys"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = var.payment_provider_secret_arns
+    }
+  }
+}
+
 data "aws_iam_policy_document" "api" {
-  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json]
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json, data.aws_iam_policy_document.payment_provider.json]
   statement {
     sid       = "SeatMapsInBatches"
     actions   = ["dynamodb:BatchWriteItem"]
@@ -215,7 +234,7 @@ data "aws_iam_policy_document" "forwarder" {
 }
 
 data "aws_iam_policy_document" "payments" {
-  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json]
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json, data.aws_iam_policy_document.payment_provider.json]
   statement {
     sid       = "DrainItsQueue"
     actions   = local.consume
@@ -258,7 +277,7 @@ data "aws_iam_policy_document" "notifications" {
 }
 
 data "aws_iam_policy_document" "webhooks" {
-  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json]
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json, data.aws_iam_policy_document.redis_connect.json, data.aws_iam_policy_document.payment_provider.json]
   statement {
     sid       = "DrainItsQueue"
     actions   = local.consume
@@ -335,6 +354,21 @@ data "aws_iam_policy_document" "expiry" {
     sid       = "FailedAsyncInvocations"
     actions   = ["sqs:SendMessage"]
     resources = [var.failure_queue_arns["expiry"]]
+  }
+}
+
+data "aws_iam_policy_document" "gateway_webhooks" {
+  count                   = contains(var.functions, "gateway-webhooks") ? 1 : 0
+  source_policy_documents = [data.aws_iam_policy_document.table_rw.json]
+  statement {
+    sid       = "SignTheWebhooks"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.webhook_secret_arn]
+  }
+  statement {
+    sid       = "FailedAsyncInvocations"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.failure_queue_arns["gateway-webhooks"]]
   }
 }
 

@@ -8,7 +8,7 @@ variable "functions" {
   description = "The functions, one role each; every one must have a policy document in this module."
 
   validation {
-    condition     = length(setsubtract(var.functions, ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"])) == 0
+    condition     = length(setsubtract(var.functions, ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"])) == 0
     error_message = "A function without a policy document here: write its least-privilege policy first."
   }
 }
@@ -30,7 +30,7 @@ variable "dlq_arns" {
 
 variable "failure_queue_arns" {
   type        = map(string)
-  description = "Failure queue ARNs by function (api, forwarder, indexer, images, expiry)."
+  description = "Failure queue ARNs by function (api, forwarder, indexer, images, expiry, and gateway-webhooks when it is deployed)."
 }
 
 variable "cache_arn" {
@@ -66,6 +66,12 @@ variable "webhook_secret_arn" {
 variable "ticket_signing_key_arn" {
   type        = string
   description = "ARN of the ticket signing key secret."
+}
+
+variable "payment_provider_secret_arns" {
+  type        = list(string)
+  description = "Secrets of the payment provider that api, payments and webhooks read (Toss Payments' two keys); empty with the gateway simulator."
+  default     = []
 }
 
 variable "opensearch_domain_arn" {

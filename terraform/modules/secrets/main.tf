@@ -1,6 +1,7 @@
-# The two application secrets, read once per execution environment by
+# The application secrets, read once per execution environment by
 # booking/bootstrap_aws.with_secrets from the ARNs in CONCERTBOOK_WEBHOOK_SECRET_ARN and
-# CONCERTBOOK_TICKET_SIGNING_KEY_ARN.
+# CONCERTBOOK_TICKET_SIGNING_KEY_ARN, and with Toss Payments as the payment provider
+# (var.toss_keys) CONCERTBOOK_TOSS_SECRET_KEY_ARN and CONCERTBOOK_TOSS_SECURITY_KEY_ARN.
 #
 # Terraform creates the secrets, never their values: the webhook secret comes from the
 # payment gateway's dashboard and the ticket signing key (an Ed25519 PEM) is generated
@@ -19,6 +20,22 @@ resource "aws_secretsmanager_secret" "webhook" {
 resource "aws_secretsmanager_secret" "ticket_signing_key" {
   name                    = "${var.name_prefix}/ticket-signing-key"
   description             = "Ed25519 private key (PEM) that signs ticket codes (CONCERTBOOK_TICKET_SIGNING_KEY_ARN)"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.recovery_window_days
+}
+
+resource "aws_secretsmanager_secret" "toss_secret_key" {
+  count                   = var.toss_keys ? 1 : 0
+  name                    = "${var.name_prefix}/toss-secret-key"
+  description             = "Toss Payments secret key, live_sk_... (CONCERTBOOK_TOSS_SECRET_KEY_ARN)"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.recovery_window_days
+}
+
+resource "aws_secretsmanager_secret" "toss_security_key" {
+  count                   = var.toss_keys ? 1 : 0
+  name                    = "${var.name_prefix}/toss-security-key"
+  description             = "Toss Payments security key that signs its payout and seller webhooks (CONCERTBOOK_TOSS_SECURITY_KEY_ARN)"
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = var.recovery_window_days
 }

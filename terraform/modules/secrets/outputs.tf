@@ -7,3 +7,13 @@ output "ticket_signing_key_arn" {
   description = "CONCERTBOOK_TICKET_SIGNING_KEY_ARN."
   value       = aws_secretsmanager_secret.ticket_signing_key.arn
 }
+
+output "toss_secret_key_arn" {
+  description = "CONCERTBOOK_TOSS_SECRET_KEY_ARN (null without toss_keys)."
+  value       = one(aws_secretsmanager_secret.toss_secret_key[*].arn)
+}
+
+output "toss_security_key_arn" {
+  description = "CONCERTBOOK_TOSS_SECURITY_KEY_ARN (null without toss_keys)."
+  value       = one(aws_secretsmanager_secret.toss_security_key[*].arn)
+}

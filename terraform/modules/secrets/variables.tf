@@ -18,3 +18,9 @@ variable "recovery_window_days" {
     error_message = "recovery_window_days must be between 7 and 30."
   }
 }
+
+variable "toss_keys" {
+  type        = bool
+  description = "Create the Toss Payments secret and security key secrets (the stage's payment provider is toss)."
+  default     = false
+}

@@ -3,7 +3,7 @@
 # against the code), and what each one is given.
 
 locals {
-  catalogue = {
+  core_catalogue = {
     api = {
       image       = "api"
       handler     = "api.lambda_handler.handler"
@@ -51,6 +51,29 @@ locals {
     }
   }
 
+  # With the gateway simulator, its webhooks wait in the table until this function (an
+  # EventBridge schedule, every minute) delivers them to the API; a real provider sends
+  # its own.
+  simulated_gateway = var.payment_provider == "simulated"
+  catalogue = merge(local.core_catalogue, {
+    for name, spec in {
+      "gateway-webhooks" = {
+        image       = "workers"
+        handler     = "workers.gateway_webhooks.handler"
+        description = "EventBridge schedule: the gateway simulator's webhooks to the API"
+      }
+    } : name => spec if local.simulated_gateway
+  })
+
+  scheduled_functions = [for fn in ["expiry", "gateway-webhooks"] : fn if contains(keys(local.catalogue), fn)]
+
+  # One deliverer at a time is enough (each webhook is claimed with a lease anyway); its
+  # timeout is the schedule's minute, so one invocation follows the other.
+  function_settings = merge(
+    { "gateway-webhooks" = { memory_mb = 256, timeout_seconds = 60, reserved_concurrency = 1, provisioned_concurrency = 0 } },
+    var.function_settings,
+  )
+
   # Work queue → the function that drains it (workers/queues.py).
   queue_consumers = {
     payments      = "payments"
@@ -61,7 +84,7 @@ locals {
 
   # Functions without a work queue get a failure queue: stream on-failure records,
   # failed asynchronous invocations.
-  failure_queue_functions = ["api", "forwarder", "indexer", "images", "expiry"]
+  failure_queue_functions = concat(["api", "forwarder", "indexer", "images", "expiry"], local.simulated_gateway ? ["gateway-webhooks"] : [])
 
   dead_letter_arns = merge(
     { for queue, fn in local.queue_consumers : fn => module.queues.dlq_arns[queue] },
@@ -78,10 +101,10 @@ locals {
       description             = spec.description
       image_uri               = local.image_uris[name]
       command                 = [spec.handler]
-      memory_mb               = var.function_settings[name].memory_mb
-      timeout_seconds         = var.function_settings[name].timeout_seconds
-      reserved_concurrency    = var.function_settings[name].reserved_concurrency
-      provisioned_concurrency = var.function_settings[name].provisioned_concurrency
+      memory_mb               = local.function_settings[name].memory_mb
+      timeout_seconds         = local.function_settings[name].timeout_seconds
+      reserved_concurrency    = local.function_settings[name].reserved_concurrency
+      provisioned_concurrency = local.function_settings[name].provisioned_concurrency
       role_arn                = module.iam.role_arns[name]
       dead_letter_arn         = local.dead_letter_arns[name]
     }
@@ -100,8 +123,28 @@ locals {
   webhook_secret    = module.secrets.webhook_secret_arn
   ticket_signer_key = module.secrets.ticket_signing_key_arn
 
-  environments = {
-    api = {
+  # The functions that call the payment provider all name the same one (a payment the API
+  # authorized is captured, voided or refunded by the payments function, and a webhook is
+  # applied by the webhooks function); nothing is set for the simulator, the default.
+  payment_provider = local.simulated_gateway ? {} : {
+    CONCERTBOOK_PAYMENT_PROVIDER      = var.payment_provider
+    CONCERTBOOK_TOSS_API_URL          = var.toss_api_url
+    CONCERTBOOK_TOSS_SECRET_KEY_ARN   = module.secrets.toss_secret_key_arn
+    CONCERTBOOK_TOSS_SECURITY_KEY_ARN = module.secrets.toss_security_key_arn
+  }
+
+  environments = merge(local.core_environments, local.simulated_gateway ? {
+    "gateway-webhooks" = {
+      CONCERTBOOK_RUNTIME            = "aws"
+      CONCERTBOOK_TABLE_NAME         = local.table_name
+      CONCERTBOOK_AWS_REGION         = local.region
+      CONCERTBOOK_PUBLIC_URL         = module.api.url
+      CONCERTBOOK_WEBHOOK_SECRET_ARN = local.webhook_secret
+    }
+  } : {})
+
+  core_environments = {
+    api = merge(local.payment_provider, {
       CONCERTBOOK_RUNTIME                = "aws"
       CONCERTBOOK_TABLE_NAME             = local.table_name
       CONCERTBOOK_AWS_REGION             = local.region
@@ -114,7 +157,7 @@ locals {
       CONCERTBOOK_WEBHOOK_SECRET_ARN     = local.webhook_secret
       CONCERTBOOK_TICKET_SIGNING_KEY_ARN = local.ticket_signer_key
       CONCERTBOOK_QUEUE_URL_WEBHOOKS     = module.queues.urls["webhooks"]
-    }
+    })
     forwarder = {
       CONCERTBOOK_RUNTIME                 = "aws"
       CONCERTBOOK_TABLE_NAME              = local.table_name
@@ -123,7 +166,7 @@ locals {
       CONCERTBOOK_QUEUE_URL_NOTIFICATIONS = module.queues.urls["notifications"]
       CONCERTBOOK_QUEUE_URL_IMAGES        = module.queues.urls["images"]
     }
-    payments = {
+    payments = merge(local.payment_provider, {
       CONCERTBOOK_RUNTIME                = "aws"
       CONCERTBOOK_TABLE_NAME             = local.table_name
       CONCERTBOOK_AWS_REGION             = local.region
@@ -131,7 +174,7 @@ locals {
       CONCERTBOOK_REDIS_IAM_CACHE        = local.redis_cache
       CONCERTBOOK_TICKET_SIGNING_KEY_ARN = local.ticket_signer_key
       CONCERTBOOK_QUEUE_MAX_ATTEMPTS     = local.max_attempts
-    }
+    })
     notifications = {
       CONCERTBOOK_RUNTIME            = "aws"
       CONCERTBOOK_TABLE_NAME         = local.table_name
@@ -139,14 +182,14 @@ locals {
       CONCERTBOOK_MAIL_FROM          = local.mail_from
       CONCERTBOOK_QUEUE_MAX_ATTEMPTS = local.max_attempts
     }
-    webhooks = {
+    webhooks = merge(local.payment_provider, {
       CONCERTBOOK_RUNTIME            = "aws"
       CONCERTBOOK_TABLE_NAME         = local.table_name
       CONCERTBOOK_AWS_REGION         = local.region
       CONCERTBOOK_REDIS_URL          = local.redis_url
       CONCERTBOOK_REDIS_IAM_CACHE    = local.redis_cache
       CONCERTBOOK_QUEUE_MAX_ATTEMPTS = local.max_attempts
-    }
+    })
     "images-queue" = {
       CONCERTBOOK_RUNTIME            = "aws"
       CONCERTBOOK_TABLE_NAME         = local.table_name

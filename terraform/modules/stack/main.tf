@@ -102,6 +102,7 @@ module "secrets" {
   source      = "../secrets"
   name_prefix = local.name_prefix
   kms_key_arn = module.keys.data_key_arn
+  toss_keys   = var.payment_provider == "toss"
 }
 
 module "queues" {
@@ -137,24 +138,25 @@ module "ecr" {
 }
 
 module "iam" {
-  source                  = "../iam"
-  name_prefix             = local.name_prefix
-  functions               = toset(keys(local.catalogue))
-  table_arn               = module.table.arn
-  queue_arns              = module.queues.arns
-  dlq_arns                = module.queues.dlq_arns
-  failure_queue_arns      = module.queues.failure_arns
-  cache_arn               = local.cache.arn
-  cache_user_arn          = local.cache.user_arn
-  media_bucket_arn        = module.media.bucket_arn
-  media_kms_key_arn       = module.media.kms_key_arn
-  data_kms_key_arn        = module.keys.data_key_arn
-  webhook_secret_arn      = module.secrets.webhook_secret_arn
-  ticket_signing_key_arn  = module.secrets.ticket_signing_key_arn
-  opensearch_domain_arn   = local.search.arn
-  ses_identity_arns       = [local.ses_identity_arn]
-  mail_from_address       = var.mail_from_address
-  search_admin_principals = var.search_admin_principals
+  source                       = "../iam"
+  name_prefix                  = local.name_prefix
+  functions                    = toset(keys(local.catalogue))
+  table_arn                    = module.table.arn
+  queue_arns                   = module.queues.arns
+  dlq_arns                     = module.queues.dlq_arns
+  failure_queue_arns           = module.queues.failure_arns
+  cache_arn                    = local.cache.arn
+  cache_user_arn               = local.cache.user_arn
+  media_bucket_arn             = module.media.bucket_arn
+  media_kms_key_arn            = module.media.kms_key_arn
+  data_kms_key_arn             = module.keys.data_key_arn
+  webhook_secret_arn           = module.secrets.webhook_secret_arn
+  ticket_signing_key_arn       = module.secrets.ticket_signing_key_arn
+  opensearch_domain_arn        = local.search.arn
+  payment_provider_secret_arns = compact([module.secrets.toss_secret_key_arn, module.secrets.toss_security_key_arn])
+  ses_identity_arns            = [local.ses_identity_arn]
+  mail_from_address            = var.mail_from_address
+  search_admin_principals      = var.search_admin_principals
 }
 
 module "search" {
@@ -214,13 +216,14 @@ module "functions" {
     } if !contains(var.emulator_unsupported, "stream-event-source-mappings")
   }
 
-  # Every minute; a failed sweep is not retried (the next one catches up) and goes
-  # straight to its DLQ. A failed upload is retried twice within the hour.
-  schedules = { expiry = "rate(1 minute)" }
-  async_invocations = {
-    expiry = { maximum_retry_attempts = 0, maximum_event_age_seconds = 60 }
-    images = { maximum_retry_attempts = 2, maximum_event_age_seconds = 3600 }
-  }
+  # Every minute; a failed sweep or delivery round is not retried (the next one catches
+  # up) and goes straight to its failure queue. A failed upload is retried twice within
+  # the hour.
+  schedules = { for fn in local.scheduled_functions : fn => "rate(1 minute)" }
+  async_invocations = merge(
+    { for fn in local.scheduled_functions : fn => { maximum_retry_attempts = 0, maximum_event_age_seconds = 60 } },
+    { images = { maximum_retry_attempts = 2, maximum_event_age_seconds = 3600 } },
+  )
 
   upload_trigger = {
     function   = "images"

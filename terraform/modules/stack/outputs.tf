@@ -72,3 +72,13 @@ output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.observability.alarm_topic_arn
 }
+
+output "toss_secret_key_arn" {
+  description = "The Toss Payments secret key's secret (payment_provider toss; null otherwise)."
+  value       = module.secrets.toss_secret_key_arn
+}
+
+output "toss_security_key_arn" {
+  description = "The Toss Payments security key's secret (payment_provider toss; null otherwise)."
+  value       = module.secrets.toss_security_key_arn
+}

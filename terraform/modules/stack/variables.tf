@@ -35,8 +35,30 @@ variable "image_tag_overrides" {
   default     = {}
 
   validation {
-    condition     = alltrue([for name, tag in var.image_tag_overrides : contains(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"], name) && can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag)) && tag != "latest"])
+    condition     = alltrue([for name, tag in var.image_tag_overrides : contains(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"], name) && can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag)) && tag != "latest"])
     error_message = "image_tag_overrides: keys are function names, values immutable tags (not latest)."
+  }
+}
+
+variable "payment_provider" {
+  type        = string
+  description = "simulated: the gateway simulator (card tokens such as tok_visa; no money moves), with the gateway-webhooks function that delivers its webhooks. toss: Toss Payments, its secret and security keys in two secrets of the stage (docs/DEPLOY.md seeds them)."
+  default     = "simulated"
+
+  validation {
+    condition     = contains(["simulated", "toss"], var.payment_provider)
+    error_message = "payment_provider must be simulated or toss."
+  }
+}
+
+variable "toss_api_url" {
+  type        = string
+  description = "Base URL of the Toss Payments API (payment_provider toss)."
+  default     = "https://api.tosspayments.com"
+
+  validation {
+    condition     = can(regex("^https://[^/]+$", var.toss_api_url))
+    error_message = "toss_api_url must be an https:// origin without a path."
   }
 }
 
@@ -50,8 +72,8 @@ variable "function_settings" {
   description = "Memory (MB), timeout (s), reserved and provisioned concurrency of every function."
 
   validation {
-    condition     = length(setsubtract(keys(var.function_settings), ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"])) == 0 && length(setsubtract(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"], keys(var.function_settings))) == 0
-    error_message = "function_settings needs exactly the functions api, forwarder, payments, notifications, webhooks, images-queue, images, expiry, indexer."
+    condition     = length(setsubtract(keys(var.function_settings), ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"])) == 0 && length(setsubtract(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"], keys(var.function_settings))) == 0
+    error_message = "function_settings needs the functions api, forwarder, payments, notifications, webhooks, images-queue, images, expiry, indexer, and may set gateway-webhooks (deployed with the gateway simulator)."
   }
 
   validation {

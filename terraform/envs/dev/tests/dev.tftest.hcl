@@ -35,8 +35,13 @@ run "stage" {
   }
 
   assert {
-    condition     = toset(keys(output.function_names)) == toset(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"])
-    error_message = "The stage runs every function."
+    condition     = toset(keys(output.function_names)) == toset(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"])
+    error_message = "The stage runs every function, the gateway simulator's deliverer too (dev pays with the simulator)."
+  }
+
+  assert {
+    condition     = output.toss_secret_key_arn == null && output.toss_security_key_arn == null
+    error_message = "No Toss secrets on the simulator."
   }
 }
 

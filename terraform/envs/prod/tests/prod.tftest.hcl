@@ -37,7 +37,12 @@ run "stage" {
 
   assert {
     condition     = toset(keys(output.function_names)) == toset(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"])
-    error_message = "The stage runs every function."
+    error_message = "The stage runs every function (Toss Payments sends its own webhooks: no simulator's deliverer)."
+  }
+
+  assert {
+    condition     = output.toss_secret_key_arn != null && output.toss_security_key_arn != null
+    error_message = "Prod takes card payments through Toss Payments, its keys in the stage's secrets."
   }
 }
 

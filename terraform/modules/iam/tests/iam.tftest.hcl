@@ -231,6 +231,56 @@ run "secrets_search_mail_and_redis_only_where_the_code_uses_them" {
   }
 }
 
+run "the_gateway_simulators_deliverer_signs_with_the_webhook_secret_only" {
+  command = plan
+
+  variables {
+    functions = ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"]
+    failure_queue_arns = {
+      api                = "arn:aws:sqs:ap-northeast-2:123456789012:cb-test-api-failures"
+      forwarder          = "arn:aws:sqs:ap-northeast-2:123456789012:cb-test-forwarder-failures"
+      indexer            = "arn:aws:sqs:ap-northeast-2:123456789012:cb-test-indexer-failures"
+      images             = "arn:aws:sqs:ap-northeast-2:123456789012:cb-test-images-failures"
+      expiry             = "arn:aws:sqs:ap-northeast-2:123456789012:cb-test-expiry-failures"
+      "gateway-webhooks" = "arn:aws:sqs:ap-northeast-2:123456789012:cb-test-gateway-webhooks-failures"
+    }
+  }
+
+  assert {
+    condition = jsonencode([for s in jsondecode(aws_iam_role_policy.function["gateway-webhooks"].policy).Statement : {
+      sid = s.Sid, actions = sort(flatten([s.Action])), resources = sort(flatten([s.Resource]))
+      } if s.Sid != "DataKeyThroughItsServices"]) == jsonencode([
+      { sid = "TableReadWrite", actions = sort(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]), resources = sort([var.table_arn, "${var.table_arn}/index/*"]) },
+      { sid = "SignTheWebhooks", actions = ["secretsmanager:GetSecretValue"], resources = [var.webhook_secret_arn] },
+      { sid = "FailedAsyncInvocations", actions = ["sqs:SendMessage"], resources = ["arn:aws:sqs:ap-northeast-2:123456789012:cb-test-gateway-webhooks-failures"] },
+    ])
+    error_message = "The simulator's deliverer reads and writes the table, reads the webhook secret and parks failed invocations: nothing more."
+  }
+}
+
+run "the_payment_providers_keys_for_the_functions_that_call_it" {
+  command = plan
+
+  variables {
+    payment_provider_secret_arns = [
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cb-test/toss-secret-key",
+      "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cb-test/toss-security-key",
+    ]
+  }
+
+  assert {
+    condition = jsonencode({ for fn, p in aws_iam_role_policy.function :
+      fn => sort(distinct(flatten([for s in jsondecode(p.policy).Statement : flatten([s.Resource]) if contains(flatten([s.Action]), "secretsmanager:GetSecretValue")])))
+      if anytrue([for s in jsondecode(p.policy).Statement : contains(flatten([s.Action]), "secretsmanager:GetSecretValue")])
+      }) == jsonencode({
+      api      = sort(concat([var.webhook_secret_arn, var.ticket_signing_key_arn], var.payment_provider_secret_arns))
+      payments = sort(concat([var.ticket_signing_key_arn], var.payment_provider_secret_arns))
+      webhooks = sort(var.payment_provider_secret_arns)
+    })
+    error_message = "The Toss keys are read by the API, payments and webhooks functions, and by no other."
+  }
+}
+
 run "the_table_and_the_media_bucket_by_their_parts" {
   command = plan
 

@@ -1,4 +1,4 @@
-# The two application secrets: encrypted with the data key, restorable for a while after a
+# The application secrets: encrypted with the data key, restorable for a while after a
 # deletion; Terraform creates them, never their values (docs/DEPLOY.md seeds them).
 
 mock_provider "aws" {
@@ -23,6 +23,35 @@ run "both_secrets_encrypted_with_the_data_key" {
   assert {
     condition     = output.webhook_secret_arn == aws_secretsmanager_secret.webhook.arn && output.ticket_signing_key_arn == aws_secretsmanager_secret.ticket_signing_key.arn
     error_message = "The outputs (CONCERTBOOK_*_ARN) name the secrets."
+  }
+}
+
+run "no_toss_keys_unless_asked" {
+  command = plan
+
+  assert {
+    condition     = length(aws_secretsmanager_secret.toss_secret_key) == 0 && length(aws_secretsmanager_secret.toss_security_key) == 0
+    error_message = "A stage on the gateway simulator has no Toss secrets."
+  }
+}
+
+run "the_toss_keys_are_secrets_of_their_own" {
+  command = apply
+
+  variables {
+    toss_keys = true
+  }
+
+  assert {
+    condition = alltrue([for s in [aws_secretsmanager_secret.toss_secret_key[0], aws_secretsmanager_secret.toss_security_key[0]] :
+      s.kms_key_id == var.kms_key_arn && startswith(s.name, "cb-test/toss-")
+    ])
+    error_message = "Both Toss keys are secrets of the stage, encrypted with the data key."
+  }
+
+  assert {
+    condition     = output.toss_secret_key_arn == aws_secretsmanager_secret.toss_secret_key[0].arn && output.toss_security_key_arn == aws_secretsmanager_secret.toss_security_key[0].arn
+    error_message = "The outputs name the Toss secrets."
   }
 }
 

@@ -16,16 +16,16 @@ override_module {
     names         = { for q in ["payments", "notifications", "images", "webhooks"] : q => "cb-${q}" }
     dlq_arns      = { for q in ["payments", "notifications", "images", "webhooks"] : q => "arn:aws:sqs:ap-northeast-2:123456789012:cb-${q}-dlq" }
     dlq_names     = { for q in ["payments", "notifications", "images", "webhooks"] : q => "cb-${q}-dlq" }
-    failure_arns  = { for f in ["api", "forwarder", "indexer", "images", "expiry"] : f => "arn:aws:sqs:ap-northeast-2:123456789012:cb-${f}-failures" }
-    failure_names = { for f in ["api", "forwarder", "indexer", "images", "expiry"] : f => "cb-${f}-failures" }
+    failure_arns  = { for f in ["api", "forwarder", "indexer", "images", "expiry", "gateway-webhooks"] : f => "arn:aws:sqs:ap-northeast-2:123456789012:cb-${f}-failures" }
+    failure_names = { for f in ["api", "forwarder", "indexer", "images", "expiry", "gateway-webhooks"] : f => "cb-${f}-failures" }
   }
 }
 
 override_module {
   target = module.iam
   outputs = {
-    role_arns             = { for f in ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"] : f => "arn:aws:iam::123456789012:role/cb-fn-${f}" }
-    role_names            = { for f in ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"] : f => "cb-fn-${f}" }
+    role_arns             = { for f in ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"] : f => "arn:aws:iam::123456789012:role/cb-fn-${f}" }
+    role_names            = { for f in ["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"] : f => "cb-fn-${f}" }
     search_admin_role_arn = "arn:aws:iam::123456789012:role/cb-search-admin"
   }
 }
@@ -58,8 +58,8 @@ run "one_function_per_entry_point_each_with_a_dead_letter_queue" {
   command = apply
 
   assert {
-    condition     = toset(keys(local.catalogue)) == toset(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer"])
-    error_message = "The catalogue names the nine functions of docker/functions.json."
+    condition     = toset(keys(local.catalogue)) == toset(["api", "forwarder", "payments", "notifications", "webhooks", "images-queue", "images", "expiry", "indexer", "gateway-webhooks"])
+    error_message = "The catalogue names the ten functions of docker/functions.json (the gateway simulator's deliverer with the simulator, the default)."
   }
 
   assert {
@@ -79,15 +79,16 @@ run "one_function_per_entry_point_each_with_a_dead_letter_queue" {
 
   assert {
     condition = jsonencode({ for name, f in local.functions : name => f.dead_letter_arn }) == jsonencode({
-      api            = module.queues.failure_arns["api"]
-      forwarder      = module.queues.failure_arns["forwarder"]
-      payments       = module.queues.dlq_arns["payments"]
-      notifications  = module.queues.dlq_arns["notifications"]
-      webhooks       = module.queues.dlq_arns["webhooks"]
-      "images-queue" = module.queues.dlq_arns["images"]
-      images         = module.queues.failure_arns["images"]
-      expiry         = module.queues.failure_arns["expiry"]
-      indexer        = module.queues.failure_arns["indexer"]
+      api                = module.queues.failure_arns["api"]
+      forwarder          = module.queues.failure_arns["forwarder"]
+      payments           = module.queues.dlq_arns["payments"]
+      notifications      = module.queues.dlq_arns["notifications"]
+      webhooks           = module.queues.dlq_arns["webhooks"]
+      "images-queue"     = module.queues.dlq_arns["images"]
+      images             = module.queues.failure_arns["images"]
+      expiry             = module.queues.failure_arns["expiry"]
+      indexer            = module.queues.failure_arns["indexer"]
+      "gateway-webhooks" = module.queues.failure_arns["gateway-webhooks"]
     })
     error_message = "A queue's consumer parks in its queue's DLQ; every other function has a failure queue of its own."
   }
@@ -100,8 +101,14 @@ run "one_function_per_entry_point_each_with_a_dead_letter_queue" {
   assert {
     condition = alltrue([for name, f in local.functions :
       f.memory_mb == var.function_settings[name].memory_mb && f.timeout_seconds == var.function_settings[name].timeout_seconds && f.reserved_concurrency == var.function_settings[name].reserved_concurrency
+      if name != "gateway-webhooks"
     ])
     error_message = "Memory, timeout and reserved concurrency are the stage's function_settings."
+  }
+
+  assert {
+    condition     = local.functions["gateway-webhooks"].timeout_seconds == 60 && local.functions["gateway-webhooks"].reserved_concurrency == 1
+    error_message = "Without settings of its own, the simulator's deliverer runs one at a time for the schedule's minute."
   }
 
   assert {
@@ -137,15 +144,16 @@ run "every_function_runs_the_aws_runtime_with_what_its_role_may_use" {
 
   assert {
     condition = jsonencode({ for name, env in local.environments : name => sort([for k in keys(env) : k if startswith(k, "CONCERTBOOK_QUEUE_URL_")]) }) == jsonencode({
-      api            = ["CONCERTBOOK_QUEUE_URL_WEBHOOKS"]
-      forwarder      = ["CONCERTBOOK_QUEUE_URL_IMAGES", "CONCERTBOOK_QUEUE_URL_NOTIFICATIONS", "CONCERTBOOK_QUEUE_URL_PAYMENTS"]
-      payments       = []
-      notifications  = []
-      webhooks       = []
-      "images-queue" = []
-      images         = []
-      expiry         = []
-      indexer        = []
+      api                = ["CONCERTBOOK_QUEUE_URL_WEBHOOKS"]
+      forwarder          = ["CONCERTBOOK_QUEUE_URL_IMAGES", "CONCERTBOOK_QUEUE_URL_NOTIFICATIONS", "CONCERTBOOK_QUEUE_URL_PAYMENTS"]
+      payments           = []
+      notifications      = []
+      webhooks           = []
+      "images-queue"     = []
+      images             = []
+      expiry             = []
+      indexer            = []
+      "gateway-webhooks" = []
     }) && local.environments["forwarder"].CONCERTBOOK_QUEUE_URL_PAYMENTS == module.queues.urls["payments"] && local.environments["api"].CONCERTBOOK_QUEUE_URL_WEBHOOKS == module.queues.urls["webhooks"]
     error_message = "Queue URLs only where the role may send (modules/iam: the API to webhooks, the forwarder to the outbox queues)."
   }
@@ -157,7 +165,7 @@ run "every_function_runs_the_aws_runtime_with_what_its_role_may_use" {
       "CONCERTBOOK_WEBHOOK_SECRET_ARN", "CONCERTBOOK_TICKET_SIGNING_KEY_ARN", "CONCERTBOOK_OPENSEARCH_URL",
       "CONCERTBOOK_MEDIA_BUCKET", "CONCERTBOOK_MAIL_FROM", "CONCERTBOOK_REDIS_URL", "CONCERTBOOK_REDIS_IAM_CACHE",
       ] : variable => sort([for name, env in local.environments : name if contains(keys(env), variable)]) }) == jsonencode({
-      CONCERTBOOK_WEBHOOK_SECRET_ARN     = ["api"]
+      CONCERTBOOK_WEBHOOK_SECRET_ARN     = ["api", "gateway-webhooks"]
       CONCERTBOOK_TICKET_SIGNING_KEY_ARN = ["api", "payments"]
       CONCERTBOOK_OPENSEARCH_URL         = ["api", "indexer"]
       CONCERTBOOK_MEDIA_BUCKET           = ["api", "images", "images-queue"]
@@ -179,6 +187,64 @@ run "every_function_runs_the_aws_runtime_with_what_its_role_may_use" {
     condition     = local.environments["notifications"].CONCERTBOOK_MAIL_FROM == "K-ConcertBook <tickets@dev.concertbook.example>" && local.ses_identity_arn == "arn:aws:ses:ap-northeast-2:123456789012:identity/dev.concertbook.example"
     error_message = "The mail goes out as the stage's sender through its SES identity."
   }
+}
+
+run "the_gateway_simulators_webhooks_go_to_the_api_every_minute" {
+  command = apply
+
+  assert {
+    condition     = local.environments["gateway-webhooks"].CONCERTBOOK_PUBLIC_URL == module.api.url && local.environments["gateway-webhooks"].CONCERTBOOK_WEBHOOK_SECRET_ARN == module.secrets.webhook_secret_arn
+    error_message = "The deliverer signs with the stage's webhook secret and posts to the stage's API."
+  }
+
+  assert {
+    condition     = module.functions.function_names["gateway-webhooks"] == "concertbook-dev-gateway-webhooks" && length([for k in keys(local.environments["api"]) : k if startswith(k, "CONCERTBOOK_PAYMENT_PROVIDER") || startswith(k, "CONCERTBOOK_TOSS_")]) == 0
+    error_message = "The simulator is the default: no provider variables, and the deliverer is deployed."
+  }
+
+  assert {
+    condition     = local.scheduled_functions == ["expiry", "gateway-webhooks"]
+    error_message = "The expiry sweep and the simulator's deliverer run on the one-minute schedule, without retries."
+  }
+}
+
+run "toss_payments_replaces_the_simulator" {
+  command = apply
+
+  variables {
+    payment_provider = "toss"
+  }
+
+  assert {
+    condition     = !contains(keys(local.catalogue), "gateway-webhooks") && local.scheduled_functions == ["expiry"] && !contains(local.failure_queue_functions, "gateway-webhooks")
+    error_message = "With Toss Payments, the simulator's deliverer, its schedule and its failure queue are gone."
+  }
+
+  assert {
+    condition = jsonencode({ for name, env in local.environments : name => env.CONCERTBOOK_PAYMENT_PROVIDER if contains(keys(env), "CONCERTBOOK_PAYMENT_PROVIDER") }) == jsonencode({
+      api      = "toss"
+      payments = "toss"
+      webhooks = "toss"
+    })
+    error_message = "The functions that call the provider (authorize, capture and refund, apply webhooks) all name Toss; no other does."
+  }
+
+  assert {
+    condition = alltrue([for name in ["api", "payments", "webhooks"] :
+      local.environments[name].CONCERTBOOK_TOSS_SECRET_KEY_ARN == module.secrets.toss_secret_key_arn && local.environments[name].CONCERTBOOK_TOSS_SECURITY_KEY_ARN == module.secrets.toss_security_key_arn && local.environments[name].CONCERTBOOK_TOSS_API_URL == "https://api.tosspayments.com"
+    ])
+    error_message = "Each gets the Toss keys from the stage's secrets, never a value."
+  }
+}
+
+run "an_unknown_payment_provider_is_refused" {
+  command = plan
+
+  variables {
+    payment_provider = "paypal"
+  }
+
+  expect_failures = [var.payment_provider]
 }
 
 run "the_stage_outputs_what_its_deployers_need" {
