@@ -153,6 +153,24 @@ def test_prod_waits_for_dev_and_its_reviewers() -> None:
     assert (jobs["prod"]["needs"], jobs["prod"]["environment"]) == ("dev", "prod")
 
 
+def test_the_released_images_come_with_their_sboms() -> None:
+    """GIVEN the deploy workflow's image build WHEN read THEN after the images are built it
+    writes each image's SBOM and licence listing (docker/build.sh --sbom) and keeps them as
+    an artifact named by the commit."""
+    job = by_name()["deploy"]["jobs"]["images"]
+    texts = runs(job)
+    build = next(i for i, t in enumerate(texts) if "docker/build.sh\n" in t + "\n")
+    sbom = next(i for i, t in enumerate(texts) if "docker/build.sh --sbom reports/sbom/images" in t)
+    assert build < sbom
+    kept = [
+        step
+        for step in steps(job)[sbom:]
+        if str(step.get("uses", "")).startswith("actions/upload-artifact")
+    ]
+    assert kept and kept[0]["with"]["path"] == "reports/sbom/images"
+    assert "${{ github.sha }}" in kept[0]["with"]["name"]
+
+
 def test_ci_runs_the_checks_the_project_defines() -> None:
     """GIVEN ci.yml WHEN read THEN it runs .ci/run, hadolint, checkov, the image build and
     tools/terraform-check.sh (terraform fmt, init, validate, test)."""
@@ -162,6 +180,8 @@ def test_ci_runs_the_checks_the_project_defines() -> None:
         "hadolint",
         "tools/checkov/run.sh",
         "docker/build.sh",
+        "docker/build.sh --sbom",
+        "tests/test_sbom.py",
         "tools/terraform-check.sh",
     ):
         assert command in everything, command
