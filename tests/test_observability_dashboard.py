@@ -3,9 +3,10 @@ catalogue (booking/observability/catalogue.py): every application metric the das
 should show is there by its exact name, namespace and dimensions, and every application
 metric the dashboard or an alarm names exists in the catalogue as named.
 
-Read from the Terraform source (python-hcl2): widget
-metric arrays `[local.app_namespace, "Name", "dimension", value, {...}]`, the same inside
-`for` expressions, and `SEARCH('{Namespace,dimension,...} MetricName="Name"', ...)`.
+Read from the Terraform source (python-hcl2): in the widget lists (locals `*_widgets`) the
+dashboard is built from, metric arrays `[local.app_namespace, "Name", "dimension", value,
+{...}]`, the same inside `for` expressions, and
+`SEARCH('{Namespace,dimension,...} MetricName="Name"', ...)`.
 """
 
 from __future__ import annotations
@@ -85,12 +86,28 @@ def module() -> tuple[dict[str, Any], dict[str, Any]]:
     return parsed, _locals(parsed)
 
 
+_LOCAL = re.compile(r"local\.(\w+)")
+
+
+def reached(text: str, local: dict[str, Any]) -> set[str]:
+    """The locals a piece of HCL names, and the locals those name, and so on."""
+    seen: set[str] = set()
+    todo = [text]
+    while todo:
+        for name in _LOCAL.findall(todo.pop()):
+            if name in local and name not in seen:
+                seen.add(name)
+                todo.append(json.dumps(local[name]))
+    return seen
+
+
 def dashboard_references() -> list[Reference]:
+    """The metrics of the widget lists (locals `*_widgets`) the dashboard is built from."""
     parsed, local = module()
     namespace = local["app_namespace"]
-    body = json.dumps(parsed["resource"])
-    widgets = [name for name in local if name.endswith("_widgets")]
-    shown = [name for name in widgets if f"local.{name}" in body]
+    dashboards = [r for r in parsed["resource"] if "aws_cloudwatch_dashboard" in r]
+    used = reached(json.dumps(dashboards), local)
+    shown = [name for name in local if name.endswith("_widgets") and name in used]
     assert "app_widgets" in shown, "the dashboard shows the application's widgets"
     return [r for name in shown for r in references(local[name], name, namespace)]
 

@@ -26,6 +26,8 @@ locals {
   region  = data.aws_region.current.name
   account = data.aws_caller_identity.current.account_id
   api     = ["ApiId", var.api_id, "Stage", var.api_stage]
+  # The latency percentiles the dashboard shows, at API Gateway and in the app.
+  latency_percentiles = ["p75", "p90", "p99"]
   # Every queue that holds what could not be done: work queues' DLQs and the functions'
   # failure queues.
   parked = merge(
@@ -46,209 +48,106 @@ locals {
     }
   ]...)
 
+  # The dashboard's widgets by what sets each apart: title, width, metrics and, where
+  # they differ from the dashboard's, stat and period (aws_cloudwatch_dashboard.this
+  # adds the rest). Rows of a widget are 24 wide.
   api_widgets = [
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "API requests per second"
-        region = local.region
-        period = 60
-        stat   = "Sum"
-        metrics = [
-          [{ expression = "m1 / PERIOD(m1)", label = "requests/s", id = "e1" }],
-          concat(["AWS/ApiGateway", "Count"], local.api, [{ id = "m1", visible = false }]),
-        ]
-      }
+      title = "API requests per second", width = 8, stat = "Sum"
+      metrics = [
+        [{ expression = "m1 / PERIOD(m1)", label = "requests/s", id = "e1" }],
+        concat(["AWS/ApiGateway", "Count"], local.api, [{ id = "m1", visible = false }]),
+      ]
     },
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "API 4xx and 5xx rate (%)"
-        region = local.region
-        period = 60
-        stat   = "Sum"
-        metrics = [
-          [{ expression = "IF(m1 > 0, 100 * m4 / m1, 0)", label = "4xx %", id = "e4" }],
-          [{ expression = "IF(m1 > 0, 100 * m5 / m1, 0)", label = "5xx %", id = "e5" }],
-          concat(["AWS/ApiGateway", "Count"], local.api, [{ id = "m1", visible = false }]),
-          concat(["AWS/ApiGateway", "4xx"], local.api, [{ id = "m4", visible = false }]),
-          concat(["AWS/ApiGateway", "5xx"], local.api, [{ id = "m5", visible = false }]),
-        ]
-      }
+      title = "API 4xx and 5xx rate (%)", width = 8, stat = "Sum"
+      metrics = [
+        [{ expression = "IF(m1 > 0, 100 * m4 / m1, 0)", label = "4xx %", id = "e4" }],
+        [{ expression = "IF(m1 > 0, 100 * m5 / m1, 0)", label = "5xx %", id = "e5" }],
+        concat(["AWS/ApiGateway", "Count"], local.api, [{ id = "m1", visible = false }]),
+        concat(["AWS/ApiGateway", "4xx"], local.api, [{ id = "m4", visible = false }]),
+        concat(["AWS/ApiGateway", "5xx"], local.api, [{ id = "m5", visible = false }]),
+      ]
     },
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "API latency (ms)"
-        region = local.region
-        period = 60
-        metrics = [
-          concat(["AWS/ApiGateway", "Latency"], local.api, [{ stat = "p75", label = "p75" }]),
-          concat(["AWS/ApiGateway", "Latency"], local.api, [{ stat = "p90", label = "p90" }]),
-          concat(["AWS/ApiGateway", "Latency"], local.api, [{ stat = "p99", label = "p99" }]),
-        ]
-      }
+      title   = "API latency (ms)", width = 8
+      metrics = [for p in local.latency_percentiles : concat(["AWS/ApiGateway", "Latency"], local.api, [{ stat = p, label = p }])]
     },
   ]
 
   function_widgets = [
     for name, function_name in var.function_names : {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "Lambda ${name}"
-        region = local.region
-        period = 60
-        metrics = [
-          ["AWS/Lambda", "Duration", "FunctionName", function_name, { stat = "p99", label = "duration p99 (ms)", yAxis = "right" }],
-          ["AWS/Lambda", "Errors", "FunctionName", function_name, { stat = "Sum", label = "errors" }],
-          ["AWS/Lambda", "Throttles", "FunctionName", function_name, { stat = "Sum", label = "throttles" }],
-          ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", function_name, { stat = "Maximum", label = "concurrent executions" }],
-        ]
-      }
+      title = "Lambda ${name}", width = 8
+      metrics = [
+        ["AWS/Lambda", "Duration", "FunctionName", function_name, { stat = "p99", label = "duration p99 (ms)", yAxis = "right" }],
+        ["AWS/Lambda", "Errors", "FunctionName", function_name, { stat = "Sum", label = "errors" }],
+        ["AWS/Lambda", "Throttles", "FunctionName", function_name, { stat = "Sum", label = "throttles" }],
+        ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", function_name, { stat = "Maximum", label = "concurrent executions" }],
+      ]
     }
   ]
 
   table_widgets = [
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title  = "DynamoDB consumed capacity (units/s)"
-        region = local.region
-        period = 60
-        stat   = "Sum"
-        metrics = [
-          [{ expression = "r / PERIOD(r)", label = "read (RCU/s)", id = "er" }],
-          [{ expression = "w / PERIOD(w)", label = "write (WCU/s)", id = "ew" }],
-          ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", var.table_name, { id = "r", visible = false }],
-          ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", var.table_name, { id = "w", visible = false }],
-        ]
-      }
+      title = "DynamoDB consumed capacity (units/s)", width = 12, stat = "Sum"
+      metrics = [
+        [{ expression = "r / PERIOD(r)", label = "read (RCU/s)", id = "er" }],
+        [{ expression = "w / PERIOD(w)", label = "write (WCU/s)", id = "ew" }],
+        ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", var.table_name, { id = "r", visible = false }],
+        ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", var.table_name, { id = "w", visible = false }],
+      ]
     },
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title  = "DynamoDB throttled requests"
-        region = local.region
-        period = 60
-        stat   = "Sum"
-        metrics = concat(
-          [for op in var.table_operations : ["AWS/DynamoDB", "ThrottledRequests", "TableName", var.table_name, "Operation", op, { label = op }]],
-          [for id, q in local.throttle_queries : concat(["AWS/DynamoDB", q.metric, "TableName", var.table_name], q.index == "" ? [] : ["GlobalSecondaryIndexName", q.index], [{ label = "${id} throttle events" }])],
-        )
-      }
+      title = "DynamoDB throttled requests", width = 12, stat = "Sum"
+      metrics = concat(
+        [for op in var.table_operations : ["AWS/DynamoDB", "ThrottledRequests", "TableName", var.table_name, "Operation", op, { label = op }]],
+        [for id, q in local.throttle_queries : concat(["AWS/DynamoDB", q.metric, "TableName", var.table_name], q.index == "" ? [] : ["GlobalSecondaryIndexName", q.index], [{ label = "${id} throttle events" }])],
+      )
     },
   ]
 
   queue_widgets = [
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title   = "SQS age of the oldest message (s)"
-        region  = local.region
-        period  = 60
-        stat    = "Maximum"
-        metrics = [for q, name in var.queue_names : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", name, { label = q }]]
-      }
+      title   = "SQS age of the oldest message (s)", width = 12, stat = "Maximum"
+      metrics = [for q, name in var.queue_names : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", name, { label = q }]]
     },
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title   = "Dead-letter and failure queue depth (messages)"
-        region  = local.region
-        period  = 60
-        stat    = "Maximum"
-        metrics = [for q, name in local.parked : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { label = q }]]
-      }
+      title   = "Dead-letter and failure queue depth (messages)", width = 12, stat = "Maximum"
+      metrics = [for q, name in local.parked : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { label = q }]]
     },
   ]
 
   search_widgets = [
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "OpenSearch cluster status"
-        region = local.region
-        period = 60
-        stat   = "Maximum"
-        metrics = [
-          ["AWS/ES", "ClusterStatus.red", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "red" }],
-          ["AWS/ES", "ClusterStatus.yellow", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "yellow" }],
-        ]
-      }
+      title = "OpenSearch cluster status", width = 8, stat = "Maximum"
+      metrics = [
+        ["AWS/ES", "ClusterStatus.red", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "red" }],
+        ["AWS/ES", "ClusterStatus.yellow", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "yellow" }],
+      ]
     },
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "OpenSearch free storage (MiB)"
-        region = local.region
-        period = 300
-        stat   = "Minimum"
-        metrics = [
-          ["AWS/ES", "FreeStorageSpace", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "free storage" }],
-        ]
-      }
+      title = "OpenSearch free storage (MiB)", width = 8, stat = "Minimum", period = 300
+      metrics = [
+        ["AWS/ES", "FreeStorageSpace", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "free storage" }],
+      ]
     },
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "OpenSearch CPU and JVM memory pressure (%)"
-        region = local.region
-        period = 60
-        stat   = "Maximum"
-        metrics = [
-          ["AWS/ES", "CPUUtilization", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "CPU" }],
-          ["AWS/ES", "JVMMemoryPressure", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "JVM memory pressure" }],
-        ]
-      }
+      title = "OpenSearch CPU and JVM memory pressure (%)", width = 8, stat = "Maximum"
+      metrics = [
+        ["AWS/ES", "CPUUtilization", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "CPU" }],
+        ["AWS/ES", "JVMMemoryPressure", "DomainName", var.opensearch_domain_name, "ClientId", local.account, { label = "JVM memory pressure" }],
+      ]
     },
   ]
 
   cache_widgets = [
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title   = "Redis engine CPU (%)"
-        region  = local.region
-        period  = 60
-        stat    = "Maximum"
-        metrics = [for node in var.redis_node_ids : ["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", node, { label = node }]]
-      }
+      title   = "Redis engine CPU (%)", width = 12, stat = "Maximum"
+      metrics = [for node in var.redis_node_ids : ["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", node, { label = node }]]
     },
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title   = "Redis memory used (%)"
-        region  = local.region
-        period  = 60
-        stat    = "Maximum"
-        metrics = [for node in var.redis_node_ids : ["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", node, { label = node }]]
-      }
+      title   = "Redis memory used (%)", width = 12, stat = "Maximum"
+      metrics = [for node in var.redis_node_ids : ["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", node, { label = node }]]
     },
   ]
 }
@@ -262,144 +161,79 @@ locals {
 
   app_widgets = [
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title  = "App requests by route and status class (per minute)"
-        region = local.region
-        period = 60
-        metrics = [
-          [{ expression = "SEARCH('{${local.app_namespace},method,route,status_class} MetricName=\"HttpRequests\"', 'Sum', 60)", id = "routes", label = "" }],
-        ]
-      }
+      title = "App requests by route and status class (per minute)", width = 12
+      metrics = [
+        [{ expression = "SEARCH('{${local.app_namespace},method,route,status_class} MetricName=\"HttpRequests\"', 'Sum', 60)", id = "routes", label = "" }],
+      ]
     },
     {
-      type   = "metric"
-      width  = 6
-      height = 6
-      properties = {
-        title  = "App 5xx rate (%)"
-        region = local.region
-        period = 60
-        stat   = "Sum"
-        metrics = [
-          [{ expression = "IF(requests > 0, 100 * errors / requests, 0)", label = "5xx %", id = "rate" }],
-          [local.app_namespace, "HttpRequests", { id = "requests", visible = false }],
-          [local.app_namespace, "HttpErrors", { id = "errors", visible = false }],
-        ]
-      }
+      title = "App 5xx rate (%)", width = 6, stat = "Sum"
+      metrics = [
+        [{ expression = "IF(requests > 0, 100 * errors / requests, 0)", label = "5xx %", id = "rate" }],
+        [local.app_namespace, "HttpRequests", { id = "requests", visible = false }],
+        [local.app_namespace, "HttpErrors", { id = "errors", visible = false }],
+      ]
     },
     {
-      type   = "metric"
-      width  = 6
-      height = 6
-      properties = {
-        title  = "App latency (ms)"
-        region = local.region
-        period = 60
-        metrics = [
-          [local.app_namespace, "RequestLatency", { stat = "p75", label = "p75" }],
-          [local.app_namespace, "RequestLatency", { stat = "p90", label = "p90" }],
-          [local.app_namespace, "RequestLatency", { stat = "p99", label = "p99" }],
-        ]
-      }
+      title   = "App latency (ms)", width = 6
+      metrics = [for p in local.latency_percentiles : [local.app_namespace, "RequestLatency", { stat = p, label = p }]]
     },
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title  = "App p99 latency by route (ms)"
-        region = local.region
-        period = 60
-        metrics = [
-          [{ expression = "SEARCH('{${local.app_namespace},method,route} MetricName=\"RequestLatency\"', 'p99', 60)", id = "p99", label = "" }],
-        ]
-      }
+      title = "App p99 latency by route (ms)", width = 12
+      metrics = [
+        [{ expression = "SEARCH('{${local.app_namespace},method,route} MetricName=\"RequestLatency\"', 'p99', 60)", id = "p99", label = "" }],
+      ]
     },
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title  = "Holds placed and refused (per minute)"
-        region = local.region
-        period = 60
-        stat   = "Sum"
-        metrics = concat(
-          [[local.app_namespace, "HoldsPlaced", { label = "placed" }]],
-          [for reason in local.hold_refusal_reasons : [local.app_namespace, "HoldsRefused", "reason", reason, { label = "refused: ${reason}" }]],
-        )
-      }
+      title = "Holds placed and refused (per minute)", width = 12, stat = "Sum"
+      metrics = concat(
+        [[local.app_namespace, "HoldsPlaced", { label = "placed" }]],
+        [for reason in local.hold_refusal_reasons : [local.app_namespace, "HoldsRefused", "reason", reason, { label = "refused: ${reason}" }]],
+      )
     },
     {
-      type   = "metric"
-      width  = 12
-      height = 6
-      properties = {
-        title   = "Pre-claim: deferred instead of refusing (false refusals avoided, per minute)"
-        region  = local.region
-        period  = 60
-        stat    = "Sum"
-        metrics = [for guard in local.preclaim_guards : [local.app_namespace, "PreclaimGuardHits", "reason", guard, { label = guard }]]
-      }
+      title   = "Pre-claim: deferred instead of refusing (false refusals avoided, per minute)", width = 12, stat = "Sum"
+      metrics = [for guard in local.preclaim_guards : [local.app_namespace, "PreclaimGuardHits", "reason", guard, { label = guard }]]
     },
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "Tickets sold (per minute)"
-        region = local.region
-        period = 60
-        stat   = "Sum"
-        metrics = [
-          [local.app_namespace, "TicketsSold", { label = "tickets sold" }],
-        ]
-      }
+      title   = "Tickets sold (per minute)", width = 8, stat = "Sum"
+      metrics = [[local.app_namespace, "TicketsSold", { label = "tickets sold" }]]
     },
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title  = "Outbox lag (s): the oldest entry not yet relayed"
-        region = local.region
-        period = 60
-        stat   = "Maximum"
-        metrics = [
-          [local.app_namespace, "OutboxLag", { label = "outbox lag" }],
-        ]
-      }
+      title   = "Outbox lag (s): the oldest entry not yet relayed", width = 8, stat = "Maximum"
+      metrics = [[local.app_namespace, "OutboxLag", { label = "outbox lag" }]]
     },
     {
-      type   = "metric"
-      width  = 8
-      height = 6
-      properties = {
-        title   = "SQS queue depth (messages)"
-        region  = local.region
-        period  = 60
-        stat    = "Maximum"
-        metrics = [for q, name in var.queue_names : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { label = q }]]
-      }
+      title   = "SQS queue depth (messages)", width = 8, stat = "Maximum"
+      metrics = [for q, name in var.queue_names : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { label = q }]]
     },
   ]
+}
+
+# The dashboard from top to bottom; each widget its spec over what every widget shares.
+locals {
+  widget_specs = concat(
+    local.api_widgets,
+    local.app_widgets,
+    local.function_widgets,
+    local.table_widgets,
+    local.queue_widgets,
+    local.search_widgets,
+    local.cache_widgets,
+  )
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name_prefix
   dashboard_body = jsonencode({
-    widgets = concat(
-      local.api_widgets,
-      local.app_widgets,
-      local.function_widgets,
-      local.table_widgets,
-      local.queue_widgets,
-      local.search_widgets,
-      local.cache_widgets,
-    )
+    widgets = [
+      for spec in local.widget_specs : {
+        type       = "metric"
+        width      = spec.width
+        height     = 6
+        properties = merge({ region = local.region, period = 60 }, { for key, value in spec : key => value if key != "width" })
+      }
+    ]
   })
 }
 
