@@ -50,7 +50,7 @@ locals {
 
   # The dashboard's widgets by what sets each apart: title, width, metrics and, where
   # they differ from the dashboard's, stat and period (aws_cloudwatch_dashboard.this
-  # adds the rest). Rows of a widget are 24 wide.
+  # adds the rest). A row of the dashboard is 24 wide.
   api_widgets = [
     {
       title = "API requests per second", width = 8, stat = "Sum"
@@ -253,6 +253,10 @@ resource "aws_sns_topic_subscription" "email" {
 locals {
   actions = [aws_sns_topic.alarms.arn]
 }
+
+# One resource per kind of alarm, though most share a shape: the families are keyed by
+# function, queue and Redis node, keys a `moved` block cannot list (they differ by stage),
+# so folding them into one for_each would replace the alarms of every deployed stage.
 
 resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
   alarm_name          = "${var.name_prefix}-api-5xx-rate"
