@@ -24,18 +24,17 @@ resource "aws_secretsmanager_secret" "ticket_signing_key" {
   recovery_window_in_days = var.recovery_window_days
 }
 
-resource "aws_secretsmanager_secret" "toss_secret_key" {
-  count                   = var.toss_keys ? 1 : 0
-  name                    = "${var.name_prefix}/toss-secret-key"
-  description             = "Toss Payments secret key, live_sk_... (CONCERTBOOK_TOSS_SECRET_KEY_ARN)"
-  kms_key_id              = var.kms_key_arn
-  recovery_window_in_days = var.recovery_window_days
+locals {
+  toss_keys = {
+    "toss-secret-key"   = "Toss Payments secret key, live_sk_... (CONCERTBOOK_TOSS_SECRET_KEY_ARN)"
+    "toss-security-key" = "Toss Payments security key that signs its payout and seller webhooks (CONCERTBOOK_TOSS_SECURITY_KEY_ARN)"
+  }
 }
 
-resource "aws_secretsmanager_secret" "toss_security_key" {
-  count                   = var.toss_keys ? 1 : 0
-  name                    = "${var.name_prefix}/toss-security-key"
-  description             = "Toss Payments security key that signs its payout and seller webhooks (CONCERTBOOK_TOSS_SECURITY_KEY_ARN)"
+resource "aws_secretsmanager_secret" "toss" {
+  for_each                = var.toss_keys ? local.toss_keys : {}
+  name                    = "${var.name_prefix}/${each.key}"
+  description             = each.value
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = var.recovery_window_days
 }

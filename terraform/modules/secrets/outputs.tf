@@ -10,10 +10,10 @@ output "ticket_signing_key_arn" {
 
 output "toss_secret_key_arn" {
   description = "CONCERTBOOK_TOSS_SECRET_KEY_ARN (null without toss_keys)."
-  value       = one(aws_secretsmanager_secret.toss_secret_key[*].arn)
+  value       = try(aws_secretsmanager_secret.toss["toss-secret-key"].arn, null)
 }
 
 output "toss_security_key_arn" {
   description = "CONCERTBOOK_TOSS_SECURITY_KEY_ARN (null without toss_keys)."
-  value       = one(aws_secretsmanager_secret.toss_security_key[*].arn)
+  value       = try(aws_secretsmanager_secret.toss["toss-security-key"].arn, null)
 }

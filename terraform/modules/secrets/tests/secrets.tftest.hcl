@@ -30,7 +30,7 @@ run "no_toss_keys_unless_asked" {
   command = plan
 
   assert {
-    condition     = length(aws_secretsmanager_secret.toss_secret_key) == 0 && length(aws_secretsmanager_secret.toss_security_key) == 0
+    condition     = length(aws_secretsmanager_secret.toss) == 0 && output.toss_secret_key_arn == null && output.toss_security_key_arn == null
     error_message = "A stage on the gateway simulator has no Toss secrets."
   }
 }
@@ -43,14 +43,12 @@ run "the_toss_keys_are_secrets_of_their_own" {
   }
 
   assert {
-    condition = alltrue([for s in [aws_secretsmanager_secret.toss_secret_key[0], aws_secretsmanager_secret.toss_security_key[0]] :
-      s.kms_key_id == var.kms_key_arn && startswith(s.name, "cb-test/toss-")
-    ])
+    condition     = toset([for s in aws_secretsmanager_secret.toss : s.name if s.kms_key_id == var.kms_key_arn]) == toset(["cb-test/toss-secret-key", "cb-test/toss-security-key"])
     error_message = "Both Toss keys are secrets of the stage, encrypted with the data key."
   }
 
   assert {
-    condition     = output.toss_secret_key_arn == aws_secretsmanager_secret.toss_secret_key[0].arn && output.toss_security_key_arn == aws_secretsmanager_secret.toss_security_key[0].arn
+    condition     = output.toss_secret_key_arn == aws_secretsmanager_secret.toss["toss-secret-key"].arn && output.toss_security_key_arn == aws_secretsmanager_secret.toss["toss-security-key"].arn
     error_message = "The outputs name the Toss secrets."
   }
 }
