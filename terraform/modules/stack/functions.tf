@@ -128,7 +128,6 @@ locals {
   # applied by the webhooks function); nothing is set for the simulator, the default.
   payment_provider = local.simulated_gateway ? {} : {
     CONCERTBOOK_PAYMENT_PROVIDER      = var.payment_provider
-    CONCERTBOOK_TOSS_API_URL          = var.toss_api_url
     CONCERTBOOK_TOSS_SECRET_KEY_ARN   = module.secrets.toss_secret_key_arn
     CONCERTBOOK_TOSS_SECURITY_KEY_ARN = module.secrets.toss_security_key_arn
   }

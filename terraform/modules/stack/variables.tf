@@ -51,17 +51,6 @@ variable "payment_provider" {
   }
 }
 
-variable "toss_api_url" {
-  type        = string
-  description = "Base URL of the Toss Payments API (payment_provider toss)."
-  default     = "https://api.tosspayments.com"
-
-  validation {
-    condition     = can(regex("^https://[^/]+$", var.toss_api_url))
-    error_message = "toss_api_url must be an https:// origin without a path."
-  }
-}
-
 variable "function_settings" {
   type = map(object({
     memory_mb               = number
