@@ -67,11 +67,35 @@ def _one_backup_per_transaction() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+class _RegisterOfNothing(list[Any]):
+    """A model class's register of its instances that keeps none of them."""
+
+    def append(self, instance: Any) -> None:
+        pass
+
+
+def _no_register_of_items_and_messages() -> None:
+    """moto registers every model instance it ever creates, for its state dump
+    (/moto-api/data.json), and never lets go: every DynamoDB item (each read's copies,
+    each transaction's backup of the whole table) and every SQS message stays alive for
+    the life of the server. The 200-order payments race grew it by 1.7 GB a minute to
+    13 GB. No test reads those two services from the dump (SES's mail is read from it,
+    and stays registered)."""
+    import moto.dynamodb.models
+    import moto.sqs.models  # noqa: F401  (importing them defines, so registers, their models)
+    from moto.core.model_instances import model_data
+
+    for service in ("dynamodb", "sqs"):
+        for model in model_data[service].values():
+            model.instances_tracked = _RegisterOfNothing()  # type: ignore[attr-defined]
+
+
 def serve(port: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     _one_backup_per_transaction()
+    _no_register_of_items_and_messages()
 
     class BoundedRequestHandler(WSGIRequestHandler):
         # One connection at a time: a client that connects and then stalls must not hold
