@@ -18,6 +18,7 @@ import signal
 
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.bootstrap import build_runtime
+from booking.observability import logs
 from booking.settings import Settings
 from workers.gateway_webhooks import WEBHOOK_PATH
 from workers.local import handlers, sweep_expired
@@ -55,5 +56,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING)
+    logs.configure("text", logging.WARNING)
     asyncio.run(main())

@@ -192,10 +192,8 @@ async def _outcome(handle: MessageHandler, received: Received) -> str | None:
         with working_on(f"sqs:{received.message_id}"):
             await handle(received)
     except Exception as exc:
-        # The error in the text too: a plain-text log (the default locally) shows no extras.
         log.warning(
-            "queue message handler failed: %r",
-            exc,
+            "queue message handler failed",
             extra={"message_id": received.message_id, "error": repr(exc)},
         )
         return _reason(exc)

@@ -66,7 +66,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """The plain format, with the request id and account hash when there are some."""
+    """The plain format, with the request id, account hash and a failure's error when there
+    are some."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -75,7 +76,7 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         tags = [
             f"{key}={record.__dict__[key]}"
-            for key in ("request_id", "account_hash")
+            for key in ("request_id", "account_hash", "error")
             if record.__dict__.get(key) is not None
         ]
         return f"{line} [{' '.join(tags)}]" if tags else line
