@@ -27,21 +27,33 @@ AWS_TEST_ENV = {
 }
 
 
-def _one_backup_per_transaction() -> None:
-    """moto backs up a table before a TransactWriteItems once per item that names it (a
-    deep copy of the whole table each time) and keeps the last; the backups are all taken
-    before the first write, so they are equal, and one per table is the same rollback.
-    This makes the first copy serve the others: a transaction of n items on a table of m
-    items costs m instead of n x m (the race tests' larger runs were moto copying tables).
+def _item_backups_per_transaction() -> None:
+    """moto backs up a table before a TransactWriteItems by a deep copy of the whole table
+    (once per item that names it) and puts the copy back if the transaction fails, so a
+    transaction costs as much as the table is large: the race tests' larger runs were moto
+    copying tables, their time growing with the square of the orders. This keeps the same
+    all-or-nothing rollback from copies of only the items the transaction names: each is
+    put back as it was (or deleted, if it did not exist) when the transaction fails. A
+    table with a stream is copied once per transaction instead (putting items back would
+    add stream records that a failed transaction must not leave), and a transaction moto
+    cannot key (malformed, an unknown table) keeps moto's own backup.
     """
     import copy
 
     from moto.dynamodb import models
+    from moto.dynamodb.exceptions import (
+        MockValidationException,
+        MultipleTransactionsException,
+        TransactionCanceledException,
+    )
     from moto.dynamodb.models.table import Table
 
-    backup = models.DynamoDBBackend.transact_write_items
+    transact = models.DynamoDBBackend.transact_write_items
 
-    class OneCopyPerTable:
+    class TableCopies:
+        """moto's `copy` for the length of one transaction: a table with a stream is copied
+        once (moto asks once per item that names it), one without is not copied at all."""
+
         def __init__(self) -> None:
             self.tables: dict[int, Any] = {}
 
@@ -51,16 +63,51 @@ def _one_backup_per_transaction() -> None:
         def deepcopy(self, value: Any, memo: Any = None) -> Any:
             if not isinstance(value, Table):
                 return copy.deepcopy(value, memo)
+            if value.stream_shard is None:
+                return value
             if id(value) not in self.tables:
                 self.tables[id(value)] = copy.deepcopy(value, memo)
             return self.tables[id(value)]
 
+    def items_before(backend: Any, transact_items: Any) -> list[tuple[str, Any, Any]]:
+        saved = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = backend.get_table(op["TableName"])
+            if "Item" in op:
+                names = [table.hash_key_attr, table.range_key_attr]
+                key = {name: op["Item"][name] for name in names if name is not None}
+            else:
+                key = op["Key"]
+            if table.stream_shard is not None:
+                continue  # the table's copy rolls it back
+            current = backend.get_item(op["TableName"], key)
+            before = copy.deepcopy(current.to_json()["Attributes"]) if current else None
+            saved.append((op["TableName"], key, before))
+        return saved
+
     def transact_write_items(self: Any, transact_items: Any) -> Any:
+        try:
+            saved = items_before(self, transact_items)
+        except Exception:  # malformed: moto answers it (and copies the table) as it would
+            return transact(self, transact_items)
         # The server serves one request at a time, so the module's `copy` is ours alone
         # for the length of this call.
-        models.copy = OneCopyPerTable()  # type: ignore[attr-defined,assignment]
+        models.copy = TableCopies()  # type: ignore[attr-defined,assignment]
         try:
-            return backup(self, transact_items)
+            return transact(self, transact_items)
+        except (
+            TransactionCanceledException,
+            MultipleTransactionsException,
+            MockValidationException,
+        ):
+            for table_name, key, before in reversed(saved):
+                if before is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, before)
+            raise
         finally:
             models.copy = copy  # type: ignore[attr-defined]
 
@@ -94,7 +141,7 @@ def serve(port: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    _one_backup_per_transaction()
+    _item_backups_per_transaction()
     _no_register_of_items_and_messages()
 
     class BoundedRequestHandler(WSGIRequestHandler):

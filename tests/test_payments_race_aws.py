@@ -281,13 +281,19 @@ def test_payments_race_across_processes_on_the_aws_runtime(
         asyncio.run(rush())
         rushed = time.monotonic() - started
 
+        still_moving: list[str] = []
+
         def at_rest() -> tuple[list[dict[str, Any]], GatewaySnapshot, dict[str, Any]] | None:
             assert worker.poll() is None, worker_log.read_text()[-3000:]
             items = asyncio.run(scan(REGION, moto_endpoint, table))
             gateway, figures = _gateway(items)
-            return (items, gateway, figures) if not unsettled(snapshot(items), gateway) else None
+            still_moving[:] = unsettled(snapshot(items), gateway)
+            return (items, gateway, figures) if not still_moving else None
 
-        items, gateway, figures = wait_for(at_rest, timeout=240, interval=2.0)
+        try:
+            items, gateway, figures = wait_for(at_rest, timeout=240, interval=2.0)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; still moving: {still_moving}") from None
 
     s = snapshot(items)
     results = audit(s, gateway, settled=True)
