@@ -27,6 +27,7 @@ provision:  ## install and build Redis, HAProxy, wrk, vegeta, the Lambda emulato
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the layers and families of docs/ARCHITECTURE.md, no import circles
 
 typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy

@@ -1,7 +1,8 @@
 """The Litestar application: routes, dependencies, problem+json errors, lifespan.
 
-`create_app` takes an already built runtime (wiring happens at the entry
-points); the lifespan opens the databases and runs the background workers.
+`create_app` takes an already built runtime and, from entry points that run them, the
+background workers (wiring happens at the entry points: api/cli.py, api/lambda_handler.py);
+the lifespan opens the databases, then runs what it was given.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from booking.bootstrap import Runtime, Services
 from booking.observability import prometheus_telemetry
 from booking.observability.context import ACCOUNT_HASH
 from booking.observability.meter import CatalogueTelemetry
-from workers.local import background
 
 WEBHOOK_PATH = "/api/v1/payments/webhook"
 
@@ -56,15 +56,18 @@ def healthz() -> dict[str, str]:
 
 
 Seeder = Callable[[Services, datetime], Awaitable[object]]
+Background = Callable[[Runtime], contextlib.AbstractAsyncContextManager[object]]
+"""Work that runs beside the API for the app's lifetime (workers/local.py `background`)."""
 
 
 def create_app(
     runtime: Runtime,
-    run_background: bool = True,
+    background: Background | None = None,
     seed: Seeder | None = None,
     telemetry: CatalogueTelemetry | None = None,
 ) -> Litestar:
-    """The app on `runtime`; `seed` runs once the databases are open (demo data).
+    """The app on `runtime`, running `background` beside it (the embedded runtime's
+    workers); `seed` runs once the databases are open (demo data).
 
     Its figures go to `telemetry` (Lambda: EMF), by default to this process's Prometheus
     page, which it then serves at `/metrics` (`api/observed.py`)."""
@@ -92,7 +95,7 @@ def create_app(
                     ).status_code
 
                 runtime.gateway.attach(send)
-            if run_background:
+            if background is not None:
                 await stack.enter_async_context(background(runtime))
             # What exists now — modules, routes, the app — lives as long as the process: out
             # of the collector's sight, a full collection walks thousands of objects instead

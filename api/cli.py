@@ -20,12 +20,14 @@ from api.app import WEBHOOK_PATH, create_app
 from api.connection_guard import GuardedHttpProtocol
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.adapters.security.ed25519_signer import verify_ticket_code
-from booking.bootstrap import Services, build_runtime
+from booking.bootstrap import Services
 from booking.demo import DEMO_PASSWORD, FAN_EMAIL, ORGANIZER_EMAIL, load_demo
 from booking.domain.errors import InvalidRequest
 from booking.observability import logs
 from booking.observability.logs import FORMATS
+from booking.runtimes import build_runtime
 from booking.settings import Settings
+from workers.local import background
 
 log = logging.getLogger("concertbook")
 
@@ -108,7 +110,9 @@ async def _seed_demo(services: Services, now: datetime) -> None:
 
 async def _serve(settings: Settings, demo: bool, workers: bool = True) -> None:
     app = create_app(
-        build_runtime(settings), run_background=workers, seed=_seed_demo if demo else None
+        build_runtime(settings),
+        background=background if workers else None,
+        seed=_seed_demo if demo else None,
     )
     config = uvicorn.Config(
         app,

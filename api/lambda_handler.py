@@ -52,7 +52,7 @@ def _adapter_for_this_environment() -> Mangum:
         _adapter = Mangum(
             # Litestar's precise ASGI types vs Mangum's loose protocol: the same interface.
             create_app(  # type: ignore[arg-type]
-                runtime, run_background=False, telemetry=observability("api").telemetry
+                runtime, telemetry=observability("api").telemetry
             ),
             lifespan="off",
             text_mime_types=TEXT_MIME_TYPES,

@@ -39,8 +39,8 @@ from booking.domain.messages import CatalogChanged
 from booking.domain.search import SearchQuery
 from booking.domain.venues import SeatBlock, seat_map_from_blocks
 from booking.services.catalog import PerformancePlan
+from booking.services.listing_indexer import ListingIndexer
 from booking.settings import Settings
-from indexer.core import ListingIndexer
 from workers.local import background
 
 ARTISTS = [

@@ -17,19 +17,20 @@ from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.mail_folder import MailFolder
 from booking.adapters.local.memory_preclaim import MemoryPreclaimingBookingStore
-from booking.adapters.local.memory_rate_limiter import MemoryRateLimiter
-from booking.adapters.local.outbox_relay import BatchSubscription, Handler, OutboxRelay
+from booking.adapters.local.outbox_relay import OutboxRelay
 from booking.adapters.local.sqlite_accounts import SqliteAccountStore
 from booking.adapters.local.sqlite_booking import SqliteBookingStore
 from booking.adapters.local.sqlite_catalog import SqliteCatalogStore
 from booking.adapters.local.sqlite_db import MAX_GROUP, SqliteDatabase, WriterKind
+from booking.adapters.local.sqlite_gateway_state import GATEWAY_MIGRATIONS, SqliteGatewayState
 from booking.adapters.local.sqlite_search import SqliteSearchIndex
+from booking.adapters.memory_rate_limiter import MemoryRateLimiter
+from booking.adapters.outbox_dispatch import BatchSubscription, Handler
 from booking.adapters.payments.simulated_gateway import (
     GatewayBehaviour,
     SimulatedGateway,
     WebhookSender,
 )
-from booking.adapters.payments.sqlite_state import GATEWAY_MIGRATIONS, SqliteGatewayState
 from booking.adapters.payments.state import GatewayState
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
 from booking.adapters.security.common_passwords import common_passwords
@@ -53,6 +54,7 @@ from booking.domain.ports import (
 from booking.services.accounts import AccountService
 from booking.services.catalog import CatalogService
 from booking.services.holds import HoldService
+from booking.services.listing_indexer import ListingIndexer
 from booking.services.notifications import NotificationService
 from booking.services.orders import OrderService
 from booking.services.payments import PaymentService
@@ -60,7 +62,6 @@ from booking.services.posters import PosterService
 from booking.services.search import SearchService
 from booking.services.tickets import TicketService
 from booking.settings import Settings
-from indexer.core import ListingIndexer
 
 
 class ManagedSearchIndex(SearchIndex, Protocol):
@@ -189,16 +190,6 @@ class LocalRuntime:
         batch_handlers: Sequence[BatchSubscription] = (),
     ) -> Relay:
         return OutboxRelay(self.db, handlers, batch_handlers)
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    """The runtime `settings.runtime` names; adapters are imported only when chosen."""
-    if settings.runtime == "aws":
-        from booking.bootstrap_aws import build_aws  # noqa: PLC0415 - optional dependencies
-
-        runtime: Runtime = build_aws(settings)
-        return runtime
-    return build_local(settings)
 
 
 def ticket_signer(settings: Settings) -> Ed25519TicketSigner:

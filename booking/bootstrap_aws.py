@@ -18,6 +18,7 @@ import botocore.session
 from booking.adapters.aws.dynamodb_accounts import DynamoAccountStore
 from booking.adapters.aws.dynamodb_booking import DynamoBookingStore
 from booking.adapters.aws.dynamodb_catalog import DynamoCatalogStore
+from booking.adapters.aws.dynamodb_gateway_state import DynamoGatewayState
 from booking.adapters.aws.dynamodb_outbox import DynamoOutboxRelay
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
 from booking.adapters.aws.elasticache_iam import ElastiCacheIamCredentials
@@ -28,8 +29,7 @@ from booking.adapters.aws.redis_preclaim import PreclaimingBookingStore
 from booking.adapters.aws.redis_rate_limiter import RedisRateLimiter
 from booking.adapters.aws.s3_media import S3Bucket, S3MediaStore, S3PosterUploads, s3_client
 from booking.adapters.aws.ses_mailer import SesMailer
-from booking.adapters.local.outbox_relay import BatchSubscription, Handler
-from booking.adapters.payments.dynamodb_state import DynamoGatewayState
+from booking.adapters.outbox_dispatch import BatchSubscription, Handler
 from booking.adapters.system_clock import SystemClock
 from booking.bootstrap import (
     ManagedGateway,
@@ -43,8 +43,8 @@ from booking.bootstrap import (
     simulator_on,
 )
 from booking.domain.ports import BookingStore, Clock, RateLimiter
+from booking.services.listing_indexer import ListingIndexer
 from booking.settings import ConfigError, Settings
-from indexer.core import ListingIndexer
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from booking.bootstrap import Runtime, build_runtime
+from booking.bootstrap import Runtime
+from booking.runtimes import build_runtime
 from booking.settings import Settings
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from booking.bootstrap import Runtime
 from booking.domain.messages import OutboxMessage, decode_message
 from booking.lambda_environment import LambdaEnvironment
 from booking.observability.lambda_functions import lambda_function
-from indexer.core import INDEXED_TOPICS
+from booking.services.listing_indexer import INDEXED_TOPICS
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,12 @@ import logging
 import signal
 
 from booking.adapters.payments.simulated_gateway import http_sender
-from booking.bootstrap import build_runtime
 from booking.observability import logs
+from booking.runtimes import build_runtime
 from booking.settings import Settings
 from workers.gateway_webhooks import WEBHOOK_PATH
-from workers.local import handlers, sweep_expired
+from workers.handlers import handlers
+from workers.local import sweep_expired
 from workers.queues import consumers
 
 

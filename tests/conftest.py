@@ -15,6 +15,7 @@ from booking.bootstrap_aws import build_aws
 from booking.settings import Settings
 from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
 from tests.support import ApiDriver
+from workers.local import background
 
 SLOW_TEST_SECONDS = 60
 
@@ -34,7 +35,7 @@ def runtime(tmp_path: Path) -> LocalRuntime:
 
 @pytest.fixture
 def client(runtime: LocalRuntime) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    with TestClient(create_app(runtime)) as test_client:
+    with TestClient(create_app(runtime, background=background)) as test_client:
         yield test_client
 
 
@@ -107,7 +108,7 @@ def family_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
 
 @pytest.fixture
 def family_api(family_runtime: Runtime) -> Iterator[ApiDriver]:
-    with TestClient(create_app(family_runtime)) as test_client:
+    with TestClient(create_app(family_runtime, background=background)) as test_client:
         yield ApiDriver(test_client)
 
 

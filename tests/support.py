@@ -286,7 +286,7 @@ def gateway_payment(runtime: Any, gateway_payment_id: str) -> dict[str, Any]:
 
 
 def dynamodb_gateway_payment(settings: Any, gateway_payment_id: str) -> dict[str, Any]:
-    """The simulator's `SIMPAY#` item (booking/adapters/payments/dynamodb_state.py)."""
+    """The simulator's `SIMPAY#` item (booking/adapters/aws/dynamodb_gateway_state.py)."""
     import json
 
     import botocore.session

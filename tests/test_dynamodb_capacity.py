@@ -18,6 +18,7 @@ from api.app import create_app
 from booking.bootstrap_aws import AwsRuntime
 from tests.conftest import build_family
 from tests.support import ApiDriver, hold, order, post_payment, tickets_of, wait_for
+from workers.local import background
 
 REPORT = Path(__file__).resolve().parent.parent / "reports" / "dynamodb-capacity.json"
 
@@ -27,7 +28,7 @@ def test_capacity_of_one_hold_and_one_confirmed_order(
 ) -> None:
     runtime = build_family("aws", tmp_path, request)
     assert isinstance(runtime, AwsRuntime)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime, background=background)) as client:
         api = ApiDriver(client)
         _, performance = api.on_sale(rows=2, seats_per_row=10, ga_capacity=10)
         fan = api.account()

@@ -39,7 +39,7 @@ class _FakeHttp:
 def aws(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[AwsRuntime, ApiDriver]]:
     runtime = build_family("aws", tmp_path, request)
     assert isinstance(runtime, AwsRuntime)
-    with TestClient(create_app(runtime, run_background=False)) as client:
+    with TestClient(create_app(runtime)) as client:
         yield runtime, ApiDriver(client)
 
 

@@ -32,6 +32,7 @@ from booking.settings import ConfigError, Settings
 from tests.live_server import LiveServer, live_server, settings_env
 from tests.support import ApiDriver, assert_problem, hold, new_key, post_hold, post_order, wait_for
 from tests.test_lambda_rie import apigw_event
+from workers.local import background
 
 ORIGIN = "https://tickets.example"
 SOCKET_TIMEOUT_SECONDS = 20.0
@@ -188,7 +189,9 @@ def test_idle_connections_are_closed(tmp_path: Path) -> None:
 def _bodied_routes(data_dir: Path) -> list[tuple[str, str]]:
     """Every POST, PUT and PATCH route of the app (rehearsal mode on), path parameters
     filled in."""
-    app = create_app(build_local(Settings(data_dir=data_dir, rehearsal=True)))
+    app = create_app(
+        build_local(Settings(data_dir=data_dir, rehearsal=True)), background=background
+    )
     found = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):

@@ -45,6 +45,7 @@ from booking.domain.tickets import TicketClaims
 from booking.settings import Settings
 from tests.live_server import LiveServer, live_server
 from tests.support import ApiDriver, new_key
+from workers.local import background
 
 EXPLORING = "FUZZ_EXAMPLES" in os.environ
 
@@ -389,7 +390,9 @@ def test_strict_decoding_gives_a_value_or_the_documented_400(
 def bodied_handlers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The app's route handlers that take a body, by `METHOD path` (rehearsal mode on)."""
     data_dir = tmp_path_factory.mktemp("fuzz-app")
-    app = create_app(build_local(Settings(data_dir=data_dir, rehearsal=True)))
+    app = create_app(
+        build_local(Settings(data_dir=data_dir, rehearsal=True)), background=background
+    )
     found = {}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):

@@ -101,7 +101,7 @@ def test_stream_records_feed_opensearch_in_any_order(
 
         # One loop for the app, the runtime's clients and the indexer: no lifespan thread.
         await runtime.start()
-        app = create_app(runtime, run_background=False)
+        app = create_app(runtime)
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://api.test") as http,

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from booking.adapters.local.memory_rate_limiter import MemoryRateLimiter
+from booking.adapters.memory_rate_limiter import MemoryRateLimiter
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
 from booking.domain.limits import Backoff
 from tests.live_server import LiveServer, start_aws, start_local

@@ -27,7 +27,7 @@ from tests.support import (
     tickets_of,
     wait_for,
 )
-from workers.local import handlers
+from workers.handlers import handlers
 
 QR_BORDER = 4  # segno's default quiet zone, in modules
 

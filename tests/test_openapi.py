@@ -39,7 +39,7 @@ LOGINS_PER_ACCOUNT = 2
 def app(tmp_path_factory: pytest.TempPathFactory) -> Litestar:
     """The app with every route mounted (rehearsal mode adds the rehearsal fans route)."""
     data = tmp_path_factory.mktemp("openapi")
-    return create_app(build_local(Settings(data_dir=data, rehearsal=True)), run_background=False)
+    return create_app(build_local(Settings(data_dir=data, rehearsal=True)))
 
 
 @pytest.fixture(scope="module")

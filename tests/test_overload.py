@@ -100,7 +100,7 @@ def test_a_running_app_keeps_its_startup_objects_out_of_full_collections(
     collection, which stops every request, walks only what came later) WHEN it stops THEN
     it is unfrozen, so a process that starts apps again can collect the old ones."""
     assert gc.get_freeze_count() == 0
-    with TestClient(create_app(runtime, run_background=False)) as client:
+    with TestClient(create_app(runtime)) as client:
         assert client.get("/healthz").status_code == 200
         assert gc.get_freeze_count() > 10_000
     assert gc.get_freeze_count() == 0

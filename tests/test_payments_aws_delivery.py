@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from booking.adapters.aws.dynamodb_gateway_state import DynamoGatewayState
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
-from booking.adapters.payments.dynamodb_state import DynamoGatewayState
 from booking.adapters.payments.simulated_gateway import GatewayBehaviour, SimulatedGateway
 from booking.adapters.system_clock import SystemClock
 from booking.domain.payments import WebhookEvent, verify_webhook_signature

@@ -11,11 +11,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from booking.adapters.aws.dynamodb_gateway_state import DynamoGatewayState
 from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
 from booking.adapters.local.sqlite_db import SqliteDatabase
-from booking.adapters.payments.dynamodb_state import DynamoGatewayState
+from booking.adapters.local.sqlite_gateway_state import GATEWAY_MIGRATIONS, SqliteGatewayState
 from booking.adapters.payments.simulated_gateway import GatewayBehaviour, SimulatedGateway
-from booking.adapters.payments.sqlite_state import GATEWAY_MIGRATIONS, SqliteGatewayState
 from booking.adapters.payments.state import GatewayState, Scheduled
 from booking.adapters.system_clock import SystemClock
 from booking.domain.errors import Conflict

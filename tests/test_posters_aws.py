@@ -161,7 +161,7 @@ def aws(
     }.items():
         monkeypatch.setenv(f"CONCERTBOOK_{name}", value)
     try:
-        with TestClient(create_app(build_aws(settings), run_background=False)) as client:
+        with TestClient(create_app(build_aws(settings))) as client:
             yield Aws(ApiDriver(client), settings, s3)
     finally:
         images.close()
@@ -476,7 +476,7 @@ def queued(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     }.items():
         monkeypatch.setenv(f"CONCERTBOOK_{name}", value)
     try:
-        with TestClient(create_app(build_aws(settings), run_background=False)) as client:
+        with TestClient(create_app(build_aws(settings))) as client:
             yield Queued(ApiDriver(client), settings, made)
     finally:
         forwarder.close()

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from booking.adapters.aws.redis_guard import RedisGuard
 from booking.adapters.aws.redis_rate_limiter import RedisRateLimiter
-from booking.adapters.local.memory_rate_limiter import MemoryRateLimiter
+from booking.adapters.memory_rate_limiter import MemoryRateLimiter
 from booking.domain.limits import Backoff, Rate, admit, parse_rate
 from tests.live_server import LiveServer, start_aws, start_local
 from tests.moto_server import create_table

@@ -12,6 +12,7 @@ from api.app import create_app
 from booking.bootstrap import Runtime
 from tests.conftest import build_family
 from tests.support import PASSWORD, ApiDriver, assert_problem, hold
+from workers.local import background
 
 
 @pytest.fixture(params=["local", "aws"])
@@ -20,7 +21,7 @@ def rehearsal_api(
 ) -> Iterator[ApiDriver]:
     runtime: Runtime = build_family(request.param, tmp_path_factory.mktemp("r"), request)
     runtime.settings = dataclasses.replace(runtime.settings, rehearsal=True)  # type: ignore[misc]
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime, background=background)) as client:
         yield ApiDriver(client)
 
 

@@ -21,6 +21,7 @@ from booking.bootstrap import ManagedSearchIndex, build_local, search_index
 from booking.domain.search import ConcertListing, ListingArtist, SearchQuery, Withdrawal
 from booking.settings import Settings
 from tests.support import ApiDriver, assert_problem, wait_for
+from workers.local import background
 
 INDEXES = ["fts", "opensearch"]
 
@@ -40,7 +41,7 @@ def settings_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> S
 @pytest.fixture(params=INDEXES)
 def search_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiDriver]:
     runtime = build_local(settings_for(request.param, tmp_path, request))
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime, background=background)) as client:
         yield ApiDriver(client)
 
 

@@ -51,6 +51,7 @@ from tests.support import (
 )
 from workers import expiry
 from workers.forwarder import Forwarder
+from workers.local import background
 from workers.queues import QUEUES, consumers
 from workers.sqs import LambdaBatch, QueueConsumer, Received, Settler, outbox_handler
 
@@ -543,7 +544,7 @@ def queued_webhooks(endpoint: str, tmp_path: Path) -> Iterator[tuple[ApiDriver, 
             queue_wait_seconds=0,  # moto's server here answers one request at a time
         )
     )
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime, background=background)) as client:
         yield ApiDriver(client), runtime, urls["webhooks"]
 
 

@@ -3,12 +3,13 @@ background loop: `handler` is the `gateway-webhooks` function, which an EventBri
 schedule invokes every minute on a stage that pays with the simulator (Terraform's
 `payment_provider = "simulated"`; a real provider sends its own webhooks).
 
-Webhooks wait in the stage's table (`SIMHOOK#` items, booking/adapters/payments/
-dynamodb_state.py), written by whichever Lambda authorized, captured, voided or refunded
-the payment. Each invocation delivers what is due, claiming each webhook with a lease,
-to `CONCERTBOOK_PUBLIC_URL` + `/api/v1/payments/webhook`, signed, and keeps looking
-(every `poll_seconds`) until its time is nearly used up, so with a timeout close to the
-schedule's minute one invocation follows the other and a webhook waits about a second.
+Webhooks wait in the stage's table (`SIMHOOK#` items,
+booking/adapters/aws/dynamodb_gateway_state.py), written by whichever Lambda authorized,
+captured, voided or refunded the payment. Each invocation delivers what is due, claiming
+each webhook with a lease, to `CONCERTBOOK_PUBLIC_URL` + `/api/v1/payments/webhook`,
+signed, and keeps looking (every `poll_seconds`) until its time is nearly used up, so with
+a timeout close to the schedule's minute one invocation follows the other and a webhook
+waits about a second.
 A failed delivery is retried with backoff by a later round; one whose deliverer died
 is claimed again once its lease lapses (a duplicate, which webhooks may be anyway).
 `concertbook work` runs the same deliveries as a loop.

@@ -12,47 +12,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from booking.adapters.local.outbox_relay import Handler
 from booking.bootstrap import Relay, Runtime
-from booking.domain.messages import (
-    OrderClosed,
-    OrderPaid,
-    OutboxMessage,
-    PosterUploaded,
-    TicketsIssued,
-)
 from booking.domain.ports import BookingStore
-from indexer.core import INDEXED_TOPICS
+from booking.services.listing_indexer import INDEXED_TOPICS
+from workers.handlers import handlers
 
 log = logging.getLogger(__name__)
-
-
-def handlers(runtime: Runtime) -> dict[str, list[Handler]]:
-    payments = runtime.services.payments
-    notifications = runtime.services.notifications
-
-    async def order_paid(message: OutboxMessage) -> None:
-        assert isinstance(message, OrderPaid)
-        await payments.on_order_paid(message)
-
-    async def order_closed(message: OutboxMessage) -> None:
-        assert isinstance(message, OrderClosed)
-        await payments.on_order_closed(message)
-
-    async def poster_uploaded(message: OutboxMessage) -> None:
-        assert isinstance(message, PosterUploaded)
-        await runtime.services.posters.make_variants(message.event_id, message.key)
-
-    async def tickets_issued(message: OutboxMessage) -> None:
-        assert isinstance(message, TicketsIssued)
-        await notifications.on_tickets_issued(message)
-
-    return {
-        "OrderPaid": [order_paid],
-        "OrderClosed": [order_closed],
-        "TicketsIssued": [tickets_issued],
-        "PosterUploaded": [poster_uploaded],
-    }
 
 
 async def sweep_expired(store: BookingStore, interval_seconds: float) -> None:

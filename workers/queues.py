@@ -25,7 +25,7 @@ from booking.bootstrap import Runtime
 from booking.lambda_environment import LambdaEnvironment
 from booking.observability.lambda_functions import lambda_function
 from booking.settings import Settings
-from workers.local import handlers
+from workers.handlers import handlers
 from workers.sqs import (
     LambdaBatch,
     MessageHandler,

@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from booking.adapters.aws.messaging import string_attributes
-from booking.adapters.local.outbox_relay import Handler
+from booking.adapters.outbox_dispatch import Handler
 from booking.domain.messages import decode_message
 from booking.observability.context import working_on
 

@@ -23,7 +23,7 @@ from booking.adapters.aws.dynamodb_table import (
     TransactionCancelled,
     shard_of,
 )
-from booking.adapters.local.outbox_relay import BatchSubscription, Handler, dispatch_batch
+from booking.adapters.outbox_dispatch import BatchSubscription, Handler, dispatch_batch
 from booking.adapters.timestamps import from_ms, to_ms
 from booking.domain.messages import OutboxMessage, decode_message, encode_message, topic_of
 from booking.domain.ports import Clock

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from booking.adapters.aws.redis_guard import RedisGuard, Skipped
-from booking.adapters.local.memory_rate_limiter import MemoryRateLimiter
+from booking.adapters.memory_rate_limiter import MemoryRateLimiter
 from booking.domain.limits import MAX_DOUBLINGS, Backoff, Rate
 
 MICROS = 1_000_000

@@ -12,38 +12,15 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from booking.adapters.local.sqlite_db import SqliteDatabase, Tx
+from booking.adapters.outbox_dispatch import BatchSubscription, Handler, dispatch_batch
 from booking.adapters.timestamps import from_ms, to_ms
-from booking.domain.messages import OutboxMessage, decode_message
+from booking.domain.messages import decode_message
 from booking.domain.telemetry import TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[OutboxMessage], Awaitable[None]]
-# Takes every message of its topics in a batch at once (the search indexer batches its writes).
-BatchHandler = Callable[[Sequence[OutboxMessage]], Awaitable[object]]
-BatchSubscription = tuple[frozenset[str], BatchHandler]
-
-
-async def dispatch_batch(
-    subscriptions: Sequence[BatchSubscription],
-    topics: Sequence[str],
-    messages: Sequence[OutboxMessage],
-) -> dict[int, str]:
-    """Run each batch handler over its share; the positions of messages whose handler failed."""
-    failed: dict[int, str] = {}
-    for wanted, handle in subscriptions:
-        positions = [i for i, topic in enumerate(topics) if topic in wanted]
-        if not positions:
-            continue
-        try:
-            await handle([messages[i] for i in positions])
-        except Exception as exc:
-            log.warning("outbox batch handler failed", extra={"error": repr(exc)})
-            failed.update((i, f"{type(exc).__name__}: {exc}") for i in positions)
-    return failed
 
 
 class OutboxRelay:

@@ -5,11 +5,11 @@ webhooks go out and how they are retried) lives once, in `simulated_gateway.py`;
 state adapter only stores payments and pending webhooks and answers the few questions
 the behaviour asks, each atomically:
 
-- `SqliteGatewayState` (`sqlite_state.py`): its own SQLite file, for the embedded
-  runtime, where one process serves and delivers;
-- `DynamoGatewayState` (`dynamodb_state.py`): items in the stage's DynamoDB table, for
-  the aws runtime, where any Lambda or process may authorize, capture, void, refund or
-  deliver, and none of them remembers anything between invocations.
+- `SqliteGatewayState` (`booking/adapters/local/sqlite_gateway_state.py`): its own SQLite
+  file, for the embedded runtime, where one process serves and delivers;
+- `DynamoGatewayState` (`booking/adapters/aws/dynamodb_gateway_state.py`): items in the
+  stage's DynamoDB table, for the aws runtime, where any Lambda or process may authorize,
+  capture, void, refund or deliver, and none of them remembers anything between invocations.
 """
 
 from __future__ import annotations
