@@ -20,7 +20,7 @@ from api.app import WEBHOOK_PATH, create_app
 from api.connection_guard import GuardedHttpProtocol
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.adapters.security.ed25519_signer import verify_ticket_code
-from booking.bootstrap import Services
+from booking.bootstrap import Runtime, Services, build_local
 from booking.demo import DEMO_PASSWORD, FAN_EMAIL, ORGANIZER_EMAIL, load_demo
 from booking.domain.errors import InvalidRequest
 from booking.observability import logs
@@ -108,9 +108,19 @@ async def _seed_demo(services: Services, now: datetime) -> None:
     log.info("demo accounts: %s and %s, password %s", ORGANIZER_EMAIL, FAN_EMAIL, DEMO_PASSWORD)
 
 
+def _serving_runtime(settings: Settings) -> Runtime:
+    """The runtime `serve` runs: the configured one, or the embedded one claiming places as
+    a rehearsal baseline names (the rehearsal measures them side by side with ours)."""
+    if settings.inventory_strategy == "claims":
+        return build_runtime(settings)
+    from rehearsal.baselines import baseline_inventory  # noqa: PLC0415 - rehearsal only
+
+    return build_local(settings, claims=baseline_inventory)
+
+
 async def _serve(settings: Settings, demo: bool, workers: bool = True) -> None:
     app = create_app(
-        build_runtime(settings),
+        _serving_runtime(settings),
         background=background if workers else None,
         seed=_seed_demo if demo else None,
     )

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from booking.adapters.baselines.performance_lock import PerformanceLockingBookingStore
 from booking.adapters.coalescing import CoalescingBookingStore
 from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
@@ -61,7 +60,7 @@ from booking.services.payments import PaymentService
 from booking.services.posters import PosterService
 from booking.services.search import SearchService
 from booking.services.tickets import TicketService
-from booking.settings import Settings
+from booking.settings import ConfigError, Settings
 
 
 class ManagedSearchIndex(SearchIndex, Protocol):
@@ -307,8 +306,12 @@ def build_services(
 
 
 def build_local(
-    settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+    claims: Inventory | None = None,
 ) -> LocalRuntime:
+    """The embedded runtime; `claims` wraps its booking store (default: `inventory`)."""
     clock = clock or SystemClock()
     # The baselines give every write its own transaction, as their designs do.
     group = 1 if settings.inventory_strategy != "claims" else MAX_GROUP
@@ -318,7 +321,7 @@ def build_local(
     )
     gateway_db, simulator = simulated_gateway(settings, clock)
     gateway = payment_gateway(settings, clock, lambda: simulator)
-    booking_store, redis = inventory(
+    booking_store, redis = (claims or inventory)(
         settings, CoalescingBookingStore(SqliteBookingStore(db)), clock
     )
     catalog_store = SqliteCatalogStore(db)
@@ -348,13 +351,21 @@ def booking_writer(settings: Settings, clock: Clock) -> WriterKind:
     )
 
 
+Inventory = Callable[[Settings, BookingStore, Clock], tuple[BookingStore, Closable | None]]
+"""Wraps the family's booking store as the settings say places are claimed (`inventory`
+below; the rehearsal's baselines in rehearsal/baselines/ are composed by its entry point)."""
+
+
 def inventory(
     settings: Settings, store: BookingStore, clock: Clock
 ) -> tuple[BookingStore, Closable | None]:
-    """The booking store as `settings.inventory_strategy` claims places, and the Redis
-    client it needs, if any (the aws extra's redis package is imported only then)."""
-    if settings.inventory_strategy == "performance-lock":
-        return PerformanceLockingBookingStore(store), None
+    """The booking store behind its pre-claim (memory, or Redis when configured), and the
+    Redis client it needs, if any (the aws extra's redis package is imported only then)."""
+    if settings.inventory_strategy != "claims":
+        raise ConfigError(
+            f"CONCERTBOOK_INVENTORY_STRATEGY={settings.inventory_strategy} is a rehearsal "
+            "baseline: `concertbook serve` composes it (rehearsal/baselines/)"
+        )
     if not settings.redis_url:
         # One API process: what it pre-claimed is known here, without a round trip.
         return (MemoryPreclaimingBookingStore(store, clock) if settings.preclaim else store), None
@@ -363,14 +374,6 @@ def inventory(
         PreclaimingBookingStore,
     )
 
-    if settings.inventory_strategy == "seat-locks":
-        # As usually deployed: every request waits its turn for a connection and a reply.
-        redis = redis_client(settings.redis_url, max_connections=256, timeout_seconds=5.0)
-        from booking.adapters.baselines.seat_locks import (  # noqa: PLC0415 - optional dependency
-            SeatLockingBookingStore,
-        )
-
-        return SeatLockingBookingStore(store, redis), redis
     if not settings.preclaim:
         return store, None
     redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
