@@ -165,9 +165,8 @@ class PaymentService:
         """Forward-only and conditional, so duplicates and reordering have one effect."""
         payment = await self._store.payment_by_gateway_id(event.data.payment_id)
         if payment is None:
-            # Not ours yet (the webhook can beat our own write); the gateway (or, for a
-            # queued webhook, the queue) retries.
-            raise NotFound("payment", event.data.payment_id)
+            await self._unmatched(event)
+            return
         if event.status in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
             outcome = await self._store.confirm_order(payment.id, event.status)
             log.info(
@@ -185,6 +184,29 @@ class PaymentService:
                 )
             return
         await self._store.advance_payment(payment.id, event.status, event.data.decline_reason)
+
+    async def _unmatched(self, event: WebhookEvent) -> None:
+        """An event for no payment of ours. Usually the webhook beat our own write, and the
+        gateway (or, for a queued webhook, the queue) retries while the order can still be
+        paid. But an authorization whose payment was never written (the gateway said yes,
+        then our write failed) would hold the fan's money until the gateway lets it lapse:
+        once its order can no longer be paid, it is voided and the event answered."""
+        order = await self._store.get_order(event.data.reference)
+        if order is not None and order.effective_status(self._clock.now()) is (
+            OrderStatus.PENDING_PAYMENT
+        ):
+            raise NotFound("payment", event.data.payment_id)
+        if order is not None and event.status is PaymentStatus.AUTHORIZED:
+            log.warning(
+                "authorization without a payment of ours voided",
+                extra={"gateway_payment_id": event.data.payment_id, "order_id": order.id},
+            )
+            await self._give_back(event.data.payment_id, refund=False)
+            return
+        log.info(
+            "gateway event for no payment of ours dropped",
+            extra={"event_id": event.id, "gateway_payment_id": event.data.payment_id},
+        )
 
     async def on_order_paid(self, message: OrderPaid) -> None:
         """Seats are sold: take the money, then hand out the tickets."""
