@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -34,13 +35,13 @@ def runtime(tmp_path: Path) -> LocalRuntime:
 
 
 @pytest.fixture
-def client(runtime: LocalRuntime) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(runtime: LocalRuntime) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(runtime, background=background)) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def api(client: TestClient) -> ApiDriver:  # type: ignore[type-arg]
+def api(client: TestClient[Litestar]) -> ApiDriver:
     return ApiDriver(client)
 
 

@@ -37,7 +37,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import IO, Any
 
-import boto3
+import boto3  # type: ignore[import-untyped]  # boto3 ships no type information (no boto3-stubs here)
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -121,6 +121,13 @@ def decoded(data: bytes) -> Image.Image:
     return image
 
 
+def pixel(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    """The bands of one pixel of a multi-band image (RGB, RGBA)."""
+    value = image.getpixel(xy)
+    assert isinstance(value, tuple), value
+    return value
+
+
 def close_to(pixel: tuple[int, ...], colour: tuple[int, int, int]) -> bool:
     """Equal but for lossy compression."""
     return all(abs(a - b) <= 12 for a, b in zip(pixel[:3], colour, strict=True))

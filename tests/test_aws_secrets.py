@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 import pytest
@@ -17,7 +18,8 @@ from tests.moto_server import AWS_TEST_ENV, create_table
 
 
 def test_webhook_secret_and_signing_key_are_read_by_arn(moto_endpoint: str, tmp_path: Path) -> None:
-    client = botocore.session.get_session().create_client(
+    # botocore's stubs type every client as BaseClient, without the service's operations.
+    client: Any = botocore.session.get_session().create_client(
         "secretsmanager",
         region_name=AWS_TEST_ENV["AWS_DEFAULT_REGION"],
         endpoint_url=moto_endpoint,

@@ -38,7 +38,7 @@ def test_a_failure_reaches_every_waiting_caller_and_a_cancelled_one_spoils_nothi
         await asyncio.sleep(0.05)
         return 7
 
-    async def scenario() -> tuple[list[object], int]:
+    async def scenario() -> tuple[list[int | BaseException], int]:
         flights = SingleFlight()
         failed = await asyncio.gather(
             *(flights.run("f", failing) for _ in range(5)), return_exceptions=True

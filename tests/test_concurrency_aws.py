@@ -134,7 +134,7 @@ async def _client(
     rng: random.Random,
     answers: Counter[int],
     acknowledged: dict[str, set[str]],
-    replays: list[bool],
+    replays: list[tuple[str, str]],
 ) -> None:
     async with httpx.AsyncClient(base_url=rng.choice(urls), timeout=600) as client:
         seats = [
@@ -262,7 +262,7 @@ def test_race_on_dynamodb_through_several_processes(
             urls = [s.base_url for s in servers]
 
             async def rush() -> tuple[
-                str, Counter[int], dict[str, set[str]], list[bool], dict[str, Any]
+                str, Counter[int], dict[str, set[str]], list[tuple[str, str]], dict[str, Any]
             ]:
                 async with httpx.AsyncClient(base_url=urls[0], timeout=60) as setup:
                     performance_id, fans = await _setup(setup)

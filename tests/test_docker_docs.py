@@ -22,7 +22,7 @@ import subprocess
 from dataclasses import dataclass, field, fields
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
 from api.cli import _parser
 from booking.settings import Settings
@@ -275,8 +275,8 @@ def check_docker_run(args: list[str], block: Block) -> None:
         )
         lambda_rie, listens = True, RIE_PORT
     elif entrypoint == ["cat"]:
-        (path,) = effective
-        assert path in config.labels.values(), f"{path} is not the SBOM the image's label names"
+        (sbom,) = effective
+        assert sbom in config.labels.values(), f"{sbom} is not the SBOM the image's label names"
     else:
         assert effective[0] == "concertbook", effective
         parsed = _parser().parse_args(effective[1:])

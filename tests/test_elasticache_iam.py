@@ -65,10 +65,11 @@ def test_redis_connections_authenticate_with_the_user_and_its_token(
     admin = redis_server.client()
     # The server stands in for ElastiCache: the user's password is the token just signed,
     # and the default user is off, as in the Terraform user group.
-    admin.execute_command("ACL", "SETUSER", user, "on", f">{token}", "~*", "+@all")
-    admin.execute_command("ACL", "SETUSER", "default", "off")
+    # redis-py leaves Redis.execute_command unannotated.
+    admin.execute_command("ACL", "SETUSER", user, "on", f">{token}", "~*", "+@all")  # type: ignore[no-untyped-call]
+    admin.execute_command("ACL", "SETUSER", "default", "off")  # type: ignore[no-untyped-call]
 
-    async def round_trip(provider: ElastiCacheIamCredentials | None) -> bytes | None:
+    async def round_trip(provider: ElastiCacheIamCredentials | None) -> bytes | str | None:
         client = redis_client(redis_server.url, timeout_seconds=2, credential_provider=provider)
         try:
             await client.set("k", "v")

@@ -419,7 +419,7 @@ def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     def call(event: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(
-            json.dumps(lambda_handler.handler(json.loads(json.dumps(event)), _Context()))  # type: ignore[arg-type]
+            json.dumps(lambda_handler.handler(json.loads(json.dumps(event)), _Context()))
         )
         return result
 

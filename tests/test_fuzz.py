@@ -50,7 +50,7 @@ from workers.local import background
 EXPLORING = "FUZZ_EXAMPLES" in os.environ
 
 
-def bounded(examples: int) -> Any:
+def bounded(examples: int) -> settings:
     """Hypothesis settings of a fuzz target: `examples` of them, the same on every run."""
     return settings(
         max_examples=int(os.environ.get("FUZZ_EXAMPLES", examples)),
@@ -688,6 +688,6 @@ def test_a_webhook_signature_byte_past_ascii_gets_401(fuzzed_server: LiveServer)
         r = client.post(
             "/api/v1/payments/webhook",
             content=b"{}",
-            headers={"content-type": "application/json", "webhook-signature": header},  # type: ignore[dict-item]
+            headers={b"content-type": b"application/json", b"webhook-signature": header},
         )
     assert r.status_code == 401, r.text

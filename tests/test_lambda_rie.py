@@ -414,7 +414,8 @@ def in_process_function(
 
 
 def _dynamodb_gateway_payments(table: str, endpoint: str) -> list[dict[str, Any]]:
-    client = botocore.session.get_session().create_client(
+    # botocore's stubs type every client as BaseClient, without the service's operations.
+    client: Any = botocore.session.get_session().create_client(
         "dynamodb", region_name=AWS_TEST_ENV["AWS_DEFAULT_REGION"], endpoint_url=endpoint
     )
     try:

@@ -74,7 +74,12 @@ def _qr_modules(png: bytes) -> list[list[bool]]:
     def centre(module: int) -> int:
         return (module + QR_BORDER) * QR_SCALE + QR_SCALE // 2
 
-    return [[grey.getpixel((centre(x), centre(y))) < 128 for x in range(side)] for y in range(side)]
+    def dark(x: int, y: int) -> bool:
+        value = grey.getpixel((centre(x), centre(y)))
+        assert isinstance(value, int | float), value  # one band: a grey level
+        return value < 128
+
+    return [[dark(x, y) for x in range(side)] for y in range(side)]
 
 
 def _qr_of(code: str) -> list[list[bool]]:
@@ -84,7 +89,11 @@ def _qr_of(code: str) -> list[list[bool]]:
 def _deliver(runtime: LocalRuntime, message: TicketsIssued) -> None:
     """Hand the message to the TicketsIssued handler again, as a redelivery would."""
     (handle,) = handlers(runtime)["TicketsIssued"]
-    asyncio.run(handle(message))
+
+    async def redeliver() -> None:
+        await handle(message)
+
+    asyncio.run(redeliver())
 
 
 def test_paid_order_mails_one_confirmation_with_a_qr_code_per_ticket(

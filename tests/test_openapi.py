@@ -11,10 +11,10 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # jsonschema ships no type information
 import msgspec
 import pytest
 from litestar import Litestar
@@ -168,7 +168,8 @@ def test_rate_limited_operations_document_429_with_retry_after(document: dict[st
 def test_every_error_response_is_a_problem_of_a_known_type_and_its_status(
     document: dict[str, Any],
 ) -> None:
-    catalogue = list_problem_types.fn()
+    # Litestar types every handler's `fn` as an async callable; this one is synchronous.
+    catalogue = cast(dict[str, dict[str, Any]], list_problem_types.fn())
     for key, operation in operations(document):
         for status, response in operation["responses"].items():
             if int(status) < 400:

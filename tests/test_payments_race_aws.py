@@ -165,15 +165,15 @@ async def _fan(
     if late:
         await asyncio.sleep(rng.uniform(0.5, 3.0))  # the deadline is 2 s after the order
     url = f"/api/v1/orders/{order_id}/payments"
-    pay = {"headers": {**fan, "Idempotency-Key": key + "p"}, "json": {"method": "tok_visa"}}
-    r = await client.post(url, **pay)
+    pay_headers, pay_body = {**fan, "Idempotency-Key": key + "p"}, {"method": "tok_visa"}
+    r = await client.post(url, headers=pay_headers, json=pay_body)
     seen["answers"][r.status_code] += 1
     if r.status_code != 202:
         assert (r.status_code, r.json()["type"]) == (410, "/problems/order-expired"), r.text
         return
     seen["payments"].append(r.json()["id"])
     if rng.random() < 0.3:  # the same request again: the same answer
-        again = await client.post(url, **pay)
+        again = await client.post(url, headers=pay_headers, json=pay_body)
         assert (again.status_code, again.json()["id"]) == (202, r.json()["id"]), again.text
     if rng.random() < 0.1:  # another payment while one is in flight (or done)
         other = await client.post(

@@ -178,7 +178,18 @@ def test_one_simulator_behaviour_across_processes(on_states: Callable[[Scenario]
 
 def test_dynamodb_items_stay_apart_from_ours() -> None:
     """The simulator's keys have prefixes of their own; none starts like one of ours."""
-    ours = ("ACC#", "EMAIL#", "SES#", "VEN#", "EVT#", "PRF#", "INV#", "HLD#", "LIM#", "ORD#")
+    ours: tuple[str, ...] = (
+        "ACC#",
+        "EMAIL#",
+        "SES#",
+        "VEN#",
+        "EVT#",
+        "PRF#",
+        "INV#",
+        "HLD#",
+        "LIM#",
+        "ORD#",
+    )
     ours += ("PAY#", "GWPAY#", "TKT#", "TKTUNIT#", "IDEM#", "OUTBOX#", "MAIL#")
     for prefix in ("SIMPAY#", "SIMKEY#", "SIMHOOK#", "SIMHOOKS#"):
         assert not any(prefix.startswith(o) or o.startswith(prefix) for o in ours)

@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def test_create_find_book_and_get_the_confirmation(server: LiveServer) -> None:
         performance = api.performance(organizer, venue, r.json())
 
         for text in ("세븐틴", "seventeen", "svt", "SEVENTEN"):  # the last one misspelt
-            hits = wait_for(lambda text=text: search_hits(client, q=text), timeout=20, interval=0.2)
+            hits = wait_for(partial(search_hits, client, q=text), timeout=20, interval=0.2)
             assert [h["listing"]["performance_id"] for h in hits] == [performance["id"]], text
         assert hits[0]["listing"]["seats_left"] == 20
 
@@ -82,10 +83,10 @@ def test_create_find_book_and_get_the_confirmation(server: LiveServer) -> None:
         mail = message_from_bytes(mails[0].read_bytes(), policy=policy.default)
         assert isinstance(mail, EmailMessage)
         assert "세븐틴 FOLLOW AGAIN" in str(mail["Subject"])
-        text = mail.get_body(preferencelist=("plain",))
-        assert text is not None
+        plain = mail.get_body(preferencelist=("plain",))
+        assert plain is not None
         for ticket in tickets:
-            assert ticket["code"] in text.get_content()
+            assert ticket["code"] in plain.get_content()
         codes = [
             part
             for part in mail.walk()

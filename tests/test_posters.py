@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from booking.bootstrap import LocalRuntime
@@ -17,6 +18,7 @@ from tests.posters import (
     close_to,
     decoded,
     photo,
+    pixel,
     png_claiming,
     two_tone_jpeg,
 )
@@ -62,7 +64,7 @@ def test_upload_then_variants_served_immutable_with_etag(api: ApiDriver) -> None
 
 def test_the_served_original_is_reencoded_without_metadata_and_upright(
     api: ApiDriver,
-    runtime: LocalRuntime,  # type: ignore[type-arg]
+    runtime: LocalRuntime,
 ) -> None:
     """GIVEN a phone photo (EXIF with GPS and orientation 6, XMP with GPS, ICC, a comment)
     WHEN it is uploaded THEN the original served is a JPEG re-encoded from the pixels alone,
@@ -78,7 +80,7 @@ def test_the_served_original_is_reencoded_without_metadata_and_upright(
     assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
     image = assert_no_metadata(served.content)
     assert image.format == "JPEG" and image.size == (900, 1600)  # upright
-    assert close_to(image.getpixel((450, 5)), RED) and close_to(image.getpixel((450, 1595)), BLUE)
+    assert close_to(pixel(image, (450, 5)), RED) and close_to(pixel(image, (450, 1595)), BLUE)
     digest = hashlib.sha256(served.content).hexdigest()
     assert body["poster_ref"] == f"posters/{digest}.jpg"
 
@@ -100,8 +102,8 @@ def test_the_served_original_is_reencoded_without_metadata_and_upright(
 
 def test_variants_follow_the_newest_poster_and_messages_repeat_harmlessly(
     api: ApiDriver,
-    client: TestClient,
-    runtime: LocalRuntime,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+    runtime: LocalRuntime,
 ) -> None:
     organizer = api.account("organizer")
     event = api.event(organizer)
@@ -114,7 +116,7 @@ def test_variants_follow_the_newest_poster_and_messages_repeat_harmlessly(
     urls = wait_for(lambda: variants_of(api, event["id"]))
     assert set(urls) == {"320", "640", "700"}
     image = decoded(api.client.get(urls["320"]).content)
-    assert close_to(image.getpixel((5, 5)), BLUE)  # the second poster's, not the first's
+    assert close_to(pixel(image, (5, 5)), BLUE)  # the second poster's, not the first's
 
     # A late or repeated PosterUploaded (of the old poster, or again of the new) changes nothing.
     posters = runtime.services.posters

@@ -34,7 +34,16 @@ from booking.bootstrap_aws import build_aws
 from booking.domain.media import MAX_POSTER_BYTES
 from booking.settings import Settings
 from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
-from tests.posters import BLUE, RED, assert_no_metadata, close_to, decoded, photo, two_tone_jpeg
+from tests.posters import (
+    BLUE,
+    RED,
+    assert_no_metadata,
+    close_to,
+    decoded,
+    photo,
+    pixel,
+    two_tone_jpeg,
+)
 from tests.support import ApiDriver, assert_problem
 from workers import forwarder, images, queues
 
@@ -252,7 +261,7 @@ def test_the_published_original_is_reencoded_without_metadata_and_upright(aws: A
     assert original == f"posters/{hashlib.sha256(published).hexdigest()}.jpg"
     image = assert_no_metadata(published)
     assert image.format == "JPEG" and image.size == (900, 1600)  # upright
-    assert close_to(image.getpixel((450, 5)), RED) and close_to(image.getpixel((450, 1595)), BLUE)
+    assert close_to(pixel(image, (450, 5)), RED) and close_to(pixel(image, (450, 1595)), BLUE)
     assert aws.api.client.get(f"/media/{original}").content == published
 
     everything = aws.keys("")

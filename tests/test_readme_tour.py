@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _tour_script() -> str:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## A tour", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    blocks: list[str] = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     tour = max(blocks, key=len)  # the long block; the short one is `make run DEMO=1`
     assert "curl" in tour
     return tour

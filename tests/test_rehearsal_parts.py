@@ -7,10 +7,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
+from booking.bootstrap import LocalRuntime
 from rehearsal import fsync
 from rehearsal.audit import load_sqlite_snapshot
 from rehearsal.run import audit_store
@@ -101,7 +102,7 @@ def test_the_timeline_counts_each_second_and_each_kind() -> None:
 
 
 def test_the_audit_passes_a_clean_store_and_fails_a_seat_sold_twice(
-    client: TestClient[httpx.Client], tmp_path: Path, runtime: object
+    client: TestClient[Litestar], tmp_path: Path, runtime: LocalRuntime
 ) -> None:
     """GIVEN a store with two held seats and the acknowledgements the API gave WHEN it is
     audited THEN it passes; WHEN one seat is rewritten into the other hold and an
@@ -113,7 +114,7 @@ def test_the_audit_passes_a_clean_store_and_fails_a_seat_sold_twice(
         hold(client, f, performance["id"], seats=[f"S1-A-{n + 1}"]) for n, f in enumerate(fans)
     ]
     placed = order(client, fans[0], holds[0]["id"])
-    database = Path(runtime.settings.data_dir) / "concertbook.sqlite3"  # type: ignore[attr-defined]
+    database = Path(runtime.settings.data_dir) / "concertbook.sqlite3"
     snapshot = load_sqlite_snapshot(database)
     key = next(r.key for r in snapshot.idempotency if r.result_id == placed["id"])
     owner = snapshot.orders[placed["id"]].account_id

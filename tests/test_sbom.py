@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from packaging.markers import Marker, default_environment
@@ -66,7 +66,9 @@ def image_environment(dockerfile: Path) -> dict[str, str]:
     """Marker variables of the image: linux/amd64 (docker/build.sh) and the CPython of its tag."""
     match = PYTHON_IMAGE.search(final_from(base_of(dockerfile)))
     assert match, dockerfile.name
-    return default_environment() | {
+    # packaging types this as a TypedDict whose fields are all str; mypy does not take a
+    # TypedDict for the Mapping[str, str] that Marker.evaluate expects.
+    return cast(dict[str, str], default_environment()) | {
         "python_full_version": match["python"],
         "python_version": ".".join(match["python"].split(".")[:2]),
         "implementation_name": "cpython",
@@ -89,12 +91,12 @@ def locked(dockerfile: Path) -> dict[str, str]:
         check=True,
     ).stdout
     environment = image_environment(dockerfile)
-    packages = {}
+    packages: dict[str, str] = {}
     for line in exported.splitlines():
         requirement, _, marker = line.partition(";")
         if not requirement.strip() or requirement.startswith(("#", " ")):
             continue
-        if marker.strip() and not Marker(marker.strip()).evaluate(environment):  # type: ignore[arg-type]
+        if marker.strip() and not Marker(marker.strip()).evaluate(environment):
             continue
         name, _, version = requirement.strip().partition("==")
         packages[canonicalize_name(name)] = version
@@ -103,7 +105,7 @@ def locked(dockerfile: Path) -> dict[str, str]:
 
 def python_packages(bom: dict[str, Any]) -> dict[str, str]:
     """Normalised name → version of the SBOM's Python packages, the project left out."""
-    listed = {}
+    listed: dict[str, str] = {}
     for component in bom["components"]:
         purl = str(component.get("purl", ""))
         if purl.startswith("pkg:pypi/"):

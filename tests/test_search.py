@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -309,9 +310,9 @@ def test_seats_left_follow_holds(search_api: ApiDriver, catalogue: dict[str, Any
     ],
 )
 def test_bad_search_input_is_a_typed_problem(
-    client: TestClient,
+    client: TestClient[Litestar],
     params: dict[str, Any],
-    code: str,  # type: ignore[type-arg]
+    code: str,
 ) -> None:
     status = 400 if code == "invalid-body" else 422
     assert_problem(client.get("/api/v1/search/concerts", params=params), status, code)

@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,9 @@ def test_a_failed_commit_fails_every_write_of_its_group(db: SqliteDatabase) -> N
     THEN no caller is told its write succeeded unless it is stored."""
 
     async def race() -> list[object]:
-        writes = [db.write(claim, f"seat-{n}", f"fan-{n}") for n in range(20)]
+        writes: list[Awaitable[object]] = [
+            db.write(claim, f"seat-{n}", f"fan-{n}") for n in range(20)
+        ]
         writes.insert(10, db.write(ends_transaction))
         return await asyncio.gather(*writes, return_exceptions=True)
 
@@ -189,7 +191,7 @@ def test_domain_errors_reach_the_caller_whole(db: SqliteDatabase) -> None:
     """GIVEN writes that refuse with domain errors WHEN they fail THEN the caller gets the
     same error type with its detail and its fields (the API renders them as problems)."""
 
-    async def both() -> list[object]:
+    async def both() -> tuple[object, object]:
         return await asyncio.gather(
             db.write(refuse_seats, ["A-1", "A-2"]),
             db.write(refuse_missing, "hld_x"),
@@ -249,7 +251,7 @@ def test_a_result_that_cannot_leave_the_writer_process_fails_alone(tmp_path: Pat
     db = SqliteDatabase(tmp_path / "db.sqlite3", SystemClock(), migrations=SCHEMA, writer="process")
     db.open()
 
-    async def mixed() -> list[object]:
+    async def mixed() -> tuple[object, object, object]:
         return await asyncio.gather(
             db.write(claim, "seat-1", "fan-1"),
             db.write(returns_a_lock),

@@ -422,7 +422,7 @@ def test_every_root_keeps_its_state_in_s3_with_a_lock_file(
     docs/DEPLOY.md does): an S3 backend that encrypts, locks with a lock file, under a key of
     its own; the provider the lock file names."""
     require_terraform()
-    import boto3
+    import boto3  # type: ignore[import-untyped]  # boto3 ships no type information (no boto3-stubs here)
 
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="ap-northeast-2")
     s3.create_bucket(

@@ -610,6 +610,7 @@ def test_duplicate_and_early_queue_deliveries_have_one_effect(
     payment and exactly one confirmation mail; every queue ends empty."""
     api, runtime, _ = queued_webhooks
     c = api.client
+    assert isinstance(c, TestClient)  # its blocking portal runs the queue work below
     _, performance = api.on_sale()
     fan = api.account()
     me = c.get("/api/v1/me", headers=fan).json()

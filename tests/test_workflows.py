@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -17,7 +17,7 @@ MAIN_ONLY = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
 
 
 def load(path: Path) -> dict[str, Any]:
-    workflow: dict[str, Any] = yaml.safe_load(path.read_text())
+    workflow: dict[Any, Any] = yaml.safe_load(path.read_text())
     if True in workflow:  # YAML 1.1 reads the key `on` as a boolean
         workflow["on"] = workflow.pop(True)
     return workflow
@@ -74,6 +74,7 @@ def test_every_aws_job_assumes_a_role_with_an_oidc_token(workflow: str, job: str
     (`id-token: write`), reads the repository only, and assumes a role."""
     definition = by_name()[workflow]["jobs"][job]
     permissions = definition.get("permissions") or by_name()[workflow].get("permissions")
+    assert permissions is not None
     assert permissions.get("id-token") == "write"
     assert permissions.get("contents") == "read"
     for step in steps(definition):
