@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import json
 
+from litestar.testing import TestClient
+
 from booking.bootstrap import Runtime
 from booking.domain.payments import GatewayPayment
 from tests.support import (
@@ -25,6 +27,7 @@ def test_an_unmatched_authorization_is_retried_then_voided_once_the_order_closes
     family_api: ApiDriver, family_runtime: Runtime
 ) -> None:
     c = family_api.client
+    assert isinstance(c, TestClient)  # its blocking portal calls the gateway below
     tap = WebhookTap()
     family_runtime.gateway.attach(tap)
     secret = family_runtime.settings.resolved_webhook_secret()
