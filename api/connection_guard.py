@@ -3,7 +3,7 @@
 Uvicorn closes a connection that stays idle after an answer, but not one that was opened
 and never used, nor one whose request's headers trickle in, and it has no cap on
 connections of its own (`limit_concurrency` counts requests too). `GuardedHttpProtocol`,
-on top of the coalesced writes (`api/coalesced_writes.py`):
+on top of the coalesced writes (`api/fast_path/coalesced_writes.py`):
 
 - a new connection is idle like a kept-alive one: closed after
   `CONCERTBOOK_KEEP_ALIVE_SECONDS` without a request;
@@ -27,17 +27,15 @@ import logging
 from http import HTTPStatus
 from typing import Any, ClassVar
 
-from api.coalesced_writes import CoalescingHttpProtocol
+from api.fast_path.coalesced_writes import CoalescingHttpProtocol
 from api.front_door import (
     NO_STORE,
     REQUEST_TIMEOUT,
     SECURITY_HEADERS,
     cors_headers,
-    problem_bytes,
-    send_problem,
 )
 from api.overload import RETRY_AFTER, RETRY_AFTER_SECONDS
-from api.problems import HTTP_PROBLEMS, PROBLEM_JSON
+from api.problems import HTTP_PROBLEMS, PROBLEM_JSON, problem_bytes, send_problem
 from booking.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,6 @@ protocol (`api/connection_guard.py`): API Gateway reads requests before Lambda s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -38,7 +37,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
-from api.problems import HTTP_PROBLEMS, PROBLEM_JSON, problem_body
+from api.problems import HTTP_PROBLEMS, send_problem
 
 log = logging.getLogger(__name__)
 
@@ -241,38 +240,6 @@ async def _too_large(scope: HTTPScope, send: Send, limit: float) -> None:
     status, title = HTTP_PROBLEMS["body-too-large"]
     detail = f"this endpoint accepts a body of at most {int(limit)} bytes"
     await send_problem(scope, send, status, "body-too-large", title, detail, close=True)
-
-
-def problem_bytes(status: int, code: str, title: str, detail: str, instance: str | None) -> bytes:
-    """The problem's JSON; `instance` None for an answer to no request in particular."""
-    body = problem_body(status, code, title, detail, instance or "")
-    if instance is None:
-        del body["instance"]
-    return json.dumps(body).encode()
-
-
-async def send_problem(
-    scope: Scope,
-    send: Send,
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    close: bool = False,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-) -> None:
-    """A problem+json answer sent as ASGI messages; `close`: the connection is closed after it
-    (its body was left unread). Lambda has no connection to close."""
-    body = problem_bytes(status, code, title, detail, scope["path"])
-    start_headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        *headers,
-    ]
-    if close and "aws.event" not in scope:
-        start_headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": start_headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def secure_answers(message: Message, scope: Scope) -> None:

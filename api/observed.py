@@ -33,8 +33,7 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.front_door import send_problem
-from api.problems import HTTP_PROBLEMS
+from api.problems import HTTP_PROBLEMS, send_problem
 from booking.observability.context import (
     CURRENT,
     REQUEST_ID_HEADER,

@@ -37,8 +37,8 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.typing import FieldDefinition
 
 from api.deps import IDEMPOTENCY_KEY_PATTERN
+from api.fast_path.strict_body import json_schema
 from api.problems import HTTP_PROBLEMS, PROBLEM_JSON, status_of
-from api.strict_body import json_schema
 from booking.domain import errors as e
 from booking.domain.payments import WebhookEvent
 

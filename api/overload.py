@@ -19,8 +19,7 @@ from __future__ import annotations
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from api.front_door import send_problem
-from api.problems import HTTP_PROBLEMS
+from api.problems import HTTP_PROBLEMS, send_problem
 
 RETRY_AFTER_SECONDS = 1
 RETRY_AFTER = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())

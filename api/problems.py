@@ -1,11 +1,16 @@
 """RFC 9457 problem+json for every error: one table from error to status, one handler.
 
-`type` is `/problems/<code>`: stable, and served by this API as a description.
+`type` is `/problems/<code>`: stable, and served by this API as a description. Every
+problem's body is `problem_body`'s: sent as a Litestar `Response` by the handlers here, as
+raw ASGI messages (`send_problem`) by the front door's middleware, which answers before
+the app, and by the hold route's own answers (api/fast_path/answers.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
@@ -16,6 +21,7 @@ from litestar.exceptions import (
 )
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Scope, Send
 
 from booking.domain import errors as e
 
@@ -81,6 +87,38 @@ def problem(
     if status in (429, 503):  # a rate limit says when; shed early, back in a second
         headers = {"Retry-After": str(extra.get("retry_after", 1))}
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_bytes(status: int, code: str, title: str, detail: str, instance: str | None) -> bytes:
+    """The problem's JSON; `instance` None for an answer to no request in particular."""
+    body = problem_body(status, code, title, detail, instance or "")
+    if instance is None:
+        del body["instance"]
+    return json.dumps(body).encode()
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    close: bool = False,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """A problem+json answer sent as ASGI messages; `close`: the connection is closed after it
+    (its body was left unread). Lambda has no connection to close."""
+    body = problem_bytes(status, code, title, detail, scope["path"])
+    start_headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
+    if close and "aws.event" not in scope:
+        start_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def status_of(error: e.DomainError | type[e.DomainError]) -> int:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from api import coalesced_writes
-from api.coalesced_writes import FLUSH_AT_BYTES, CoalescingHttpProtocol
+from api.fast_path import coalesced_writes
+from api.fast_path.coalesced_writes import FLUSH_AT_BYTES, CoalescingHttpProtocol
 from tests.live_server import free_port
 
 BIG = FLUSH_AT_BYTES * 3 + 17

@@ -30,9 +30,9 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from api import schemas
 from api.app import create_app
+from api.fast_path.hold_route import _HOLD_BODY
+from api.fast_path.strict_body import _decode, _decoder, decode_body_strictly, read_strictly
 from api.front_door import BodyFirst, ClientDisconnected
-from api.routes.booking import _HOLD_BODY
-from api.strict_body import _decode, _decoder, decode_body_strictly, read_strictly
 from booking.adapters.security.ed25519_signer import Ed25519TicketSigner, verify_ticket_code
 from booking.bootstrap import build_local
 from booking.domain.errors import InvalidRequest, InvalidSignature

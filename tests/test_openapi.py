@@ -22,9 +22,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from api.app import create_app
+from api.fast_path.strict_body import json_schema
 from api.openapi import IDEMPOTENCY_KEY, RAISES, RATE_LIMITED, RAW_BODIES, operation_key
 from api.problems import PROBLEM_JSON, list_problem_types
-from api.strict_body import json_schema
 from booking.bootstrap import build_local
 from booking.domain.payments import WebhookEvent
 from booking.settings import Settings

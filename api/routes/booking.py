@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -15,16 +14,16 @@ from litestar.status_codes import (
     HTTP_204_NO_CONTENT,
 )
 
-from api.answers import JsonAnswer
 from api.deps import (
     AccountDep,
     ServicesDep,
     ViewerDep,
     idempotency,
-    provide_account,
-    provide_services,
 )
-from api.rate_limits import HOLD, ORDER, PAY, rate_limits
+from api.fast_path.answers import JsonAnswer
+from api.fast_path.hold_route import place_hold as fast_place_hold
+from api.fast_path.strict_body import documented_body
+from api.rate_limits import ORDER, PAY, rate_limits
 from api.schemas import (
     HoldIn,
     HoldOut,
@@ -37,8 +36,6 @@ from api.schemas import (
     TicketCheckOut,
     TicketOut,
 )
-from api.strict_body import documented_body, read_strictly
-from booking.domain.errors import SeatsUnavailable
 from booking.domain.ports import Availability, PlaceState, PlaceStatus, Sales
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
@@ -48,8 +45,6 @@ OnlyState = Annotated[
     PlaceState | None,
     QueryParameter(name="state", description="Only seats in this state (e.g. available)"),
 ]
-
-_HOLD_BODY = msgspec.json.Decoder(HoldIn)
 
 
 class InventoryController(Controller):
@@ -83,29 +78,12 @@ class InventoryController(Controller):
         "/holds",
         summary="Hold seats and standing places, all or nothing (Idempotency-Key)",
         operation_class=documented_body(HoldIn),
-        # Its answer is sent as it is (api/answers.py); what it holds is documented here.
+        # Its answer is sent as it is (api/fast_path/answers.py); what it holds is documented here.
         responses={HTTP_201_CREATED: ResponseSpec(HoldOut, description="The hold, as stored")},
     )
     async def place_hold(self, request: Request[Any, Any, Any]) -> JsonAnswer:
-        # The onsale's hottest route reads its own body, caller and path: Litestar's `data`
-        # conversion and dependency resolution cost a seventh of a hold attempt's CPU
-        # (measured side by side); what it does with them is the same as any route's.
-        data = await read_strictly(request, _HOLD_BODY)
-        services = provide_services(request.app.state)
-        account = await provide_account(request, services)
-        await rate_limits(request).check(request.scope, HOLD, account.id)
-        idem = idempotency(request, account, "place-hold", data, required=True)
-        assert idem is not None
-        performance_id: str = request.path_params["performance_id"]
-        try:
-            hold = await services.holds.place(account, performance_id, data.seats, data.ga, idem)
-        except SeatsUnavailable as lost:
-            # In a rush most attempts lose a race: answered here, not by the exception
-            # middleware, which builds a second request and looks its handler up each time
-            # (measured: 15 % more hold attempts a second, side by side).
-            return JsonAnswer.problem(request, lost)
-        # The stored result, not a live view: a replay must get exactly the same body.
-        return JsonAnswer.of(HTTP_201_CREATED, HoldOut.of(hold))
+        # The fast path's room: api/fast_path/README.md.
+        return await fast_place_hold(request)
 
 
 class HoldController(Controller):
