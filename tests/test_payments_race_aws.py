@@ -291,7 +291,7 @@ def test_payments_race_across_processes_on_the_aws_runtime(
             return (items, gateway, figures) if not still_moving else None
 
         try:
-            items, gateway, figures = wait_for(at_rest, timeout=240, interval=2.0)
+            items, gateway, figures = wait_for(at_rest, timeout=max(240, 3 * ORDERS), interval=2.0)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; still moving: {still_moving}") from None
 
