@@ -106,7 +106,7 @@ def create_app(
         "rate_limits": RateLimits(runtime.services.rate_limiter, runtime.settings),
     }
     settings = runtime.settings
-    body_first = BodyFirst(settings.body_timeout_seconds, settings.max_body_bytes)
+    body_first = BodyFirst(settings.limits.body_timeout_seconds, settings.limits.max_body_bytes)
     metrics: MetricsPage | None = None
     if telemetry is None:
         telemetry, page = prometheus_telemetry()
@@ -133,9 +133,9 @@ def create_app(
         ],
         dependencies=DEPENDENCIES,
         # A request's whole body first (or 408/413), then its place among those in progress.
-        middleware=[body_first.middleware, InFlightLimit(settings.max_in_flight).middleware],
+        middleware=[body_first.middleware, InFlightLimit(settings.limits.max_in_flight).middleware],
         before_send=[secure_answers],
-        cors_config=cors_config(settings.cors_allowed_origins),
+        cors_config=cors_config(settings.limits.cors_allowed_origins),
         before_request=decode_body_strictly,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
@@ -143,7 +143,7 @@ def create_app(
         # Powertools on Lambda): Litestar's default would replace the root logger's handlers.
         logging_config=None,
         state=State(state),
-        request_max_body_size=runtime.settings.max_body_bytes,
+        request_max_body_size=runtime.settings.limits.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="K-ConcertBook API",
             version="1",

@@ -111,7 +111,7 @@ async def _seed_demo(services: Services, now: datetime) -> None:
 def _serving_runtime(settings: Settings) -> Runtime:
     """The runtime `serve` runs: the configured one, or the embedded one claiming places as
     a rehearsal baseline names (the rehearsal measures them side by side with ours)."""
-    if settings.inventory_strategy == "claims":
+    if settings.inventory.inventory_strategy == "claims":
         return build_runtime(settings)
     from rehearsal.baselines import baseline_inventory  # noqa: PLC0415 - rehearsal only
 
@@ -126,8 +126,8 @@ async def _serve(settings: Settings, demo: bool, workers: bool = True) -> None:
     )
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=settings.local.host,
+        port=settings.local.port,
         lifespan="on",
         http=GuardedHttpProtocol.configured(settings),
         access_log=False,

@@ -57,11 +57,11 @@ class GuardedHttpProtocol(CoalescingHttpProtocol):
     @classmethod
     def configured(cls, settings: Settings) -> type[GuardedHttpProtocol]:
         values = {
-            "header_timeout": settings.header_timeout_seconds,
-            "body_timeout": settings.body_timeout_seconds,
-            "keep_alive": settings.keep_alive_seconds,
-            "max_connections": settings.max_connections,
-            "allowed_origins": frozenset(o.encode() for o in settings.cors_allowed_origins),
+            "header_timeout": settings.limits.header_timeout_seconds,
+            "body_timeout": settings.limits.body_timeout_seconds,
+            "keep_alive": settings.limits.keep_alive_seconds,
+            "max_connections": settings.limits.max_connections,
+            "allowed_origins": frozenset(o.encode() for o in settings.limits.cors_allowed_origins),
         }
         return type(cls.__name__, (cls,), values)
 

@@ -49,17 +49,20 @@ class RateLimits:
     def __init__(self, limiter: RateLimiter, settings: Settings) -> None:
         self._limiter = limiter
         self._proxies: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies
+            ipaddress.ip_network(p, strict=False) for p in settings.limits.trusted_proxies
         )
         # Rehearsal generators are a few machines (often one), each sending for thousands of
         # fans: a limit per address would measure the limit, not the stage.
-        booking = None if settings.rehearsal else settings.rate_limit_booking_per_address
+        booking = None if settings.rehearsal else settings.limits.rate_limit_booking_per_address
         self._rules: dict[str, tuple[Rate | None, Rate | None]] = {
-            SIGN_UP: (settings.rate_limit_signup_per_address, None),
-            LOG_IN: (settings.rate_limit_login_per_address, settings.rate_limit_login_per_account),
-            HOLD: (booking, settings.rate_limit_booking_per_account),
-            ORDER: (booking, settings.rate_limit_booking_per_account),
-            PAY: (booking, settings.rate_limit_booking_per_account),
+            SIGN_UP: (settings.limits.rate_limit_signup_per_address, None),
+            LOG_IN: (
+                settings.limits.rate_limit_login_per_address,
+                settings.limits.rate_limit_login_per_account,
+            ),
+            HOLD: (booking, settings.limits.rate_limit_booking_per_account),
+            ORDER: (booking, settings.limits.rate_limit_booking_per_account),
+            PAY: (booking, settings.limits.rate_limit_booking_per_account),
         }
 
     async def check(self, scope: Scope, action: str, subject: str | None = None) -> None:

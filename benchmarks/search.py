@@ -238,7 +238,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="concertbook-bench-") as tmp:
         for sink in sinks:
             progress(f"{sink}: building a catalogue of {args.performances} performances")
-            settings = Settings(
+            settings = Settings.of(
                 data_dir=Path(tmp) / sink,
                 opensearch_url=args.opensearch_url if sink == "opensearch" else None,
                 opensearch_index=f"concerts-bench-{uuid.uuid4().hex[:8]}",
@@ -251,9 +251,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 throughput = []
                 for batch in args.batch_sizes:
                     index = search_index(
-                        Settings(
+                        Settings.of(
                             data_dir=Path(tmp) / f"{sink}-b{batch}",
-                            opensearch_url=settings.opensearch_url,
+                            opensearch_url=settings.aws.opensearch_url,
                             opensearch_index=f"concerts-bench-{uuid.uuid4().hex[:8]}",
                         ),
                         runtime.clock,

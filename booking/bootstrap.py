@@ -72,15 +72,15 @@ class ManagedSearchIndex(SearchIndex, Protocol):
 
 def search_index(settings: Settings, clock: Clock) -> ManagedSearchIndex:
     """OpenSearch when configured (required on AWS), else FTS5 beside the other databases."""
-    if settings.opensearch_url:
+    if settings.aws.opensearch_url:
         from booking.adapters.aws.opensearch_index import (  # noqa: PLC0415 - optional dependency
             OpenSearchIndex,
         )
 
         return OpenSearchIndex(
-            settings.opensearch_url, settings.opensearch_index, settings.aws_region
+            settings.aws.opensearch_url, settings.aws.opensearch_index, settings.aws.aws_region
         )
-    return SqliteSearchIndex(settings.data_dir / "search.sqlite3", clock)
+    return SqliteSearchIndex(settings.local.data_dir / "search.sqlite3", clock)
 
 
 @dataclass
@@ -195,13 +195,13 @@ def ticket_signer(settings: Settings) -> Ed25519TicketSigner:
     """The configured key, or one kept in the data folder (created on first start)."""
     if settings.ticket_signing_key:
         return Ed25519TicketSigner.from_pem(settings.ticket_signing_key)
-    return Ed25519TicketSigner.from_file(settings.data_dir / "ticket-signing-key.pem")
+    return Ed25519TicketSigner.from_file(settings.local.data_dir / "ticket-signing-key.pem")
 
 
 def simulated_gateway(settings: Settings, clock: Clock) -> tuple[SqliteDatabase, SimulatedGateway]:
     """The payment gateway simulator with its own database in the data folder."""
     gateway_db = SqliteDatabase(
-        settings.data_dir / "payment-gateway.sqlite3", clock, migrations=GATEWAY_MIGRATIONS
+        settings.local.data_dir / "payment-gateway.sqlite3", clock, migrations=GATEWAY_MIGRATIONS
     )
     return gateway_db, simulator_on(SqliteGatewayState(gateway_db), settings, clock)
 
@@ -209,7 +209,8 @@ def simulated_gateway(settings: Settings, clock: Clock) -> tuple[SqliteDatabase,
 def simulator_on(state: GatewayState, settings: Settings, clock: Clock) -> SimulatedGateway:
     """The one simulator behaviour, on whichever state its runtime keeps."""
     behaviour = GatewayBehaviour(
-        duplicate_rate=settings.gateway_duplicate_rate, late_rate=settings.gateway_late_rate
+        duplicate_rate=settings.payments.gateway_duplicate_rate,
+        late_rate=settings.payments.gateway_late_rate,
     )
     return SimulatedGateway(state, settings.resolved_webhook_secret(), clock, behaviour)
 
@@ -217,18 +218,18 @@ def simulator_on(state: GatewayState, settings: Settings, clock: Clock) -> Simul
 def payment_gateway(
     settings: Settings, clock: Clock, simulator: Callable[[], SimulatedGateway]
 ) -> ManagedGateway:
-    """The provider `settings.payment_provider` names; `simulator` builds the simulator on
+    """The provider `settings.payments.payment_provider` names; `simulator` builds the simulator on
     the runtime's own state when that is the one."""
-    if settings.payment_provider == "toss":
+    if settings.payments.payment_provider == "toss":
         from booking.adapters.payments.toss import (  # noqa: PLC0415 - only when chosen
             TossPaymentsGateway,
         )
 
         return TossPaymentsGateway(
-            settings.toss_secret_key,
+            settings.payments.toss_secret_key,
             clock,
-            api_url=settings.toss_api_url,
-            security_key=settings.toss_security_key or None,
+            api_url=settings.payments.toss_api_url,
+            security_key=settings.payments.toss_security_key or None,
         )
     return simulator()
 
@@ -264,9 +265,9 @@ def build_services(
     `limiter` defaults to this process's memory; `hasher` to argon2id.
     """
     limiter = limiter or MemoryRateLimiter()
-    hasher = hasher or Argon2PasswordHasher(settings.password_hash_threads)
+    hasher = hasher or Argon2PasswordHasher(settings.limits.password_hash_threads)
     media = media or DiskMediaStore(
-        settings.data_dir / "media", settings.media_base_url or "/media"
+        settings.local.data_dir / "media", settings.aws.media_base_url or "/media"
     )
     catalog = CatalogService(catalog_store, media, clock)
     orders = OrderService(booking_store, catalog, clock)
@@ -277,7 +278,7 @@ def build_services(
             accounts,
             hasher,
             clock,
-            settings.session_cache_seconds,
+            settings.limits.session_cache_seconds,
             limiter=limiter,
             policy=PasswordPolicy(common_passwords()),
             backoff=settings.backoff(),
@@ -296,7 +297,7 @@ def build_services(
             booking_store,
             accounts,
             catalog_store,
-            mailer or MailFolder(settings.data_dir / "mail"),
+            mailer or MailFolder(settings.local.data_dir / "mail"),
             settings.mail_from,
         ),
         search=SearchService(search),
@@ -314,10 +315,10 @@ def build_local(
     """The embedded runtime; `claims` wraps its booking store (default: `inventory`)."""
     clock = clock or SystemClock()
     # The baselines give every write its own transaction, as their designs do.
-    group = 1 if settings.inventory_strategy != "claims" else MAX_GROUP
+    group = 1 if settings.inventory.inventory_strategy != "claims" else MAX_GROUP
     writer = booking_writer(settings, clock)
     db = SqliteDatabase(
-        settings.data_dir / "concertbook.sqlite3", clock, max_group=group, writer=writer
+        settings.local.data_dir / "concertbook.sqlite3", clock, max_group=group, writer=writer
     )
     gateway_db, simulator = simulated_gateway(settings, clock)
     gateway = payment_gateway(settings, clock, lambda: simulator)
@@ -345,7 +346,7 @@ def build_local(
 def booking_writer(settings: Settings, clock: Clock) -> WriterKind:
     """The writer process reads its own (system) clock and needs a POSIX socket pair; an
     injected clock or another platform keeps the writer on a thread."""
-    wanted = settings.sqlite_writer == "process"
+    wanted = settings.local.sqlite_writer == "process"
     return (
         "process" if wanted and isinstance(clock, SystemClock) and os.name == "posix" else "thread"
     )
@@ -361,21 +362,23 @@ def inventory(
 ) -> tuple[BookingStore, Closable | None]:
     """The booking store behind its pre-claim (memory, or Redis when configured), and the
     Redis client it needs, if any (the aws extra's redis package is imported only then)."""
-    if settings.inventory_strategy != "claims":
+    if settings.inventory.inventory_strategy != "claims":
         raise ConfigError(
-            f"CONCERTBOOK_INVENTORY_STRATEGY={settings.inventory_strategy} is a rehearsal "
-            "baseline: `concertbook serve` composes it (rehearsal/baselines/)"
+            f"CONCERTBOOK_INVENTORY_STRATEGY={settings.inventory.inventory_strategy} is a"
+            " rehearsal baseline: `concertbook serve` composes it (rehearsal/baselines/)"
         )
-    if not settings.redis_url:
+    if not settings.aws.redis_url:
         # One API process: what it pre-claimed is known here, without a round trip.
-        return (MemoryPreclaimingBookingStore(store, clock) if settings.preclaim else store), None
+        return (
+            MemoryPreclaimingBookingStore(store, clock) if settings.inventory.preclaim else store
+        ), None
     from booking.adapters.aws.redis_guard import redis_client  # noqa: PLC0415 - optional
     from booking.adapters.aws.redis_preclaim import (  # noqa: PLC0415 - optional dependency
         PreclaimingBookingStore,
     )
 
-    if not settings.preclaim:
+    if not settings.inventory.preclaim:
         return store, None
-    redis = redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+    redis = redis_client(settings.aws.redis_url, timeout_seconds=settings.aws.redis_timeout_seconds)
     # Redis turns losers away before they queue for the writer; SQLite stays the fence.
     return PreclaimingBookingStore(store, redis, clock=clock), redis

@@ -7,7 +7,6 @@ use it) and reused for the life of the process, as a Lambda container does.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,18 +68,18 @@ class AwsRuntime:
     async def start(self) -> None:
         self.dynamo.client = await self._exit.enter_async_context(
             dynamodb_client(
-                self.settings.aws_region,
-                self.settings.aws_endpoint_url,
-                self.settings.aws_max_connections,
+                self.settings.aws.aws_region,
+                self.settings.aws.aws_endpoint_url,
+                self.settings.aws.aws_max_connections,
             )
         )
         await self.clients.open(
-            self._exit, self.settings.aws_region, self.settings.aws_endpoint_url
+            self._exit, self.settings.aws.aws_region, self.settings.aws.aws_endpoint_url
         )
         await self.search_index.start()
         if self.media_bucket is not None:
             self.media_bucket.client = await self._exit.enter_async_context(
-                s3_client(self.settings.aws_region, self.settings.s3_endpoint_url)
+                s3_client(self.settings.aws.aws_region, self.settings.aws.s3_endpoint_url)
             )
 
     async def stop(self) -> None:
@@ -110,17 +109,19 @@ def with_secrets(settings: Settings) -> Settings:
     named = [
         (field, arn)
         for field, arn in (
-            ("webhook_secret", settings.webhook_secret_arn),
-            ("ticket_signing_key", settings.ticket_signing_key_arn),
-            ("toss_secret_key", settings.toss_secret_key_arn),
-            ("toss_security_key", settings.toss_security_key_arn),
+            ("webhook_secret", settings.aws.webhook_secret_arn),
+            ("ticket_signing_key", settings.aws.ticket_signing_key_arn),
+            ("toss_secret_key", settings.payments.toss_secret_key_arn),
+            ("toss_security_key", settings.payments.toss_security_key_arn),
         )
         if arn
     ]
     if not named:
         return settings
     client: Any = botocore.session.get_session().create_client(
-        "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+        "secretsmanager",
+        region_name=settings.aws.aws_region,
+        endpoint_url=settings.aws.aws_endpoint_url,
     )
     try:
         values: dict[str, str | bytes] = {
@@ -130,24 +131,24 @@ def with_secrets(settings: Settings) -> Settings:
         client.close()
     # The Toss secret key is text (an HTTP Basic user); the others are bytes.
     values = {f: v if f == "toss_secret_key" else str(v).encode() for f, v in values.items()}
-    return dataclasses.replace(settings, **values)  # type: ignore[arg-type]
+    return settings.replace(**values)
 
 
 def redis_credentials(settings: Settings) -> ElastiCacheIamCredentials | None:
     """IAM tokens for the URL's user when the stage's cache uses IAM authentication."""
-    if not (settings.redis_iam_cache and settings.redis_url):
+    if not (settings.aws.redis_iam_cache and settings.aws.redis_url):
         return None
-    user = urlsplit(settings.redis_url).username
+    user = urlsplit(settings.aws.redis_url).username
     if not user:
         raise ConfigError("CONCERTBOOK_REDIS_IAM_CACHE needs the user in CONCERTBOOK_REDIS_URL")
-    return ElastiCacheIamCredentials(settings.redis_iam_cache, user, settings.aws_region)
+    return ElastiCacheIamCredentials(settings.aws.redis_iam_cache, user, settings.aws.aws_region)
 
 
 def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     clock = clock or SystemClock()
     settings = with_secrets(settings)
-    assert settings.table_name, "Settings.from_env refuses the aws runtime without a table"
-    dynamo = Dynamo(client=None, table=settings.table_name)
+    assert settings.aws.table_name, "Settings.from_env refuses the aws runtime without a table"
+    dynamo = Dynamo(client=None, table=settings.aws.table_name)
     # The gateway simulator keeps its state in the stage's table: any Lambda or process can
     # move a payment or deliver a webhook that another one made.
     gateway = payment_gateway(
@@ -157,15 +158,15 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     redis: Redis | None = None
     guard: RedisGuard | None = None
     limiter: RateLimiter | None = None  # each process's memory without Redis
-    if settings.redis_url:
+    if settings.aws.redis_url:
         # Redis turns losers away before they spend a transaction; the table stays the fence.
         redis = redis_client(
-            settings.redis_url,
-            timeout_seconds=settings.redis_timeout_seconds,
+            settings.aws.redis_url,
+            timeout_seconds=settings.aws.redis_timeout_seconds,
             credential_provider=redis_credentials(settings),
         )
         guard = RedisGuard()
-        if settings.preclaim:
+        if settings.inventory.preclaim:
             booking_store = PreclaimingBookingStore(booking_store, redis, guard, clock=clock)
         booking_store = CachedAvailabilityStore(booking_store, redis, guard)
         # One count of requests and failed log-ins for every process and Lambda of the stage.
@@ -174,12 +175,12 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     index = search_index(settings, clock)
     clients = AwsClients()
     webhook_queue = (
-        SqsWebhookQueue(clients, settings.queue_url_webhooks)
-        if settings.queue_url_webhooks
+        SqsWebhookQueue(clients, settings.queues.queue_url_webhooks)
+        if settings.queues.queue_url_webhooks
         else None
     )
     # Posters in S3 behind the CDN, uploaded straight from browsers, when a bucket is set.
-    bucket = S3Bucket(settings.media_bucket) if settings.media_bucket else None
+    bucket = S3Bucket(settings.aws.media_bucket) if settings.aws.media_bucket else None
     services = build_services(
         settings,
         clock,
@@ -190,7 +191,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         index,
         mailer=SesMailer(clients, dynamo, clock),
         webhook_queue=webhook_queue,
-        media=S3MediaStore(bucket, settings.media_base_url or "") if bucket else None,
+        media=S3MediaStore(bucket, settings.aws.media_base_url or "") if bucket else None,
         uploads=S3PosterUploads(bucket) if bucket else None,
         limiter=limiter,
     )

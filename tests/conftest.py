@@ -31,7 +31,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> LocalRuntime:
-    return build_local(Settings(data_dir=tmp_path, sweep_interval_seconds=0.2))
+    return build_local(Settings.of(data_dir=tmp_path, sweep_interval_seconds=0.2))
 
 
 @pytest.fixture
@@ -94,11 +94,11 @@ def build_family(family: str, data_dir: Path, request: pytest.FixtureRequest) ->
     """A runtime of the named adapter family: `local` (SQLite) or `aws` (DynamoDB on moto)."""
     settings = {"data_dir": data_dir, "sweep_interval_seconds": 0.2}
     if family == "local":
-        return build_local(Settings(**settings))  # type: ignore[arg-type]
+        return build_local(Settings.of(**settings))
     endpoint: str = request.getfixturevalue("moto_endpoint")
     table = asyncio.run(create_table(endpoint))
     return build_aws(
-        Settings(runtime="aws", table_name=table, aws_endpoint_url=endpoint, **settings)  # type: ignore[arg-type]
+        Settings.of(runtime="aws", table_name=table, aws_endpoint_url=endpoint, **settings)
     )
 
 

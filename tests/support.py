@@ -301,11 +301,11 @@ def dynamodb_gateway_payment(settings: Any, gateway_payment_id: str) -> dict[str
 
     # botocore's stubs type every client as BaseClient, without the service's operations.
     client: Any = botocore.session.get_session().create_client(
-        "dynamodb", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+        "dynamodb", region_name=settings.aws.aws_region, endpoint_url=settings.aws.aws_endpoint_url
     )
     try:
         item = client.get_item(
-            TableName=settings.table_name,
+            TableName=settings.aws.table_name,
             Key={"pk": {"S": f"SIMPAY#{gateway_payment_id}"}, "sk": {"S": "SIMPAY"}},
             ConsistentRead=True,
         ).get("Item")

@@ -32,7 +32,7 @@ def test_webhook_secret_and_signing_key_are_read_by_arn(moto_endpoint: str, tmp_
     key_arn = client.create_secret(Name=f"tk-{uuid.uuid4().hex}", SecretString=pem)["ARN"]
     client.close()
     runtime = build_aws(
-        Settings(
+        Settings.of(
             runtime="aws",
             table_name=asyncio.run(create_table(moto_endpoint)),
             aws_endpoint_url=moto_endpoint,
@@ -52,7 +52,7 @@ def test_webhook_secret_and_signing_key_are_read_by_arn(moto_endpoint: str, tmp_
     assert not (tmp_path / "ticket-signing-key.pem").exists()
     with pytest.raises(Exception, match="ResourceNotFound"):
         build_aws(
-            Settings(
+            Settings.of(
                 runtime="aws",
                 table_name="t",
                 aws_endpoint_url=moto_endpoint,

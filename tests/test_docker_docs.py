@@ -19,13 +19,13 @@ import os
 import re
 import shlex
 import subprocess
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
 from api.cli import _parser
-from booking.settings import Settings
+from booking.settings import Settings, variables
 from tools.sbom.images import (
     DOCKER,
     ROOT,
@@ -39,7 +39,7 @@ from tools.sbom.images import (
 
 FUNCTIONS = json.loads((DOCKER / "functions.json").read_text())
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
-SETTINGS = {f"CONCERTBOOK_{f.name.upper()}" for f in fields(Settings)}
+SETTINGS = {v.name for v in variables()}
 AWS_SDK = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 RIE_PORT = "8080"
 """Where the Runtime Interface Emulator listens by default (it is started without flags)."""
@@ -282,7 +282,7 @@ def check_docker_run(args: list[str], block: Block) -> None:
         parsed = _parser().parse_args(effective[1:])
         if effective[1] == "serve":
             assert parsed.host == "0.0.0.0", "a published port needs the server on every address"
-            listens = str(parsed.port or Settings().port)
+            listens = str(parsed.port or Settings().local.port)
             assert listens in config.expose, f"{image_tag} does not EXPOSE {listens}"
 
     volumes = [v.split(":") for v in options.get("-v", [])]

@@ -42,7 +42,7 @@ def test_capacity_of_one_hold_and_one_confirmed_order(
         # Labels are per task, so the sweeper's and relay's reads are counted apart.
         wait_for(lambda: tickets_of(client, fan, placed_order["id"]), timeout=20)
         measured: dict[str, Any] = {
-            "endpoint": runtime.settings.aws_endpoint_url or "aws",
+            "endpoint": runtime.settings.aws.aws_endpoint_url or "aws",
             "hold_2_seats": {k: after_hold[k] for k in ("place_hold",)},
             "order_and_payment_2_seats": {
                 k: {u: v[u] - after_hold.get(k, {}).get(u, 0.0) for u in ("rcu", "wcu")}

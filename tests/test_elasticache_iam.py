@@ -83,9 +83,9 @@ def test_redis_connections_authenticate_with_the_user_and_its_token(
 
 
 def test_settings_name_the_user_in_the_url() -> None:
-    base = Settings(runtime="local")
+    base = Settings.of(runtime="local")
     assert redis_credentials(base) is None
-    with_user = Settings(
+    with_user = Settings.of(
         runtime="local",
         redis_url="rediss://concertbook-dev-app@cache.example:6379/0",
         redis_iam_cache="concertbook-dev-redis",
@@ -94,7 +94,7 @@ def test_settings_name_the_user_in_the_url() -> None:
     assert provider is not None
     with pytest.raises(ConfigError):
         redis_credentials(
-            Settings(
+            Settings.of(
                 runtime="local", redis_url="rediss://cache.example:6379/0", redis_iam_cache="c"
             )
         )

@@ -190,7 +190,7 @@ def _bodied_routes(data_dir: Path) -> list[tuple[str, str]]:
     """Every POST, PUT and PATCH route of the app (rehearsal mode on), path parameters
     filled in."""
     app = create_app(
-        build_local(Settings(data_dir=data_dir, rehearsal=True)), background=background
+        build_local(Settings.of(data_dir=data_dir, rehearsal=True)), background=background
     )
     found = []
     for route in app.routes:
@@ -394,8 +394,8 @@ def test_origins_are_exact() -> None:
     settings = Settings.from_env(
         settings_env(cors_allowed_origins=f"{ORIGIN}, http://localhost:5173/")
     )
-    assert settings.cors_allowed_origins == (ORIGIN, "http://localhost:5173")
-    assert Settings.from_env({}).cors_allowed_origins == ()
+    assert settings.limits.cors_allowed_origins == (ORIGIN, "http://localhost:5173")
+    assert Settings.from_env({}).limits.cors_allowed_origins == ()
     for bad in ("*", "https://*.example", "tickets.example", "https://a.example/path"):
         with pytest.raises(ConfigError):
             Settings.from_env(settings_env(cors_allowed_origins=bad))
@@ -434,7 +434,7 @@ def test_lambda_refuses_an_oversized_body_and_sends_security_headers(invoke: Any
     body past the cap (with its Content-Length, and without one) THEN 413 `body-too-large`;
     every answer carries the security headers."""
     big = json.dumps({"seats": ["S1-A-1"] * 10_000}).encode()
-    assert len(big) > Settings().max_body_bytes
+    assert len(big) > Settings().limits.max_body_bytes
     headers = [("content-type", "application/json"), ("idempotency-key", new_key())]
     for path in ("/api/v1/performances/x/holds", "/api/v1/sessions"):
         event = apigw_event("POST", path, headers=headers, body=big)

@@ -391,7 +391,7 @@ def bodied_handlers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The app's route handlers that take a body, by `METHOD path` (rehearsal mode on)."""
     data_dir = tmp_path_factory.mktemp("fuzz-app")
     app = create_app(
-        build_local(Settings(data_dir=data_dir, rehearsal=True)), background=background
+        build_local(Settings.of(data_dir=data_dir, rehearsal=True)), background=background
     )
     found = {}
     for route in app.routes:

@@ -20,7 +20,6 @@ import sys
 import textwrap
 import tomllib
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
 from api.cli import _parser
-from booking.settings import Settings
+from booking.settings import Settings, variables
 from tools.sbom.images import (
     DOCKER,
     ROOT,
@@ -266,7 +265,7 @@ def test_the_emulators_environment_is_configuration_the_code_reads() -> None:
     read THEN every CONCERTBOOK_ name is a setting, the rest are the AWS SDK's, every
     endpoint names a compose service at the port it listens on, and the settings load."""
     environment = env_file(DOCKER / "emulators.env")
-    settings = {f"CONCERTBOOK_{f.name.upper()}" for f in fields(Settings)}
+    settings = {v.name for v in variables()}
     ours = {k for k in environment if k.startswith("CONCERTBOOK_")}
     assert ours <= settings
     assert set(environment) - ours <= {
@@ -314,7 +313,7 @@ def test_compose_gives_every_queue_its_dead_letter_queue() -> None:
     ElasticMQ makes each with a dead-letter queue after CONCERTBOOK_QUEUE_MAX_ATTEMPTS + 1
     receives, as Terraform does."""
     conf = (DOCKER / "elasticmq.conf").read_text()
-    redrive = Settings().queue_max_attempts + 1
+    redrive = Settings().queues.queue_max_attempts + 1
     for service in ("api", "workers"):
         environment = service_environment(service)
         for queue in QUEUES:

@@ -84,7 +84,7 @@ def test_stream_records_feed_opensearch_in_any_order(
         monkeypatch.setenv(name, value)
     table = asyncio.run(create_table(moto_endpoint, stream=True))
     runtime = build_aws(
-        Settings(
+        Settings.of(
             runtime="aws",
             table_name=table,
             aws_endpoint_url=moto_endpoint,

@@ -36,7 +36,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from booking.domain.payments import (
     WebhookPayload,
     webhook_signature,
 )
-from booking.settings import Settings
+from booking.settings import variables
 from tests.live_server import free_port, settings_env
 from tests.moto_server import AWS_TEST_ENV, create_table
 from tests.support import (
@@ -394,8 +394,8 @@ def in_process_function(
     """`lambda_handler.handler` called directly, configured like the function."""
     data_dir = tmp_path / "data"
     secret = secrets.token_hex(32).encode()
-    for spec in fields(Settings):
-        monkeypatch.delenv(f"CONCERTBOOK_{spec.name.upper()}", raising=False)
+    for variable in variables():
+        monkeypatch.delenv(variable.name, raising=False)
     env = function_env(function_runtime, data_dir, secret, request)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -33,7 +33,7 @@ QR_BORDER = 4  # segno's default quiet zone, in modules
 
 
 def _mail_folder(runtime: LocalRuntime) -> Path:
-    return runtime.settings.data_dir / "mail"
+    return runtime.settings.local.data_dir / "mail"
 
 
 def _paid_order(api: ApiDriver) -> tuple[dict[str, str], dict[str, Any], list[dict[str, Any]]]:

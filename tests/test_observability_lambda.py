@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from api import lambda_handler
 from booking.domain.messages import HoldReleased
 from booking.domain.telemetry import TELEMETRY
 from booking.observability import catalogue, lambda_functions
-from booking.settings import Settings
+from booking.settings import variables
 from indexer import lambda_handler as indexer_handler
 from tests.live_server import settings_env
 from tests.support import ApiDriver, order, post_hold
@@ -36,8 +35,8 @@ HOLDS_ROUTE = "/api/v1/performances/{performance_id}/holds"
 def function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
     """The API function on the local runtime, in a fresh execution environment; the
     process's logging and telemetry as they were afterwards."""
-    for spec in fields(Settings):
-        monkeypatch.delenv(f"CONCERTBOOK_{spec.name.upper()}", raising=False)
+    for variable in variables():
+        monkeypatch.delenv(variable.name, raising=False)
     for name, value in settings_env(runtime="local", data_dir=tmp_path / "data").items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)

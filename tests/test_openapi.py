@@ -39,7 +39,7 @@ LOGINS_PER_ACCOUNT = 2
 def app(tmp_path_factory: pytest.TempPathFactory) -> Litestar:
     """The app with every route mounted (rehearsal mode adds the rehearsal fans route)."""
     data = tmp_path_factory.mktemp("openapi")
-    return create_app(build_local(Settings(data_dir=data, rehearsal=True)))
+    return create_app(build_local(Settings.of(data_dir=data, rehearsal=True)))
 
 
 @pytest.fixture(scope="module")
@@ -480,7 +480,7 @@ def test_weak_password_rate_limited_and_body_too_large(
 
     oversized = client.post(
         "/api/v1/sessions",
-        content=b" " * (Settings().max_body_bytes + 1),
+        content=b" " * (Settings().limits.max_body_bytes + 1),
         headers={"content-type": "application/json"},
     )
     body = assert_documented(served, "POST", "/api/v1/sessions", oversized)

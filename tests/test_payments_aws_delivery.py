@@ -8,7 +8,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from booking.adapters.aws.dynamodb_table import Dynamo, dynamodb_client
 from booking.adapters.payments.simulated_gateway import GatewayBehaviour, SimulatedGateway
 from booking.adapters.system_clock import SystemClock
 from booking.domain.payments import WebhookEvent, verify_webhook_signature
-from booking.settings import Settings
+from booking.settings import Settings, variables
 from tests.moto_server import AWS_TEST_ENV, create_table
 from tests.support import dynamodb_gateway_payment
 from workers import gateway_webhooks
@@ -84,7 +83,7 @@ def test_a_scheduled_invocation_delivers_what_another_process_made(
     the scheduled function runs THEN it posts the webhook, signed, to the API's public URL;
     refused once, it is delivered again in the same invocation, and is then done."""
     table = asyncio.run(create_table(moto_endpoint, stream=False))
-    settings = Settings(runtime="aws", table_name=table, aws_endpoint_url=moto_endpoint)
+    settings = Settings.of(runtime="aws", table_name=table, aws_endpoint_url=moto_endpoint)
 
     async def authorize_elsewhere() -> str:
         async with dynamodb_client(AWS_TEST_ENV["AWS_DEFAULT_REGION"], moto_endpoint) as client:
@@ -95,8 +94,8 @@ def test_a_scheduled_invocation_delivers_what_another_process_made(
             return (await gateway.create_payment("ord_sched", 88_000, "tok_visa", "k1")).id
 
     payment_id = asyncio.run(authorize_elsewhere())
-    for spec in fields(Settings):
-        monkeypatch.delenv(f"CONCERTBOOK_{spec.name.upper()}", raising=False)
+    for variable in variables():
+        monkeypatch.delenv(variable.name, raising=False)
     for name, value in {
         **AWS_TEST_ENV,
         "CONCERTBOOK_RUNTIME": "aws",

@@ -86,7 +86,7 @@ def test_the_served_original_is_reencoded_without_metadata_and_upright(
 
     raw = hashlib.sha256(upload).hexdigest()
     assert api.client.get(f"/media/posters/{raw}.jpg").status_code == 404
-    media = Path(runtime.settings.data_dir) / "media"
+    media = Path(runtime.settings.local.data_dir) / "media"
     stored = [p.read_bytes() for p in media.rglob("*") if p.is_file()]
     assert stored and upload not in stored
     assert all(b"Exif\x00\x00" not in data for data in stored)
@@ -129,7 +129,7 @@ def test_variants_follow_the_newest_poster_and_messages_repeat_harmlessly(
     assert again.json()["revision"] == before["revision"]
     # Both uploads were announced once each, in the transaction that pointed the event at them.
     rows = query(
-        runtime.settings.data_dir / "concertbook.sqlite3",
+        runtime.settings.local.data_dir / "concertbook.sqlite3",
         "SELECT payload FROM outbox WHERE topic='PosterUploaded'",
     )
     announced = [bytes(p).decode() for (p,) in rows]

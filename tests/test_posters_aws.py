@@ -87,8 +87,8 @@ class Aws:
 
     @property
     def bucket(self) -> str:
-        assert self.settings.media_bucket
-        return self.settings.media_bucket
+        assert self.settings.aws.media_bucket
+        return self.settings.aws.media_bucket
 
     def form(self, organizer: dict[str, str], event_id: str) -> dict[str, Any]:
         r = self.api.client.post(f"/api/v1/events/{event_id}/poster-uploads", headers=organizer)
@@ -149,7 +149,7 @@ def aws(
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     table = asyncio.run(create_table(moto_endpoint))
-    settings = Settings(
+    settings = Settings.of(
         runtime="aws",
         table_name=table,
         aws_endpoint_url=moto_endpoint,
@@ -181,7 +181,7 @@ def test_presigned_upload_becomes_immutable_variants_on_the_cdn(aws: Aws) -> Non
     event = aws.api.event(organizer)
     form = aws.form(organizer, event["id"])
     assert form["method"] == "POST"
-    assert form["url"] == f"{aws.settings.s3_endpoint_url}/{aws.bucket}"
+    assert form["url"] == f"{aws.settings.aws.s3_endpoint_url}/{aws.bucket}"
     key = form["key"]
     assert re.fullmatch(rf"uploads/{event['id']}/[0-9a-f]{{32}}", key)
     assert form["fields"]["key"] == key and form["max_bytes"] == MAX_POSTER_BYTES
@@ -334,13 +334,13 @@ class Queued:
         self.api = api
         self.settings = settings
         self.s3, self.sqs, self.streams = clients["s3"], clients["sqs"], clients["streams"]
-        assert settings.queue_url_images and settings.media_bucket
-        self.queue: str = settings.queue_url_images
-        self.bucket: str = settings.media_bucket
+        assert settings.queues.queue_url_images and settings.aws.media_bucket
+        self.queue: str = settings.queues.queue_url_images
+        self.bucket: str = settings.aws.media_bucket
 
     def forward(self) -> dict[str, Any]:
         """Run the forwarder Lambda over everything the table's stream holds."""
-        arn = self.streams.list_streams(TableName=self.settings.table_name)["Streams"][0][
+        arn = self.streams.list_streams(TableName=self.settings.aws.table_name)["Streams"][0][
             "StreamArn"
         ]
         records: list[dict[str, Any]] = []
@@ -461,7 +461,7 @@ def queued(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         Attributes={"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(redrive)},
     )["QueueUrl"]
     table = asyncio.run(create_table(endpoint))
-    settings = Settings(
+    settings = Settings.of(
         runtime="aws",
         table_name=table,
         aws_endpoint_url=endpoint,

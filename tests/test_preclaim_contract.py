@@ -145,7 +145,7 @@ def run(
     taken_mark_seconds: float = 3.0,
 ) -> None:
     clock = ManualClock()
-    runtime = build_local(Settings(data_dir=tmp_path / "data", preclaim=False), clock)
+    runtime = build_local(Settings.of(data_dir=tmp_path / "data", preclaim=False), clock)
     runtime.open()
 
     async def main() -> None:

@@ -85,7 +85,7 @@ class Rig:
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
     """The local runtime, opened without the API: the tests call its store directly."""
-    runtime = build_local(Settings(data_dir=tmp_path / "data", preclaim=False))
+    runtime = build_local(Settings.of(data_dir=tmp_path / "data", preclaim=False))
     runtime.open()
     yield runtime
     runtime.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +19,7 @@ def rehearsal_api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiDriver]:
     runtime: Runtime = build_family(request.param, tmp_path_factory.mktemp("r"), request)
-    runtime.settings = dataclasses.replace(runtime.settings, rehearsal=True)  # type: ignore[misc]
+    runtime.settings = runtime.settings.replace(rehearsal=True)  # type: ignore[misc]
     with TestClient(create_app(runtime, background=background)) as client:
         yield ApiDriver(client)
 

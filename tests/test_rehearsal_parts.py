@@ -114,7 +114,7 @@ def test_the_audit_passes_a_clean_store_and_fails_a_seat_sold_twice(
         hold(client, f, performance["id"], seats=[f"S1-A-{n + 1}"]) for n, f in enumerate(fans)
     ]
     placed = order(client, fans[0], holds[0]["id"])
-    database = Path(runtime.settings.data_dir) / "concertbook.sqlite3"
+    database = Path(runtime.settings.local.data_dir) / "concertbook.sqlite3"
     snapshot = load_sqlite_snapshot(database)
     key = next(r.key for r in snapshot.idempotency if r.result_id == placed["id"])
     owner = snapshot.orders[placed["id"]].account_id

@@ -24,7 +24,7 @@ def test_reindex_swaps_the_alias_without_a_gap_and_keeps_writes_made_meanwhile(
     opensearch_url: str, tmp_path: Path
 ) -> None:
     alias = f"concerts-reindex-{uuid.uuid4().hex[:8]}"
-    settings = Settings(data_dir=tmp_path, opensearch_url=opensearch_url, opensearch_index=alias)
+    settings = Settings.of(data_dir=tmp_path, opensearch_url=opensearch_url, opensearch_index=alias)
     runtime = build_local(settings)
 
     async def scenario() -> None:
@@ -75,7 +75,7 @@ def test_reindex_swaps_the_alias_without_a_gap_and_keeps_writes_made_meanwhile(
 
 @pytest.mark.slow
 def test_concertbook_reindex_command_rebuilds_the_local_index(tmp_path: Path) -> None:
-    runtime = build_local(Settings(data_dir=tmp_path))
+    runtime = build_local(Settings.of(data_dir=tmp_path))
 
     async def seed() -> None:
         await runtime.start()
@@ -97,7 +97,7 @@ def test_concertbook_reindex_command_rebuilds_the_local_index(tmp_path: Path) ->
     assert "rebuilt with 12 listings" in result.stderr
 
     async def search_all() -> int:
-        runtime = build_local(Settings(data_dir=tmp_path))  # a database opens once
+        runtime = build_local(Settings.of(data_dir=tmp_path))  # a database opens once
         await runtime.start()
         try:
             return (await runtime.services.search.search(SearchQuery(limit=50))).total

@@ -29,9 +29,9 @@ INDEXES = ["fts", "opensearch"]
 
 def settings_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     if kind == "fts":
-        return Settings(data_dir=tmp_path, sweep_interval_seconds=0.2)
+        return Settings.of(data_dir=tmp_path, sweep_interval_seconds=0.2)
     url: str = request.getfixturevalue("opensearch_url")
-    return Settings(
+    return Settings.of(
         data_dir=tmp_path,
         sweep_interval_seconds=0.2,
         opensearch_url=url,

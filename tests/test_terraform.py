@@ -27,7 +27,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import pytest
 
 from booking.adapters.aws.dynamodb_table import table_definition
+from booking.settings import variables
 from tests.moto_server import own_moto_server
 from tests.support import skip_unless_available
 
@@ -229,9 +229,8 @@ def code_entry_points() -> frozenset[str]:
 
 @cache
 def settings_variables() -> frozenset[str]:
-    from booking.settings import Settings
 
-    return frozenset(f"CONCERTBOOK_{f.name.upper()}" for f in fields(Settings))
+    return frozenset(v.name for v in variables())
 
 
 @cache

@@ -531,7 +531,7 @@ def queued_webhooks(endpoint: str, tmp_path: Path) -> Iterator[tuple[ApiDriver, 
 
     urls, table = asyncio.run(setup())
     runtime = build_aws(
-        Settings(
+        Settings.of(
             runtime="aws",
             table_name=table,
             aws_endpoint_url=endpoint,
@@ -591,7 +591,7 @@ def test_webhooks_are_queued_after_verification_and_applied_once_by_the_worker(
     wait_for(lambda: asyncio.run(settled()) == 0, timeout=30)
     assert tickets_of(c, fan, placed["id"]) == tickets
     assert len(mailed()) == 1
-    marker = asyncio.run(_marker(endpoint, runtime.settings.table_name, placed["id"]))
+    marker = asyncio.run(_marker(endpoint, runtime.settings.aws.table_name, placed["id"]))
     assert marker == "sent"
 
 
@@ -631,7 +631,9 @@ def test_duplicate_and_early_queue_deliveries_have_one_effect(
     def mailed() -> list[dict[str, Any]]:
         return [m for m in sent_mail(endpoint) if me["email"] in m["destinations"]]
 
-    c.blocking_portal.call(deliver, settings.queue_url_notifications, TicketsIssued(placed["id"]))
+    c.blocking_portal.call(
+        deliver, settings.queues.queue_url_notifications, TicketsIssued(placed["id"])
+    )
     c.blocking_portal.call(drain_queues)
     assert mailed() == []
 
@@ -642,9 +644,9 @@ def test_duplicate_and_early_queue_deliveries_have_one_effect(
     stored = c.blocking_portal.call(runtime.booking_store.get_payment, payment["id"])
     paid = OrderPaid(placed["id"], stored.id, stored.gateway_payment_id)
     for _ in range(2):
-        c.blocking_portal.call(deliver, settings.queue_url_payments, paid)
+        c.blocking_portal.call(deliver, settings.queues.queue_url_payments, paid)
         c.blocking_portal.call(
-            deliver, settings.queue_url_notifications, TicketsIssued(placed["id"])
+            deliver, settings.queues.queue_url_notifications, TicketsIssued(placed["id"])
         )
     c.blocking_portal.call(drain_queues)
 

@@ -57,7 +57,7 @@ async def handle_s3_event(runtime: Runtime, event: Mapping[str, Any]) -> list[Up
     """The core, on a started runtime: every upload of the event, in order."""
     outcomes = []
     for bucket, key, at in object_created(event):
-        if bucket != runtime.settings.media_bucket:
+        if bucket != runtime.settings.aws.media_bucket:
             outcomes.append(UploadOutcome(key, "ignored", f"not the media bucket: {bucket}"))
             continue
         outcome = await runtime.services.posters.accept_upload(key, at)

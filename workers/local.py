@@ -38,12 +38,12 @@ async def background(runtime: Runtime) -> AsyncIterator[Relay]:
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(
-            sweep_expired(runtime.booking_store, runtime.settings.sweep_interval_seconds),
+            sweep_expired(runtime.booking_store, runtime.settings.local.sweep_interval_seconds),
             name="expiry-sweeper",
         ),
         asyncio.create_task(runtime.gateway.run_deliveries(), name="webhook-delivery"),
     ]
-    if runtime.settings.runtime == "aws" and runtime.settings.queue_url_webhooks:
+    if runtime.settings.runtime == "aws" and runtime.settings.queues.queue_url_webhooks:
         # The API queues verified webhooks: this process drains the queue as well.
         from workers.queues import consumers  # noqa: PLC0415 - aws dependencies
 

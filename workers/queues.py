@@ -53,10 +53,10 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def queue_urls(settings: Settings) -> dict[str, str]:
     """The configured queues by name (`CONCERTBOOK_QUEUE_URL_<NAME>`)."""
     urls = {
-        "payments": settings.queue_url_payments,
-        "notifications": settings.queue_url_notifications,
-        "images": settings.queue_url_images,
-        "webhooks": settings.queue_url_webhooks,
+        "payments": settings.queues.queue_url_payments,
+        "notifications": settings.queues.queue_url_notifications,
+        "images": settings.queues.queue_url_images,
+        "webhooks": settings.queues.queue_url_webhooks,
     }
     return {name: url for name, url in urls.items() if url}
 
@@ -82,7 +82,7 @@ def settler(runtime: Runtime) -> Settler:
     from booking.bootstrap_aws import AwsRuntime  # noqa: PLC0415 - aws dependencies
 
     assert isinstance(runtime, AwsRuntime), "SQS needs the aws runtime"
-    return Settler(runtime.clients.sqs, max_attempts=runtime.settings.queue_max_attempts)
+    return Settler(runtime.clients.sqs, max_attempts=runtime.settings.queues.queue_max_attempts)
 
 
 def consumers(runtime: Runtime, names: tuple[str, ...] = QUEUES) -> list[QueueConsumer]:
@@ -90,7 +90,7 @@ def consumers(runtime: Runtime, names: tuple[str, ...] = QUEUES) -> list[QueueCo
     urls = queue_urls(runtime.settings)
     drains = queue_handlers(runtime)
     shared = settler(runtime)
-    wait = runtime.settings.queue_wait_seconds
+    wait = runtime.settings.queues.queue_wait_seconds
     return [
         QueueConsumer(shared, urls[name], drains[name], wait_seconds=wait)
         for name in names

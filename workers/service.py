@@ -85,7 +85,7 @@ async def working(runtime: Runtime) -> AsyncIterator[list[asyncio.Task[Any]]]:
     settings = runtime.settings
     async with contextlib.AsyncExitStack() as stack:
         streams = await stack.enter_async_context(
-            aws_client("dynamodbstreams", settings.aws_region, settings.aws_endpoint_url)
+            aws_client("dynamodbstreams", settings.aws.aws_region, settings.aws.aws_endpoint_url)
         )
         arn = await table_stream_arn(runtime.dynamo.client, runtime.dynamo.table)
         forwarder = Forwarder(runtime.clients.sqs, runtime.dynamo.client, queue_urls(settings))
@@ -110,7 +110,7 @@ async def working(runtime: Runtime) -> AsyncIterator[list[asyncio.Task[Any]]]:
             asyncio.create_task(StreamReader(streams, arn, forward).run(), name="forwarder"),
             asyncio.create_task(StreamReader(streams, arn, index).run(), name="indexer"),
             asyncio.create_task(
-                sweep_expired(runtime.booking_store, settings.sweep_interval_seconds),
+                sweep_expired(runtime.booking_store, settings.local.sweep_interval_seconds),
                 name="expiry",
             ),
         ]

@@ -17,17 +17,17 @@ from rehearsal.baselines.performance_lock import PerformanceLockingBookingStore
 def baseline_inventory(
     settings: Settings, store: BookingStore, clock: Clock
 ) -> tuple[BookingStore, Closable | None]:
-    """The booking store as the baseline `settings.inventory_strategy` claims places (ours,
+    """The booking store as the strategy of `settings.inventory` claims places (ours,
     `claims`, as booking/bootstrap.py builds it), and the Redis client it needs, if any."""
-    if settings.inventory_strategy == "performance-lock":
+    if settings.inventory.inventory_strategy == "performance-lock":
         return PerformanceLockingBookingStore(store), None
-    if settings.inventory_strategy == "seat-locks" and settings.redis_url:
+    if settings.inventory.inventory_strategy == "seat-locks" and settings.aws.redis_url:
         from booking.adapters.aws.redis_guard import redis_client  # noqa: PLC0415 - aws extra
         from rehearsal.baselines.seat_locks import (  # noqa: PLC0415 - needs redis
             SeatLockingBookingStore,
         )
 
         # As usually deployed: every request waits its turn for a connection and a reply.
-        redis = redis_client(settings.redis_url, max_connections=256, timeout_seconds=5.0)
+        redis = redis_client(settings.aws.redis_url, max_connections=256, timeout_seconds=5.0)
         return SeatLockingBookingStore(store, redis), redis
     return inventory(settings, store, clock)
