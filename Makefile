@@ -9,7 +9,7 @@ DEMO ?=
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test provision lint typecheck pytest format clean opensearch bench-search rehearse check sbom emulator-apply
+.PHONY: run test test-fast provision lint typecheck pytest format clean opensearch bench-search rehearse check sbom emulator-apply
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q uv==$(UV_VERSION); }
@@ -20,6 +20,9 @@ run: $(VENV)/.synced  ## serve API + workers on 127.0.0.1:8000 with ./data (DEMO
 	$(VENV)/bin/concertbook serve --host $(HOST) --port $(PORT) --data $(DATA) $(if $(DEMO),--demo)
 
 test: provision lint typecheck pytest  ## install what the tests start, then ruff, mypy and the whole pytest suite
+
+test-fast: $(VENV)/.synced  ## the unit and contract tiers only (tests/unit, tests/contract): seconds, no provisioning
+	$(VENV)/bin/pytest tests/unit tests/contract $(PYTEST_ARGS)
 
 provision:  ## install and build Redis, HAProxy, wrk, vegeta, the Lambda emulator, OpenSearch, checkov (cached in .cache/)
 	tools/provision.sh $(if $(CONCERTBOOK_REQUIRE_SERVICES),--strict)

@@ -15,8 +15,8 @@ can raise, read from the services and stores), plus what follows from the handle
 
 The statuses come from api/problems.py, so an error's status is written down once. Every
 problem answer is `application/problem+json` with the shared `Problem` schema, narrowed per
-status to the `type`s that operation can give. `tests/test_openapi.py` keeps the tables in
-step with the routes and the request bodies in step with what the strict decoder enforces.
+status to the `type`s that operation can give. `tests/integration/test_openapi.py` keeps the
+tables in step with the routes and the request bodies in step with what the strict decoder enforces.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """AWS capacity model of an onsale: DynamoDB, Lambda, API Gateway and Redis at the peak, the cost.
 
 From the consumed capacity measured per booking step (reports/dynamodb-capacity.json,
-written by tests/test_dynamodb_capacity.py; the table in docs/DYNAMODB.md when the
+written by tests/integration/test_dynamodb_capacity.py; the table in docs/DYNAMODB.md when the
 report is absent) and the assumptions named in `Onsale` and the constants below, it
 prints the markdown tables of docs/capacity-model.md. A model, not a measurement:
-tests/test_capacity_model.py checks that the document shows exactly what this prints.
+tests/unit/test_capacity_model.py checks that the document shows exactly what this prints.
 
 Run: `python -m benchmarks.capacity_model` (50,000 seats, 200,000 fans, windows of
 10 s and 60 s, 2 seats per order; `--help` for the other assumptions).
@@ -714,7 +714,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--capacity-report",
         type=Path,
         default=None,
-        help=f"consumed capacity per step measured by tests/test_dynamodb_capacity.py "
+        help=f"consumed capacity per step measured by tests/integration/test_dynamodb_capacity.py "
         f"(e.g. {REPORT.relative_to(ROOT)}); default: docs/DYNAMODB.md's committed figures, "
         "so the page is reproducible from a fresh checkout",
     )

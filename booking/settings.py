@@ -5,7 +5,7 @@ are the variables (`CONCERTBOOK_<FIELD>`), each with its type (a `Literal` where
 words are meant, a type of this module where a value is written its own way), its
 default and a docstring. `Settings.from_env` converts the environment with msgspec;
 `reference()` writes the README's table of variables from these docstrings
-(`python -m booking.settings`; tests/test_settings.py checks the README against it).
+(`python -m booking.settings`; tests/unit/test_settings.py checks the README against it).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@
 # The AWS image's one extra, a built-in emulator, is not needed: the emulator is built by
 # tools/build-rie.sh and mounted for local runs (docker/README.md).
 #
-# tests/test_images_build.py installs what the build stage installs (its COPY and `uv sync`
+# tests/infra/test_images_build.py installs what the build stage installs (its COPY and `uv sync`
 # lines, read from this file) into a clean virtualenv and imports every function's handler.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm

@@ -12,7 +12,7 @@ event source mappings, and the secrets are seeded as docs/DEPLOY.md says an oper
 `concertbook serve --no-workers` plays the api function and `concertbook work` the worker
 functions (moto runs no container images), as docker/compose.yaml does.
 
-Used by tests/test_terraform_apply.py and tools/emulator-apply.sh (`make emulator-apply`):
+Used by tests/infra/test_terraform_apply.py and tools/emulator-apply.sh (`make emulator-apply`):
     python -m tests.emulator_stack [--parallelism N] [--keep DIR]
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the AWS Lambda Runtime Interface Emulator (RIE) from source through the Go module
-# proxy into .cache/bin/aws-lambda-rie (gitignored), for tests/test_lambda_rie.py, which
+# proxy into .cache/bin/aws-lambda-rie (gitignored), for tests/integration/test_lambda_rie.py, which
 # runs the API's Lambda handler under it. Idempotent: a binary of this version is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."

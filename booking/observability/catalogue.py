@@ -4,7 +4,7 @@ A metric has its CloudWatch name (EMF, in `NAMESPACE`), its kind, its CloudWatch
 its dimensions (Prometheus labels); the Prometheus name follows from them
 (`concertbook_<snake name>`, `_total` for counters, `_seconds` for a latency kept in
 milliseconds on CloudWatch). `terraform/modules/observability` shows these by name, and
-`tests/test_observability_dashboard.py` keeps the two in step.
+`tests/infra/test_observability_dashboard.py` keeps the two in step.
 
 Dimensions stay few and bounded: a route is its template (`/api/v1/holds/{hold_id}`), never
 a raw path, and nothing names an account.

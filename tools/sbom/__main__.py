@@ -2,7 +2,7 @@
 
     tools/sbom.sh [--out DIR] [IMAGE ...]
         Here, without Docker: each image's install is reproduced from its Dockerfile (its
-        build stage's COPY and `uv sync` lines, as tests/test_images_build.py does) and the
+        build stage's COPY and `uv sync` lines, as tests/infra/test_images_build.py does) and the
         resulting environment is listed. IMAGE defaults to every docker/*.Dockerfile.
     tools/sbom.sh --venv VENV [--os ROOT] [--out DIR] IMAGE ...
         An installed environment: the image build's `sbom` stage lists /app/.venv, and with

@@ -2,8 +2,8 @@
 
 An image's Python environment is what its build stage's `COPY` lines put into /app and its
 `uv sync` lines install from uv.lock; both are read from the Dockerfile itself and repeated
-in a folder with the same uv (the Makefile's) and the local uv cache. tests/test_images_build.py
-imports every handler there; tools/sbom.sh lists what it holds.
+in a folder with the same uv (the Makefile's) and the local uv cache.
+tests/infra/test_images_build.py imports every handler there; tools/sbom.sh lists what it holds.
 """
 
 from __future__ import annotations

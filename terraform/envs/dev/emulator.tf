@@ -1,5 +1,5 @@
 # Only for applying this root to an AWS emulator (docs/DEPLOY.md, "Applying against an
-# emulator"; tests/test_terraform_apply.py): the parts it cannot create, or would run
+# emulator"; tests/infra/test_terraform_apply.py): the parts it cannot create, or would run
 # itself. Empty on AWS.
 variable "emulator_unsupported" {
   type        = set(string)

@@ -1,5 +1,5 @@
 # The function catalogue: one Lambda per entry point of the code (docker/functions.json
-# names the same functions, images and handlers; tests/test_terraform.py checks both
+# names the same functions, images and handlers; tests/infra/test_terraform.py checks both
 # against the code), and what each one is given.
 
 locals {

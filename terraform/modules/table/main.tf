@@ -1,5 +1,5 @@
 # The single table of the aws runtime, exactly as `table_definition()` in
-# booking/adapters/aws/dynamodb_table.py describes it (tests/test_terraform.py compares
+# booking/adapters/aws/dynamodb_table.py describes it (tests/infra/test_terraform.py compares
 # them): string keys pk/sk, the overloaded GSIs gsi1 and gsi2 projecting everything,
 # a stream with both images (the outbox forwarder and the search indexer read it), and
 # TTL on `ttl` (sessions, idempotency records, mail markers), as docs/DYNAMODB.md says.

@@ -1,6 +1,6 @@
 # The dev stage as its workflows plan it: terraform.tfvars plus the two variables the
 # workflows pass (account_id, image_tag), every module's validations with dev's sizes.
-# tests/test_terraform.py reads this file's `stage` run (terraform test -json -verbose)
+# tests/infra/test_terraform.py reads this file's `stage` run (terraform test -json -verbose)
 # to compare the planned stage with the code.
 
 mock_provider "aws" {

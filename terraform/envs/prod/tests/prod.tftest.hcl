@@ -1,7 +1,7 @@
 # The prod stage as its workflows plan it: terraform.tfvars plus the two variables the
 # workflows pass (account_id, image_tag), every module's validations with prod's sizes
 # (three zones, a NAT gateway and an OpenSearch node in each, a Redis replica).
-# tests/test_terraform.py reads this file's `stage` run (terraform test -json -verbose)
+# tests/infra/test_terraform.py reads this file's `stage` run (terraform test -json -verbose)
 # to compare the planned stage with the code.
 
 mock_provider "aws" {

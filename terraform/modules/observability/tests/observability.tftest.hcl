@@ -1,6 +1,6 @@
 # The stage's dashboard and alarms: every widget in its place with its metrics, every alarm
 # to the topic. Which application metric a widget or an alarm names is checked against the
-# catalogue by tests/test_observability_dashboard.py.
+# catalogue by tests/infra/test_observability_dashboard.py.
 
 mock_provider "aws" {
   source = "../../tests/aws"

@@ -1,6 +1,6 @@
 # One stage, wired: the function catalogue, what each function is given (its dead-letter
 # queue, its settings, its image, its role, its environment) and the settings a stage may
-# not get wrong. The modules' own contracts are in their tests; tests/test_terraform.py
+# not get wrong. The modules' own contracts are in their tests; tests/infra/test_terraform.py
 # compares the planned stages with the code and follows the values between the modules.
 
 mock_provider "aws" {

@@ -1,5 +1,5 @@
 # The table's own contracts: the keys and indexes the code's table_definition() names
-# (tests/test_terraform.py compares the planned table with it), both images in the stream,
+# (tests/infra/test_terraform.py compares the planned table with it), both images in the stream,
 # TTL on `ttl`, point-in-time recovery, deletion protection, the data key; on-demand by
 # default, PROVISIONED with target-tracking autoscaling of the table and each index.
 

@@ -67,7 +67,7 @@ MAX_SAMPLES = 200
 
 SERVER_SETTINGS: dict[str, object] = {
     # Every client is let in: the race is about contention at the store, not shedding
-    # (tests/test_overload.py covers that).
+    # (tests/integration/test_overload.py covers that).
     "max_in_flight": 10_000,
     # The default cadence: lapsed holds stay unswept for up to a second, so claims take
     # places of expired holds and orders race expiry before the sweeper marks them.

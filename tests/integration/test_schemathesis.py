@@ -15,7 +15,8 @@ of suites with successive seeds. About two and a half minutes on two idle cores.
 
 The server's rate limits and its back-off after failed log-ins are raised far past what
 the run sends, so a 429 is never what stands between a generated request and the code it
-means to reach (tests/test_rate_limits.py and tests/test_login_defence.py test them).
+means to reach (tests/integration/test_rate_limits.py and
+tests/integration/test_login_defence.py test them).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ GA = 20
 @contextlib.contextmanager
 def app_processes(data_dir: Path, env: dict[str, str]) -> Iterator[list[LiveServer]]:
     servers: list[LiveServer] = []
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         for n in range(PROCESSES):
@@ -250,7 +250,7 @@ def test_race_on_dynamodb_through_several_processes(
             # Few connections per process: requests queue in our pool (and shed as 503 after
             # 5 s) instead of overflowing the emulator's listen backlog.
             "CONCERTBOOK_AWS_MAX_CONNECTIONS": "4",
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         }
     )
     if redis is not None:

@@ -38,7 +38,7 @@ from booking.settings import variables
 from tests.moto_server import own_moto_server
 from tests.support import skip_unless_available
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 CHECK = REPO / "tools" / "terraform-check.sh"
 STAGES = ("dev", "prod")

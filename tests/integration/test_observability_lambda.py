@@ -24,9 +24,9 @@ from booking.domain.telemetry import TELEMETRY
 from booking.observability import catalogue, lambda_functions
 from booking.settings import variables
 from indexer import lambda_handler as indexer_handler
+from tests.integration.test_lambda_rie import LambdaTransport, _Context, api_client
 from tests.live_server import settings_env
 from tests.support import ApiDriver, order, post_hold
-from tests.test_lambda_rie import LambdaTransport, _Context, api_client
 
 HOLDS_ROUTE = "/api/v1/performances/{performance_id}/holds"
 

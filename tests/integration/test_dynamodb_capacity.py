@@ -20,7 +20,7 @@ from tests.conftest import build_family
 from tests.support import ApiDriver, hold, order, post_payment, tickets_of, wait_for
 from workers.local import background
 
-REPORT = Path(__file__).resolve().parent.parent / "reports" / "dynamodb-capacity.json"
+REPORT = Path(__file__).resolve().parents[2] / "reports" / "dynamodb-capacity.json"
 
 
 def test_capacity_of_one_hold_and_one_confirmed_order(

@@ -2,7 +2,7 @@
 operation names the problems the HTTP layer can answer, request bodies say what the strict
 decoder enforces, and problems a live server really answers are documented with that `type`.
 
-(tests/test_schemathesis.py tests the server against the document by generated requests;
+(tests/integration/test_schemathesis.py tests the server against the document by generated requests;
 these checks are the fast ones that point at the line to change.)
 """
 

@@ -13,7 +13,7 @@ import pytest
 from benchmarks import capacity_model as cm
 from booking.adapters.aws.dynamodb_table import INVENTORY_SHARDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "capacity-model.md"
 PROD = ROOT / "terraform" / "envs" / "prod" / "main.tf"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 AWS_CREDENTIALS = "aws-actions/configure-aws-credentials"
 MAIN_ONLY = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
@@ -182,7 +182,7 @@ def test_ci_runs_the_checks_the_project_defines() -> None:
         "tools/checkov/run.sh",
         "docker/build.sh",
         "docker/build.sh --sbom",
-        "tests/test_sbom.py",
+        "tests/infra/test_sbom.py",
         "tools/terraform-check.sh",
     ):
         assert command in everything, command

@@ -17,7 +17,7 @@ from booking.domain.messages import CatalogChanged
 from booking.domain.search import SearchQuery
 from booking.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_reindex_swaps_the_alias_without_a_gap_and_keeps_writes_made_meanwhile(

@@ -53,7 +53,7 @@ def process(command: list[str], env: dict[str, str], log_path: Path) -> Iterator
     with log_path.open("wb") as log:
         child = subprocess.Popen(
             command,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -233,7 +233,7 @@ def test_payments_race_across_processes_on_the_aws_runtime(
             "CONCERTBOOK_REHEARSAL": "1",
             "CONCERTBOOK_SWEEP_INTERVAL_SECONDS": "5",
             "CONCERTBOOK_AWS_MAX_CONNECTIONS": "8",
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         }
     )
     (tmp_path / "data").mkdir()

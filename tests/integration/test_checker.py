@@ -23,7 +23,7 @@ from rehearsal.audit import HoldRow, IdempotencyRow, Snapshot
 from tests.redis_server import redis_binary
 from tests.support import skip_unless_available
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _check(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:

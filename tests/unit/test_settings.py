@@ -15,7 +15,7 @@ from booking.settings import (
     variables,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_readme_lists_every_variable_as_the_code_documents_it() -> None:

@@ -14,7 +14,7 @@ import msgspec.inspect as mi
 from litestar import Litestar
 from litestar.testing import TestClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN_IN_CORE = {
     "sqlite3",
     "litestar",

@@ -23,7 +23,7 @@ from hcl2.utils import SerializationOptions
 from booking.domain.telemetry import HoldRefusal, PreclaimGuard
 from booking.observability import catalogue
 
-MAIN = Path(__file__).resolve().parent.parent / "terraform/modules/observability/main.tf"
+MAIN = Path(__file__).resolve().parents[2] / "terraform/modules/observability/main.tf"
 _OPTIONS = SerializationOptions(
     strip_string_quotes=True, with_comments=False, explicit_blocks=False
 )

@@ -16,7 +16,7 @@ import pytest
 from tests.live_server import LiveServer, _serve_command, free_port, wait_healthy
 from tests.support import skip_unless_available
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tour_script() -> str:

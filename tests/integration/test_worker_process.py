@@ -27,7 +27,7 @@ from tests.moto_server import AWS_TEST_ENV, create_table, own_moto_server
 from tests.posters import two_tone_jpeg
 from tests.support import ApiDriver, hold, order, post_payment, tickets_of, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REGION = AWS_TEST_ENV["AWS_DEFAULT_REGION"]
 QUEUES = ("payments", "notifications", "images", "webhooks")
 

@@ -29,9 +29,9 @@ from api.app import create_app
 from api.routes.catalog import VENUE_BODY_LIMIT
 from booking.bootstrap import build_local
 from booking.settings import ConfigError, Settings
+from tests.integration.test_lambda_rie import apigw_event
 from tests.live_server import LiveServer, live_server, settings_env
 from tests.support import ApiDriver, assert_problem, hold, new_key, post_hold, post_order, wait_for
-from tests.test_lambda_rie import apigw_event
 from workers.local import background
 
 ORIGIN = "https://tickets.example"

@@ -71,7 +71,7 @@ from tests.support import (
     tickets_of,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = ROOT / "tests" / "events"
 RIE_BINARY = ROOT / ".cache" / "bin" / "aws-lambda-rie"
 HANDLER = "api.lambda_handler.handler"

@@ -3,7 +3,7 @@
 The pre-claim turns losers of a seat race away before they cost a store
 transaction; the store's conditional write stays the only fence, so a flushed
 or dead Redis changes how fast bookings are, never whether they are right. What every
-pre-claim must do is in tests/test_preclaim_contract.py; here is what only Redis does:
+pre-claim must do is in tests/contract/test_preclaim_contract.py; here is what only Redis does:
 batching, a flushed, dead or frozen server.
 """
 
