@@ -34,6 +34,7 @@ from booking.adapters.payments.state import GatewayState
 from booking.adapters.security.argon2_hasher import Argon2PasswordHasher
 from booking.adapters.security.common_passwords import common_passwords
 from booking.adapters.security.ed25519_signer import Ed25519TicketSigner
+from booking.adapters.shifted_clock import ShiftedClock
 from booking.adapters.system_clock import SystemClock
 from booking.domain.passwords import PasswordPolicy
 from booking.domain.ports import (
@@ -344,12 +345,11 @@ def build_local(
 
 
 def booking_writer(settings: Settings, clock: Clock) -> WriterKind:
-    """The writer process reads its own (system) clock and needs a POSIX socket pair; an
-    injected clock or another platform keeps the writer on a thread."""
+    """The writer process reads its own clock (the system's, or a shifted clock's file) and
+    needs a POSIX socket pair; another injected clock or platform keeps it on a thread."""
     wanted = settings.local.sqlite_writer == "process"
-    return (
-        "process" if wanted and isinstance(clock, SystemClock) and os.name == "posix" else "thread"
-    )
+    readable = isinstance(clock, SystemClock | ShiftedClock)
+    return "process" if wanted and readable and os.name == "posix" else "thread"
 
 
 Inventory = Callable[[Settings, BookingStore, Clock], tuple[BookingStore, Closable | None]]

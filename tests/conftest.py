@@ -11,8 +11,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
+from booking.adapters.shifted_clock import ShiftedClock
 from booking.bootstrap import LocalRuntime, Runtime, build_local
 from booking.bootstrap_aws import build_aws
+from booking.domain.ports import Clock
 from booking.settings import Settings
 from tests.moto_server import AWS_TEST_ENV, create_table, moto_server
 from tests.support import ApiDriver
@@ -30,8 +32,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> LocalRuntime:
-    return build_local(Settings.of(data_dir=tmp_path, sweep_interval_seconds=0.2))
+def clock(tmp_path: Path) -> ShiftedClock:
+    """The runtime's clock: the real time until a test moves it (`clock.advance(seconds)`),
+    in the API process and its SQLite writer process alike: expiry without sleeping."""
+    return ShiftedClock(tmp_path / "clock-offset")
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, clock: ShiftedClock) -> LocalRuntime:
+    return build_local(Settings.of(data_dir=tmp_path, sweep_interval_seconds=0.2), clock)
 
 
 @pytest.fixture
@@ -90,21 +99,24 @@ def docker_engine_answers() -> bool:
     return status_line.startswith(b"HTTP/1.") and b" 200 " in status_line + b" "
 
 
-def build_family(family: str, data_dir: Path, request: pytest.FixtureRequest) -> Runtime:
+def build_family(
+    family: str, data_dir: Path, request: pytest.FixtureRequest, clock: Clock | None = None
+) -> Runtime:
     """A runtime of the named adapter family: `local` (SQLite) or `aws` (DynamoDB on moto)."""
     settings = {"data_dir": data_dir, "sweep_interval_seconds": 0.2}
     if family == "local":
-        return build_local(Settings.of(**settings))
+        return build_local(Settings.of(**settings), clock)
     endpoint: str = request.getfixturevalue("moto_endpoint")
     table = asyncio.run(create_table(endpoint))
     return build_aws(
-        Settings.of(runtime="aws", table_name=table, aws_endpoint_url=endpoint, **settings)
+        Settings.of(runtime="aws", table_name=table, aws_endpoint_url=endpoint, **settings),
+        clock,
     )
 
 
 @pytest.fixture(params=["local", "aws"])
-def family_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
-    return build_family(request.param, tmp_path, request)
+def family_runtime(request: pytest.FixtureRequest, tmp_path: Path, clock: ShiftedClock) -> Runtime:
+    return build_family(request.param, tmp_path, request, clock)
 
 
 @pytest.fixture

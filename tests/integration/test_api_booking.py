@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from booking.adapters.shifted_clock import ShiftedClock
 from booking.bootstrap import LocalRuntime
 from tests.support import (
     ApiDriver,
@@ -264,7 +264,9 @@ def test_order_replay_with_same_key_returns_the_same_order(
 
 
 # -- expiry -------------------------------------------------------------------------------
-def test_expired_hold_cannot_be_ordered_and_its_seat_is_free_again(api: ApiDriver) -> None:
+def test_expired_hold_cannot_be_ordered_and_its_seat_is_free_again(
+    api: ApiDriver, clock: ShiftedClock
+) -> None:
     """GIVEN a hold with a 1 s TTL WHEN ordering it after 1.3 s THEN 410 hold-expired, no order,
     and another fan can hold the same seat."""
     c = api.client
@@ -273,7 +275,7 @@ def test_expired_hold_cannot_be_ordered_and_its_seat_is_free_again(api: ApiDrive
     fan = api.account()
     other = api.account()
     placed = hold(c, fan, pid, ["S1-A-1"])
-    time.sleep(1.3)
+    clock.advance(1.3)
 
     assert c.get(f"/api/v1/holds/{placed['id']}", headers=fan).json()["status"] == "expired"
     assert_problem(post_order(c, fan, placed["id"]), 410, "hold-expired")
@@ -283,7 +285,7 @@ def test_expired_hold_cannot_be_ordered_and_its_seat_is_free_again(api: ApiDrive
     assert hold(c, other, pid, ["S1-A-1"])["quantity"] == 1
 
 
-def test_expired_hold_stops_counting_against_the_limit(api: ApiDriver) -> None:
+def test_expired_hold_stops_counting_against_the_limit(api: ApiDriver, clock: ShiftedClock) -> None:
     """GIVEN a fan at the limit with a 1 s hold WHEN it expires THEN the fan may hold again."""
     c = api.client
     _, performance = api.on_sale(hold_ttl_seconds=1, ticket_limit=2)
@@ -291,11 +293,11 @@ def test_expired_hold_stops_counting_against_the_limit(api: ApiDriver) -> None:
     fan = api.account()
     hold(c, fan, pid, ["S1-A-1", "S1-A-2"])
     assert_problem(post_hold(c, fan, pid, ["S1-A-3"]), 409, "ticket-limit-exceeded")
-    time.sleep(1.2)
+    clock.advance(1.2)
     assert hold(c, fan, pid, ["S1-A-1", "S1-A-3"])["quantity"] == 2
 
 
-def test_unpaid_order_expires_and_frees_its_seats(api: ApiDriver) -> None:
+def test_unpaid_order_expires_and_frees_its_seats(api: ApiDriver, clock: ShiftedClock) -> None:
     """GIVEN an order with a 1 s payment window WHEN the deadline passes THEN it shows expired,
     cannot be paid or cancelled, and its seats are available to others."""
     c = api.client
@@ -307,7 +309,7 @@ def test_unpaid_order_expires_and_frees_its_seats(api: ApiDriver) -> None:
     placed = order(c, fan, hold(c, fan, pid, ["S1-A-1", "S1-A-2"])["id"])
     assert placed["status"] == "pending_payment"
     assert availability(c, pid)["held"] == 2
-    time.sleep(1.3)
+    clock.advance(1.3)
 
     assert get_order(c, fan, placed["id"])["status"] == "expired"
     assert counts(c, pid) == empty

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from booking.adapters.shifted_clock import ShiftedClock
 from booking.bootstrap import LocalRuntime
 from tests.support import (
     ApiDriver,
@@ -253,7 +254,7 @@ def test_captured_before_authorized_confirms_once(api: ApiDriver, runtime: Local
 
 
 def test_authorized_after_the_deadline_leaves_order_expired_and_voids(
-    api: ApiDriver, runtime: LocalRuntime
+    api: ApiDriver, runtime: LocalRuntime, clock: ShiftedClock
 ) -> None:
     """GIVEN a 1 s payment window WHEN `payment.authorized` arrives after it THEN the order
     stays expired, its seats are available, no tickets, and the gateway voids the money."""
@@ -263,7 +264,7 @@ def test_authorized_after_the_deadline_leaves_order_expired_and_voids(
     assert post_payment(c, fan, placed["id"], "tok_visa").status_code == 202
     authorized = tap.wait_event("payment.authorized", placed["id"])
     gateway_id = authorized["data"]["payment_id"]
-    time.sleep(1.3)
+    clock.advance(1.3)
 
     r = send_webhook(c, _secret(runtime), json.dumps(authorized).encode())
     assert 200 <= r.status_code < 300, r.text

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from booking.adapters.shifted_clock import ShiftedClock
 from booking.bootstrap import LocalRuntime
 from booking.domain.payments import webhook_signature
 from tests.support import (
@@ -317,13 +318,13 @@ def test_another_accounts_order_is_404(api: ApiDriver, sale: Any) -> None:
     assert counts(c, performance["id"]) == before
 
 
-def test_expired_hold_is_410(api: ApiDriver) -> None:
+def test_expired_hold_is_410(api: ApiDriver, clock: ShiftedClock) -> None:
     """GIVEN a hold past its 1 s TTL WHEN ordering or releasing it THEN 410 hold-expired."""
     c = api.client
     _, performance = api.on_sale(hold_ttl_seconds=1)
     fan = api.account()
     placed = hold(c, fan, performance["id"], ["S1-A-1"])
-    time.sleep(1.3)
+    clock.advance(1.3)
     before = counts(c, performance["id"])
     assert_problem(post_order(c, fan, placed["id"]), 410, "hold-expired")
     assert_problem(

@@ -5,8 +5,7 @@ so whatever differs between the stores shows up as a failing test of one family.
 
 from __future__ import annotations
 
-import time
-
+from booking.adapters.shifted_clock import ShiftedClock
 from tests.support import (
     ApiDriver,
     WebhookTap,
@@ -99,11 +98,13 @@ def test_idempotency_key_replays_and_refuses_other_bodies(family_api: ApiDriver)
     assert _conserved(family_api, performance["id"])[1] == 1
 
 
-def test_expired_hold_cannot_be_ordered_and_its_seat_is_free(family_api: ApiDriver) -> None:
+def test_expired_hold_cannot_be_ordered_and_its_seat_is_free(
+    family_api: ApiDriver, clock: ShiftedClock
+) -> None:
     _, performance = family_api.on_sale(rows=1, seats_per_row=2, ga_capacity=0, hold_ttl_seconds=1)
     fan, other = family_api.account(), family_api.account()
     placed = hold(family_api.client, fan, performance["id"], seats=["S1-A-1"])
-    time.sleep(1.3)
+    clock.advance(1.3)
     assert_problem(post_order(family_api.client, fan, placed["id"]), 410, "hold-expired")
     hold(family_api.client, other, performance["id"], seats=["S1-A-1"])
 
@@ -143,7 +144,9 @@ def test_pay_confirms_once_even_when_the_webhook_repeats(
     assert _conserved(family_api, performance["id"])[2] == 2
 
 
-def test_order_past_its_deadline_expires_and_frees_places(family_api: ApiDriver) -> None:
+def test_order_past_its_deadline_expires_and_frees_places(
+    family_api: ApiDriver, clock: ShiftedClock
+) -> None:
     _, performance = family_api.on_sale(
         rows=1, seats_per_row=2, ga_capacity=0, payment_window_seconds=1
     )
@@ -153,14 +156,14 @@ def test_order_past_its_deadline_expires_and_frees_places(family_api: ApiDriver)
         fan,
         hold(family_api.client, fan, performance["id"], seats=["S1-A-1"])["id"],
     )
-    time.sleep(1.2)
+    clock.advance(1.2)
     assert get_order(family_api.client, fan, placed_order["id"])["status"] == "expired"
     assert_problem(post_payment(family_api.client, fan, placed_order["id"]), 410, "order-expired")
     assert seat_states(family_api.client, performance["id"])["S1-A-1"] == "available"
 
 
 def test_late_authorization_after_the_deadline_sells_nothing(
-    family_api: ApiDriver, family_runtime: object
+    family_api: ApiDriver, family_runtime: object, clock: ShiftedClock
 ) -> None:
     """GIVEN an authorization the app has not seen WHEN it arrives after the deadline
     THEN the order is expired, the seat is free, and the money is voided."""
@@ -177,7 +180,7 @@ def test_late_authorization_after_the_deadline_sells_nothing(
     )
     post_payment(family_api.client, fan, placed_order["id"])
     event = tap.wait_event("payment.authorized", placed_order["id"])
-    time.sleep(2.2)
+    clock.advance(2.2)
     secret = family_runtime.settings.resolved_webhook_secret()  # type: ignore[attr-defined]
     body = webhook_event(
         "payment.authorized",

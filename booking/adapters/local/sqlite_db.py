@@ -41,6 +41,7 @@ from booking.adapters.local.sqlite_writer import (
     require_portable,
     run_group,
 )
+from booking.adapters.shifted_clock import ShiftedClock
 from booking.adapters.system_clock import SystemClock
 from booking.domain.errors import IdempotencyKeyReused
 from booking.domain.ports import Clock, Idempotency
@@ -69,8 +70,8 @@ class SqliteDatabase:
         max_group: int = MAX_GROUP,
         writer: WriterKind = "thread",
     ) -> None:
-        if writer == "process" and not isinstance(clock, SystemClock):
-            raise ValueError("a writer process reads the system clock; use a writer thread")
+        if writer == "process" and not isinstance(clock, SystemClock | ShiftedClock):
+            raise ValueError("a writer process reads the system or a shifted clock only")
         self.path = path
         self.writer: WriterKind = writer
         self._max_group = max_group
@@ -101,8 +102,9 @@ class SqliteDatabase:
             migrate(conn, self._migrations)
         finally:
             conn.close()
+        shifted = self._clock.path if isinstance(self._clock, ShiftedClock) else None
         self._process = WriterProcess(
-            self.path, self._max_group, self._tell_listeners, self._count_group
+            self.path, self._max_group, self._tell_listeners, self._count_group, shifted
         )
         self._process.start()
 

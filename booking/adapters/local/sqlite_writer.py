@@ -37,9 +37,12 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from booking.adapters.shifted_clock import ShiftedClock
+from booking.adapters.system_clock import SystemClock
 from booking.adapters.timestamps import to_ms
 from booking.domain.errors import StoreUnavailable
 from booking.domain.messages import OutboxMessage, encode_message, topic_of
+from booking.domain.ports import Clock
 
 log = logging.getLogger(__name__)
 
@@ -256,12 +259,11 @@ def _take(frames: _Frames, waiting: list[tuple[int, Write]]) -> None:
         waiting.extend(pickle.loads(frame))  # noqa: S301 - from the API process that started us
 
 
-def serve(path: Path, sock: socket.socket, max_group: int) -> None:
+def serve(path: Path, sock: socket.socket, max_group: int, clock_file: Path | None) -> None:
     """The writer process: groups of writes off `sock`, one transaction each, outcomes back,
-    until the API process closes its end."""
-    from booking.adapters.system_clock import SystemClock  # noqa: PLC0415 - the child's clock
-
-    clock = SystemClock()
+    until the API process closes its end. Its clock is the system's, or the API process's
+    shifted clock when `clock_file` names it (booking/adapters/shifted_clock.py)."""
+    clock: Clock = SystemClock() if clock_file is None else ShiftedClock(clock_file)
     conn = connect(path)
     frames = _Frames(sock)
     sock.sendall(_frame(b"ready"))
@@ -308,8 +310,10 @@ class WriterProcess:
         max_group: int,
         on_messages: Callable[[], None],
         on_group: Callable[[int], None],
+        clock_file: Path | None = None,
     ) -> None:
         self._path = path
+        self._clock_file = clock_file
         self._max_group = max_group
         self._on_messages = on_messages
         self._on_group = on_group
@@ -342,6 +346,7 @@ class WriterProcess:
                 str(theirs.fileno()),
                 "--max-group",
                 str(self._max_group),
+                *(["--clock-file", str(self._clock_file)] if self._clock_file else []),
             ]
             process = subprocess.Popen(  # noqa: S603 - our own module, no shell
                 command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL
@@ -521,12 +526,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", type=Path, required=True)
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--max-group", type=int, required=True)
+    parser.add_argument("--clock-file", type=Path, default=None)
     args = parser.parse_args(argv)
     # Ctrl-C reaches the whole process group; the API process ends the writer by closing
     # its end of the socket, after the writes in flight, so the writer ignores it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with socket.socket(fileno=args.fd) as sock:
-        serve(args.database, sock, args.max_group)
+        serve(args.database, sock, args.max_group, args.clock_file)
     return 0
 
 
