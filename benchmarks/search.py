@@ -158,7 +158,7 @@ async def timed(work: Callable[[], Awaitable[object]]) -> float:
 async def measure_throughput(
     runtime: LocalRuntime, index: ManagedSearchIndex, ids: list[str], batch: int, cap: int
 ) -> dict[str, float]:
-    indexer = ListingIndexer(SqliteCatalogStore(runtime.db), runtime.booking_store, index)
+    indexer = ListingIndexer(SqliteCatalogStore(runtime.db), runtime.booking.inventory, index)
     chosen = ids[:cap]
     messages = [CatalogChanged(kind="performance", id=pid) for pid in chosen]
     elapsed = 0.0

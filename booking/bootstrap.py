@@ -6,12 +6,13 @@ result's lifetime (`open` before serving, `close` after).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
-from booking.adapters.coalescing import CoalescingBookingStore
+from booking.adapters.coalescing import CoalescingInventoryReads
 from booking.adapters.images.pillow_processor import PillowImageProcessor
 from booking.adapters.local.disk_media import DiskMediaStore
 from booking.adapters.local.mail_folder import MailFolder
@@ -39,16 +40,22 @@ from booking.adapters.system_clock import SystemClock
 from booking.domain.passwords import PasswordPolicy
 from booking.domain.ports import (
     AccountStore,
-    BookingStore,
     CatalogStore,
     Clock,
+    ExpirySweep,
+    HoldsAndOrders,
+    HoldStore,
+    InventoryReads,
     Mailer,
     MediaStore,
+    OrderStore,
     PasswordHasher,
     PaymentGateway,
+    PaymentStore,
     PosterUploads,
     RateLimiter,
     SearchIndex,
+    TicketStore,
     WebhookQueue,
 )
 from booking.services.accounts import AccountService
@@ -115,6 +122,44 @@ class Closable(Protocol):
     async def aclose(self) -> None: ...
 
 
+class BookingTable(
+    HoldStore, InventoryReads, OrderStore, PaymentStore, TicketStore, ExpirySweep, Protocol
+):
+    """An adapter family's booking table (SqliteBookingStore, DynamoBookingStore): it
+    implements every booking port at once, since its transactions span them. Only
+    composition sees it whole; services and wrappers take the ports they use."""
+
+
+@dataclass(frozen=True)
+class BookingPorts:
+    """The booking ports a runtime hands its services, each wrapped as the settings say
+    (a pre-claim around holds and orders, a cache around inventory reads, ...)."""
+
+    holds: HoldStore
+    inventory: InventoryReads
+    orders: OrderStore
+    payments: PaymentStore
+    tickets: TicketStore
+    expiry: ExpirySweep
+
+    @classmethod
+    def of(cls, table: BookingTable) -> BookingPorts:
+        return cls(table, table, table, table, table, table)
+
+    def wrapped(self, **ports: object) -> BookingPorts:
+        """These ports with some replaced by their wrappers."""
+        return dataclasses.replace(self, **ports)  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        """Finish what a wrapper still has in flight (the pre-claim's settles), once each."""
+        seen: set[int] = set()
+        for port in (getattr(self, field.name) for field in dataclasses.fields(self)):
+            closing = getattr(port, "aclose", None)
+            if closing is not None and id(port) not in seen:
+                seen.add(id(port))
+                await closing()
+
+
 class Relay(Protocol):
     async def run(self) -> None: ...
 
@@ -129,7 +174,7 @@ class Runtime(Protocol):
     @property
     def gateway(self) -> ManagedGateway: ...
     @property
-    def booking_store(self) -> BookingStore: ...
+    def booking(self) -> BookingPorts: ...
     @property
     def services(self) -> Services: ...
     @property
@@ -154,7 +199,7 @@ class LocalRuntime:
     gateway_db: SqliteDatabase
     """The simulator's own file (opened only while the simulator is the provider)."""
     gateway: ManagedGateway
-    booking_store: BookingStore
+    booking: BookingPorts
     services: Services
     search_index: ManagedSearchIndex
     indexer: ListingIndexer
@@ -175,9 +220,7 @@ class LocalRuntime:
         await self.search_index.start()
 
     async def stop(self) -> None:
-        closing = getattr(self.booking_store, "aclose", None)
-        if closing is not None:  # the pre-claim's settles still riding, say
-            await closing()
+        await self.booking.aclose()  # the pre-claim's settles still riding, say
         await self.search_index.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -246,7 +289,7 @@ def build_services(
     clock: Clock,
     accounts: AccountStore,
     catalog_store: CatalogStore,
-    booking_store: BookingStore,
+    booking: BookingPorts,
     gateway: PaymentGateway,
     search: SearchIndex,
     *,
@@ -271,8 +314,8 @@ def build_services(
         settings.local.data_dir / "media", settings.aws.media_base_url or "/media"
     )
     catalog = CatalogService(catalog_store, media, clock)
-    orders = OrderService(booking_store, catalog, clock)
-    tickets = TicketService(booking_store, ticket_signer(settings), clock)
+    orders = OrderService(booking.orders, booking.holds, catalog, clock)
+    tickets = TicketService(booking.tickets, booking.orders, ticket_signer(settings), clock)
     secret = settings.resolved_webhook_secret()
     return Services(
         accounts=AccountService(
@@ -285,17 +328,18 @@ def build_services(
             backoff=settings.backoff(),
         ),
         catalog=catalog,
-        holds=HoldService(booking_store, catalog, clock),
+        holds=HoldService(booking.holds, booking.inventory, catalog, clock),
         orders=orders,
         payments=PaymentService(
-            booking_store, orders, tickets, gateway, clock, secret, webhook_queue
+            booking.payments, booking.orders, orders, tickets, gateway, clock, secret, webhook_queue
         ),
         tickets=tickets,
         posters=PosterService(
             catalog, catalog_store, media, PillowImageProcessor(), clock, uploads
         ),
         notifications=NotificationService(
-            booking_store,
+            booking.orders,
+            booking.tickets,
             accounts,
             catalog_store,
             mailer or MailFolder(settings.local.data_dir / "mail"),
@@ -323,9 +367,9 @@ def build_local(
     )
     gateway_db, simulator = simulated_gateway(settings, clock)
     gateway = payment_gateway(settings, clock, lambda: simulator)
-    booking_store, redis = (claims or inventory)(
-        settings, CoalescingBookingStore(SqliteBookingStore(db)), clock
-    )
+    table = BookingPorts.of(SqliteBookingStore(db))
+    coalesced = table.wrapped(inventory=CoalescingInventoryReads(table.inventory))
+    booking, redis = (claims or inventory)(settings, coalesced, clock)
     catalog_store = SqliteCatalogStore(db)
     index = search_index(settings, clock)
     services = build_services(
@@ -333,14 +377,14 @@ def build_local(
         clock,
         SqliteAccountStore(db),
         catalog_store,
-        booking_store,
+        booking,
         gateway,
         index,
         hasher=hasher,
     )
-    indexer = ListingIndexer(catalog_store, booking_store, index)
+    indexer = ListingIndexer(catalog_store, booking.inventory, index)
     return LocalRuntime(
-        settings, clock, db, gateway_db, gateway, booking_store, services, index, indexer, redis
+        settings, clock, db, gateway_db, gateway, booking, services, index, indexer, redis
     )
 
 
@@ -352,33 +396,46 @@ def booking_writer(settings: Settings, clock: Clock) -> WriterKind:
     return "process" if wanted and readable and os.name == "posix" else "thread"
 
 
-Inventory = Callable[[Settings, BookingStore, Clock], tuple[BookingStore, Closable | None]]
-"""Wraps the family's booking store as the settings say places are claimed (`inventory`
+Inventory = Callable[[Settings, BookingPorts, Clock], tuple[BookingPorts, Closable | None]]
+"""Wraps the family's booking ports as the settings say places are claimed (`inventory`
 below; the rehearsal's baselines in rehearsal/baselines/ are composed by its entry point)."""
 
 
 def inventory(
-    settings: Settings, store: BookingStore, clock: Clock
-) -> tuple[BookingStore, Closable | None]:
-    """The booking store behind its pre-claim (memory, or Redis when configured), and the
+    settings: Settings, ports: BookingPorts, clock: Clock
+) -> tuple[BookingPorts, Closable | None]:
+    """Holds and orders behind their pre-claim (memory, or Redis when configured), and the
     Redis client it needs, if any (the aws extra's redis package is imported only then)."""
     if settings.inventory.inventory_strategy != "claims":
         raise ConfigError(
             f"CONCERTBOOK_INVENTORY_STRATEGY={settings.inventory.inventory_strategy} is a"
             " rehearsal baseline: `concertbook serve` composes it (rehearsal/baselines/)"
         )
+    if not settings.inventory.preclaim:
+        return ports, None
     if not settings.aws.redis_url:
         # One API process: what it pre-claimed is known here, without a round trip.
-        return (
-            MemoryPreclaimingBookingStore(store, clock) if settings.inventory.preclaim else store
-        ), None
+        memory = MemoryPreclaimingBookingStore(holds_and_orders(ports), clock)
+        return preclaimed(ports, memory), None
     from booking.adapters.aws.redis_guard import redis_client  # noqa: PLC0415 - optional
     from booking.adapters.aws.redis_preclaim import (  # noqa: PLC0415 - optional dependency
         PreclaimingBookingStore,
     )
 
-    if not settings.inventory.preclaim:
-        return store, None
     redis = redis_client(settings.aws.redis_url, timeout_seconds=settings.aws.redis_timeout_seconds)
     # Redis turns losers away before they queue for the writer; SQLite stays the fence.
-    return PreclaimingBookingStore(store, redis, clock=clock), redis
+    return preclaimed(
+        ports, PreclaimingBookingStore(holds_and_orders(ports), redis, clock=clock)
+    ), redis
+
+
+def holds_and_orders(ports: BookingPorts) -> HoldsAndOrders:
+    """What holds and orders are behind (one object, until something wraps both)."""
+    holds: object = ports.holds
+    assert holds is ports.orders, "holds and orders are wrapped together or not at all"
+    return cast(HoldsAndOrders, holds)
+
+
+def preclaimed(ports: BookingPorts, wrapper: HoldsAndOrders) -> BookingPorts:
+    """Holds and orders both behind `wrapper` (it frees what orders close)."""
+    return ports.wrapped(holds=wrapper, orders=wrapper)

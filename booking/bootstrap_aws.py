@@ -31,17 +31,20 @@ from booking.adapters.aws.ses_mailer import SesMailer
 from booking.adapters.outbox_dispatch import BatchSubscription, Handler
 from booking.adapters.system_clock import SystemClock
 from booking.bootstrap import (
+    BookingPorts,
     ManagedGateway,
     ManagedSearchIndex,
     Relay,
     Services,
     build_services,
     close_gateway,
+    holds_and_orders,
     payment_gateway,
+    preclaimed,
     search_index,
     simulator_on,
 )
-from booking.domain.ports import BookingStore, Clock, RateLimiter
+from booking.domain.ports import Clock, RateLimiter
 from booking.services.listing_indexer import ListingIndexer
 from booking.settings import ConfigError, Settings
 
@@ -55,7 +58,7 @@ class AwsRuntime:
     clock: Clock
     dynamo: Dynamo
     gateway: ManagedGateway
-    booking_store: BookingStore
+    booking: BookingPorts
     services: Services
     search_index: ManagedSearchIndex
     indexer: ListingIndexer
@@ -83,9 +86,7 @@ class AwsRuntime:
             )
 
     async def stop(self) -> None:
-        closing = getattr(self.booking_store, "aclose", None)
-        if closing is not None:  # the pre-claim's settles still riding, say
-            await closing()
+        await self.booking.aclose()  # the pre-claim's settles still riding, say
         if self.guard is not None:
             await self.guard.drain()
         if self.redis is not None:
@@ -154,7 +155,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
     gateway = payment_gateway(
         settings, clock, lambda: simulator_on(DynamoGatewayState(dynamo, clock), settings, clock)
     )
-    booking_store: BookingStore = DynamoBookingStore(dynamo, clock)
+    booking = BookingPorts.of(DynamoBookingStore(dynamo, clock))
     redis: Redis | None = None
     guard: RedisGuard | None = None
     limiter: RateLimiter | None = None  # each process's memory without Redis
@@ -167,8 +168,11 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         )
         guard = RedisGuard()
         if settings.inventory.preclaim:
-            booking_store = PreclaimingBookingStore(booking_store, redis, guard, clock=clock)
-        booking_store = CachedAvailabilityStore(booking_store, redis, guard)
+            preclaim = PreclaimingBookingStore(holds_and_orders(booking), redis, guard, clock=clock)
+            booking = preclaimed(booking, preclaim)
+        # The cache serves inventory reads and drops an entry on every hold or order change.
+        cached = CachedAvailabilityStore(holds_and_orders(booking), booking.inventory, redis, guard)
+        booking = preclaimed(booking, cached).wrapped(inventory=cached)
         # One count of requests and failed log-ins for every process and Lambda of the stage.
         limiter = RedisRateLimiter(redis, guard)
     catalog_store = DynamoCatalogStore(dynamo, clock)
@@ -186,7 +190,7 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         clock,
         DynamoAccountStore(dynamo),
         catalog_store,
-        booking_store,
+        booking,
         gateway,
         index,
         mailer=SesMailer(clients, dynamo, clock),
@@ -200,10 +204,10 @@ def build_aws(settings: Settings, clock: Clock | None = None) -> AwsRuntime:
         clock,
         dynamo,
         gateway,
-        booking_store,
+        booking,
         services,
         index,
-        ListingIndexer(catalog_store, booking_store, index),
+        ListingIndexer(catalog_store, booking.inventory, index),
         redis,
         guard,
         clients=clients,

@@ -13,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from booking import bootstrap
-from booking.adapters.delegating import DelegatingBookingStore
 from booking.adapters.local import memory_preclaim, sqlite_booking
 from booking.adapters.local.sqlite_writer import Tx
+from booking.adapters.passing import PassingHolds
 from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldItem, HoldRequest, HoldStatus
-from booking.domain.ports import BookingStore, Clock, Idempotency, PlaceState
+from booking.domain.ports import Clock, HoldStore, Idempotency, InventoryReads, PlaceState
 
 BUGS = ("check-then-act", "sticky-preclaim", "ack-before-commit", "replay-reruns")
 SETTINGS: dict[str, dict[str, str]] = {
@@ -57,13 +57,14 @@ def _claim_unconditionally(tx: Tx, request: HoldRequest) -> Hold:
     return sqlite_booking._place_hold(_Unconditional(tx), request)  # type: ignore[arg-type]
 
 
-class CheckThenAct(DelegatingBookingStore):
-    def __init__(self, inner: BookingStore, db: Any) -> None:
+class CheckThenAct(PassingHolds):
+    def __init__(self, inner: HoldStore, inventory: InventoryReads, db: Any) -> None:
         super().__init__(inner)
+        self._inventory = inventory
         self._db = db
 
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
-        states = await self._inner.place_states(request.performance_id, None)
+        states = await self._inventory.place_states(request.performance_id, None)
         free = {p.unit_id for p in states if p.state is PlaceState.AVAILABLE}
         taken = [s for s in request.seat_ids if s not in free]
         if taken:
@@ -72,8 +73,8 @@ class CheckThenAct(DelegatingBookingStore):
         return hold
 
 
-class AckBeforeCommit(DelegatingBookingStore):
-    def __init__(self, inner: BookingStore, clock: Clock) -> None:
+class AckBeforeCommit(PassingHolds):
+    def __init__(self, inner: HoldStore, clock: Clock) -> None:
         super().__init__(inner)
         self._clock = clock
         self._writes: set[asyncio.Task[Hold]] = set()
@@ -100,7 +101,7 @@ class AckBeforeCommit(DelegatingBookingStore):
             write.exception()  # retrieved: a failed write is this bug's silent loss
 
 
-class ReplayReruns(DelegatingBookingStore):
+class ReplayReruns(PassingHolds):
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold:
         fresh = Idempotency(idem.scope, f"{idem.key}#{uuid.uuid4().hex[:8]}", idem.fingerprint)
         return await self._inner.place_hold(request, fresh)
@@ -135,15 +136,20 @@ def plant(bug: str) -> None:
     if bug == "sticky-preclaim":
         memory_preclaim.PreclaimMap.settle = _sticky_settle  # type: ignore[method-assign]
         return
-    real_inventory: Callable[..., tuple[BookingStore, Any]] = bootstrap.inventory
+    real_inventory = bootstrap.inventory
 
-    def planted(settings: Any, store: BookingStore, clock: Clock) -> tuple[BookingStore, Any]:
-        wrapped, redis = real_inventory(settings, store, clock)
+    def planted(
+        settings: Any, ports: bootstrap.BookingPorts, clock: Clock
+    ) -> tuple[bootstrap.BookingPorts, Any]:
+        wrapped, redis = real_inventory(settings, ports, clock)
+        holds: HoldStore
         if bug == "check-then-act":
-            sqlite_store = store._inner  # type: ignore[attr-defined]
-            return CheckThenAct(wrapped, sqlite_store._db), redis
-        if bug == "ack-before-commit":
-            return AckBeforeCommit(wrapped, clock), redis
-        return ReplayReruns(wrapped), redis
+            table: Any = ports.holds  # the SQLite booking table: the pre-claim is off
+            holds = CheckThenAct(wrapped.holds, wrapped.inventory, table._db)
+        elif bug == "ack-before-commit":
+            holds = AckBeforeCommit(wrapped.holds, clock)
+        else:
+            holds = ReplayReruns(wrapped.holds)
+        return wrapped.wrapped(holds=holds), redis
 
     bootstrap.inventory = planted

@@ -42,7 +42,7 @@ async def main() -> None:
             asyncio.create_task(runtime.relay(payments).run()),
             asyncio.create_task(runtime.gateway.run_deliveries()),
             asyncio.create_task(
-                sweep_expired(runtime.booking_store, settings.local.sweep_interval_seconds)
+                sweep_expired(runtime.booking.expiry, settings.local.sweep_interval_seconds)
             ),
             *(asyncio.create_task(c.run()) for c in consumers(runtime, ("webhooks",))),
         ]

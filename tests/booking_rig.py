@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from booking.adapters.delegating import DelegatingBookingStore
-from booking.bootstrap import LocalRuntime
+from booking.adapters.passing import PassingHoldsAndOrders
+from booking.bootstrap import LocalRuntime, holds_and_orders
 from booking.domain.accounts import Role
 from booking.domain.catalog import Artist, EventStatus, GradeAssignment, PriceGrade
 from booking.domain.errors import StoreUnavailable
 from booking.domain.holds import Hold, HoldRequest
 from booking.domain.orders import Order
-from booking.domain.ports import Availability, BookingStore, Idempotency
+from booking.domain.ports import (
+    Availability,
+    HoldsAndOrders,
+    Idempotency,
+    InventoryReads,
+    PlaceStatus,
+    Sales,
+)
 from booking.domain.venues import GaZone, SeatBlock, seat_map_from_blocks
 from booking.services.catalog import PerformancePlan
 from tests.support import PASSWORD, unique_email
@@ -19,11 +26,12 @@ from tests.support import PASSWORD, unique_email
 HOLD_TTL_SECONDS = 600
 
 
-class CountingStore(DelegatingBookingStore):
-    """The real store, counting the calls that reach it."""
+class CountingStore(PassingHoldsAndOrders):
+    """The real store's holds, orders and availability, counting the calls that reach it."""
 
-    def __init__(self, inner: BookingStore) -> None:
+    def __init__(self, inner: HoldsAndOrders, inventory: InventoryReads) -> None:
         super().__init__(inner)
+        self._inventory = inventory
         self.place_hold_calls = 0
         self.availability_calls = 0
         self.lose_answers = False
@@ -48,7 +56,18 @@ class CountingStore(DelegatingBookingStore):
 
     async def availability(self, performance_id: str) -> Availability:
         self.availability_calls += 1
-        return await self._inner.availability(performance_id)
+        return await self._inventory.availability(performance_id)
+
+    async def place_states(self, performance_id: str, zone_id: str | None) -> list[PlaceStatus]:
+        return await self._inventory.place_states(performance_id, zone_id)
+
+    async def sales(self, performance_id: str) -> Sales:
+        return await self._inventory.sales(performance_id)
+
+    @classmethod
+    def of(cls, runtime: LocalRuntime) -> CountingStore:
+        """Around the runtime's own holds, orders and inventory reads."""
+        return cls(holds_and_orders(runtime.booking), runtime.booking.inventory)
 
 
 async def on_sale(runtime: LocalRuntime) -> tuple[str, list[str]]:
@@ -96,7 +115,7 @@ async def on_sale(runtime: LocalRuntime) -> tuple[str, list[str]]:
         ),
         None,
     )
-    places = await runtime.booking_store.place_states(performance.id, None)
+    places = await runtime.booking.inventory.place_states(performance.id, None)
     return performance.id, [p.unit_id for p in places]
 
 

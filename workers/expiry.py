@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from booking.bootstrap import Runtime
-from booking.domain.ports import BookingStore
+from booking.domain.ports import ExpirySweep
 from booking.lambda_environment import LambdaEnvironment
 from booking.observability.lambda_functions import lambda_function
 
@@ -40,7 +40,7 @@ class ExpiryRun(msgspec.Struct, frozen=True):
 
 
 async def expire_until_done(
-    store: BookingStore,
+    store: ExpirySweep,
     remaining_seconds: Callable[[], float],
     batch: int = BATCH,
     reserve_seconds: float = RESERVE_SECONDS,
@@ -71,7 +71,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     remaining = _remaining(context)
 
     async def work(runtime: Runtime) -> ExpiryRun:
-        return await expire_until_done(runtime.booking_store, remaining)
+        return await expire_until_done(runtime.booking.expiry, remaining)
 
     result = _environment.run(work)
     log.info("expiry sweep", extra={"expired": result.expired, "done": result.done})

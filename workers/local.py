@@ -13,14 +13,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from booking.bootstrap import Relay, Runtime
-from booking.domain.ports import BookingStore
+from booking.domain.ports import ExpirySweep
 from booking.services.listing_indexer import INDEXED_TOPICS
 from workers.handlers import handlers
 
 log = logging.getLogger(__name__)
 
 
-async def sweep_expired(store: BookingStore, interval_seconds: float) -> None:
+async def sweep_expired(store: ExpirySweep, interval_seconds: float) -> None:
     while True:
         try:
             swept = await store.expire_due(limit=500)
@@ -38,7 +38,7 @@ async def background(runtime: Runtime) -> AsyncIterator[Relay]:
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(
-            sweep_expired(runtime.booking_store, runtime.settings.local.sweep_interval_seconds),
+            sweep_expired(runtime.booking.expiry, runtime.settings.local.sweep_interval_seconds),
             name="expiry-sweeper",
         ),
         asyncio.create_task(runtime.gateway.run_deliveries(), name="webhook-delivery"),

@@ -110,7 +110,7 @@ async def working(runtime: Runtime) -> AsyncIterator[list[asyncio.Task[Any]]]:
             asyncio.create_task(StreamReader(streams, arn, forward).run(), name="forwarder"),
             asyncio.create_task(StreamReader(streams, arn, index).run(), name="indexer"),
             asyncio.create_task(
-                sweep_expired(runtime.booking_store, settings.local.sweep_interval_seconds),
+                sweep_expired(runtime.booking.expiry, settings.local.sweep_interval_seconds),
                 name="expiry",
             ),
         ]

@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
-from booking.adapters.delegating import DelegatingBookingStore
-from booking.domain.ports import Availability, BookingStore, PlaceStatus
+from booking.adapters.passing import PassingInventory
+from booking.domain.ports import Availability, InventoryReads, PlaceStatus
 
 T = TypeVar("T")
 
@@ -33,10 +33,10 @@ class SingleFlight:
         return result
 
 
-class CoalescingBookingStore(DelegatingBookingStore):
+class CoalescingInventoryReads(PassingInventory):
     """Availability counts and seat maps of a performance, one query per burst."""
 
-    def __init__(self, inner: BookingStore) -> None:
+    def __init__(self, inner: InventoryReads) -> None:
         super().__init__(inner)
         self._flights = SingleFlight()
 

@@ -195,8 +195,8 @@ class ConfirmOutcome(enum.StrEnum):
     CLOSED = "closed"
 
 
-class BookingStore(Protocol):
-    """Holds, orders, payments and tickets: they change together, so one port."""
+class HoldStore(Protocol):
+    """Holds: claiming places all or nothing, and giving them back."""
 
     async def place_hold(self, request: HoldRequest, idem: Idempotency) -> Hold: ...
     async def stored_hold(self, idem: Idempotency) -> Hold | None:
@@ -205,9 +205,18 @@ class BookingStore(Protocol):
 
     async def get_hold(self, hold_id: str) -> Hold | None: ...
     async def release_hold(self, hold_id: str) -> Hold: ...
+
+
+class InventoryReads(Protocol):
+    """What a performance's places look like now: counts, each place's state, sales."""
+
     async def availability(self, performance_id: str) -> Availability: ...
     async def place_states(self, performance_id: str, zone_id: str | None) -> list[PlaceStatus]: ...
     async def sales(self, performance_id: str) -> Sales: ...
+
+
+class OrderStore(Protocol):
+    """Orders: a hold turned into something to pay for within a window, or closed."""
 
     async def place_order(
         self, order_id: str, hold_id: str, payment_window: timedelta, idem: Idempotency
@@ -215,6 +224,15 @@ class BookingStore(Protocol):
     async def get_order(self, order_id: str) -> Order | None: ...
     async def list_orders(self, account_id: str, limit: int, after: str | None) -> list[Order]: ...
     async def close_order(self, order_id: str, refund: bool) -> Order: ...
+
+
+class HoldsAndOrders(HoldStore, OrderStore, Protocol):
+    """Both ports whose writes claim and free places: what a pre-claim in front of the
+    store wraps."""
+
+
+class PaymentStore(Protocol):
+    """Payments of orders, and the confirmation that sells an order's places."""
 
     async def add_payment(self, payment: Payment, idem: Idempotency) -> Payment: ...
     async def get_payment(self, payment_id: str) -> Payment | None: ...
@@ -225,12 +243,20 @@ class BookingStore(Protocol):
     ) -> bool: ...
     async def confirm_order(self, payment_id: str, status: PaymentStatus) -> ConfirmOutcome: ...
 
+
+class TicketStore(Protocol):
+    """The tickets of paid orders."""
+
     async def issue_tickets(self, order_id: str, tickets: list[Ticket]) -> None: ...
     async def tickets_for_order(self, order_id: str) -> list[Ticket]: ...
     async def list_tickets(
         self, account_id: str, limit: int, after: str | None
     ) -> list[Ticket]: ...
     async def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+
+class ExpirySweep(Protocol):
+    """Marks lapsed holds and unpaid orders expired (claims never wait on it)."""
 
     async def expire_due(self, limit: int) -> int: ...
 

@@ -15,9 +15,10 @@ from booking.domain.holds import MAX_SEATS_PER_HOLD, GaRequest, Hold, HoldReques
 from booking.domain.ids import new_id
 from booking.domain.ports import (
     Availability,
-    BookingStore,
     Clock,
+    HoldStore,
     Idempotency,
+    InventoryReads,
     PlaceState,
     PlaceStatus,
     Sales,
@@ -29,13 +30,15 @@ from booking.services.catalog import CatalogService
 class HoldService:
     def __init__(
         self,
-        store: BookingStore,
+        holds: HoldStore,
+        inventory: InventoryReads,
         catalog: CatalogService,
         clock: Clock,
         telemetry: Telemetry = TELEMETRY,
     ) -> None:
         self._telemetry = telemetry
-        self._store = store
+        self._store = holds
+        self._inventory = inventory
         self._catalog = catalog
         self._clock = clock
 
@@ -98,14 +101,14 @@ class HoldService:
 
     async def availability(self, viewer: Account | None, performance_id: str) -> Availability:
         performance = await self._catalog.performance(viewer, performance_id)
-        return await self._store.availability(performance.id)
+        return await self._inventory.availability(performance.id)
 
     async def sales(self, organizer: Account, performance_id: str) -> Sales:
         """Live sales figures, for the organizer who owns the performance only."""
         performance = await self._catalog.performance(organizer, performance_id)
         if performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
-        return await self._store.sales(performance.id)
+        return await self._inventory.sales(performance.id)
 
     async def places(
         self,
@@ -118,5 +121,5 @@ class HoldService:
         map that shrinks as the sale goes on). Filtered here, so concurrent readers of a
         section still share one store read."""
         performance = await self._catalog.performance(viewer, performance_id)
-        places = await self._store.place_states(performance.id, zone_id)
+        places = await self._inventory.place_states(performance.id, zone_id)
         return places if only is None else [p for p in places if p.state == only]

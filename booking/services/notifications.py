@@ -21,7 +21,7 @@ from booking.domain.accounts import Account
 from booking.domain.catalog import Event, Performance
 from booking.domain.messages import TicketsIssued
 from booking.domain.orders import Order, OrderStatus
-from booking.domain.ports import AccountStore, BookingStore, CatalogStore, Mailer
+from booking.domain.ports import AccountStore, CatalogStore, Mailer, OrderStore, TicketStore
 from booking.domain.tickets import Ticket, TicketStatus, ticket_id_for
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,15 @@ def confirmation_key(order_id: str) -> str:
 class NotificationService:
     def __init__(
         self,
-        store: BookingStore,
+        orders: OrderStore,
+        tickets: TicketStore,
         accounts: AccountStore,
         catalog: CatalogStore,
         mailer: Mailer,
         sender: str,
     ) -> None:
-        self._store = store
+        self._orders = orders
+        self._tickets = tickets
         self._accounts = accounts
         self._catalog = catalog
         self._mailer = mailer
@@ -56,12 +58,12 @@ class NotificationService:
 
     async def on_tickets_issued(self, message: TicketsIssued) -> bool:
         """Mail the order's tickets; False when nothing was sent (sent before, or moot)."""
-        order = await self._store.get_order(message.order_id)
+        order = await self._orders.get_order(message.order_id)
         if order is None or order.status is not OrderStatus.PAID:
             return False  # refunded or cancelled before the mail went out: no tickets to send
         # Read by id (strongly consistent), not by listing: every ticket or a retry.
         found = [
-            await self._store.get_ticket(ticket_id_for(order.id, item.unit_id))
+            await self._tickets.get_ticket(ticket_id_for(order.id, item.unit_id))
             for item in order.items
         ]
         tickets = [t for t in found if t is not None]

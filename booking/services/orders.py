@@ -8,20 +8,23 @@ from booking.domain.accounts import Account
 from booking.domain.errors import Conflict, NotFound
 from booking.domain.ids import new_id
 from booking.domain.orders import Order, OrderStatus
-from booking.domain.ports import BookingStore, Clock, Idempotency
+from booking.domain.ports import Clock, HoldStore, Idempotency, OrderStore
 from booking.services.catalog import CatalogService
 
 log = logging.getLogger(__name__)
 
 
 class OrderService:
-    def __init__(self, store: BookingStore, catalog: CatalogService, clock: Clock) -> None:
-        self._store = store
+    def __init__(
+        self, orders: OrderStore, holds: HoldStore, catalog: CatalogService, clock: Clock
+    ) -> None:
+        self._store = orders
+        self._holds = holds
         self._catalog = catalog
         self._clock = clock
 
     async def place(self, fan: Account, hold_id: str, idem: Idempotency) -> Order:
-        hold = await self._store.get_hold(hold_id)
+        hold = await self._holds.get_hold(hold_id)
         if hold is None or hold.account_id != fan.id:
             raise NotFound("hold", hold_id)
         performance = await self._catalog.performance(fan, hold.performance_id)

@@ -34,11 +34,12 @@ from booking.domain.payments import (
     verify_webhook_signature,
 )
 from booking.domain.ports import (
-    BookingStore,
     Clock,
     ConfirmOutcome,
     Idempotency,
+    OrderStore,
     PaymentGateway,
+    PaymentStore,
     WebhookQueue,
 )
 from booking.domain.telemetry import TELEMETRY, Telemetry
@@ -60,7 +61,8 @@ def _decode_webhook(body: bytes) -> WebhookEvent:
 class PaymentService:
     def __init__(
         self,
-        store: BookingStore,
+        payments: PaymentStore,
+        order_store: OrderStore,
         orders: OrderService,
         tickets: TicketService,
         gateway: PaymentGateway,
@@ -70,7 +72,8 @@ class PaymentService:
         telemetry: Telemetry = TELEMETRY,
     ) -> None:
         self._telemetry = telemetry
-        self._store = store
+        self._store = payments
+        self._order_store = order_store
         self._orders = orders
         self._tickets = tickets
         self._gateway = gateway
@@ -191,7 +194,7 @@ class PaymentService:
         paid. But an authorization whose payment was never written (the gateway said yes,
         then our write failed) would hold the fan's money until the gateway lets it lapse:
         once its order can no longer be paid, it is voided and the event answered."""
-        order = await self._store.get_order(event.data.reference)
+        order = await self._order_store.get_order(event.data.reference)
         if order is not None and order.effective_status(self._clock.now()) is (
             OrderStatus.PENDING_PAYMENT
         ):
@@ -214,7 +217,7 @@ class PaymentService:
 
     async def _order_paid(self, message: OrderPaid, sold_now: bool = False) -> None:
         """`sold_now`: this request's confirmation sold the places (once per order)."""
-        order = await self._store.get_order(message.order_id)
+        order = await self._order_store.get_order(message.order_id)
         if sold_now and order is not None:
             self._telemetry.tickets_sold(len(order.items))
         if order is None or order.status is not OrderStatus.PAID:

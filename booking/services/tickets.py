@@ -5,19 +5,22 @@ from __future__ import annotations
 from booking.domain.accounts import Account
 from booking.domain.errors import NotFound
 from booking.domain.orders import OrderStatus
-from booking.domain.ports import BookingStore, Clock, TicketSigner
+from booking.domain.ports import Clock, OrderStore, TicketSigner, TicketStore
 from booking.domain.tickets import Ticket, TicketClaims, TicketStatus, ticket_id_for
 
 
 class TicketService:
-    def __init__(self, store: BookingStore, signer: TicketSigner, clock: Clock) -> None:
-        self._store = store
+    def __init__(
+        self, tickets: TicketStore, orders: OrderStore, signer: TicketSigner, clock: Clock
+    ) -> None:
+        self._store = tickets
+        self._orders = orders
         self._signer = signer
         self._clock = clock
 
     async def issue(self, order_id: str) -> list[Ticket]:
         """Idempotent: ids follow from order and place, and the store keeps the first copy."""
-        order = await self._store.get_order(order_id)
+        order = await self._orders.get_order(order_id)
         if order is None or order.status is not OrderStatus.PAID:
             return []
         now = self._clock.now()
@@ -50,7 +53,7 @@ class TicketService:
         return await self._store.tickets_for_order(order.id)
 
     async def for_order(self, fan: Account, order_id: str) -> list[Ticket]:
-        order = await self._store.get_order(order_id)
+        order = await self._orders.get_order(order_id)
         if order is None or order.account_id != fan.id:
             raise NotFound("order", order_id)
         return await self._store.tickets_for_order(order_id)

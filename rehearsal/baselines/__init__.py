@@ -8,19 +8,19 @@ production wiring (booking/bootstrap.py) knows nothing of them.
 
 from __future__ import annotations
 
-from booking.bootstrap import Closable, inventory
-from booking.domain.ports import BookingStore, Clock
+from booking.bootstrap import BookingPorts, Closable, inventory
+from booking.domain.ports import Clock
 from booking.settings import Settings
 from rehearsal.baselines.performance_lock import PerformanceLockingBookingStore
 
 
 def baseline_inventory(
-    settings: Settings, store: BookingStore, clock: Clock
-) -> tuple[BookingStore, Closable | None]:
+    settings: Settings, ports: BookingPorts, clock: Clock
+) -> tuple[BookingPorts, Closable | None]:
     """The booking store as the strategy of `settings.inventory` claims places (ours,
     `claims`, as booking/bootstrap.py builds it), and the Redis client it needs, if any."""
     if settings.inventory.inventory_strategy == "performance-lock":
-        return PerformanceLockingBookingStore(store), None
+        return ports.wrapped(holds=PerformanceLockingBookingStore(ports.holds)), None
     if settings.inventory.inventory_strategy == "seat-locks" and settings.aws.redis_url:
         from booking.adapters.aws.redis_guard import redis_client  # noqa: PLC0415 - aws extra
         from rehearsal.baselines.seat_locks import (  # noqa: PLC0415 - needs redis
@@ -29,5 +29,5 @@ def baseline_inventory(
 
         # As usually deployed: every request waits its turn for a connection and a reply.
         redis = redis_client(settings.aws.redis_url, max_connections=256, timeout_seconds=5.0)
-        return SeatLockingBookingStore(store, redis), redis
-    return inventory(settings, store, clock)
+        return ports.wrapped(holds=SeatLockingBookingStore(ports.holds, redis)), redis
+    return inventory(settings, ports, clock)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from booking.adapters.delegating import DelegatingBookingStore
+from booking.adapters.passing import PassingHolds
 from booking.domain.holds import Hold, HoldRequest
-from booking.domain.ports import BookingStore, Idempotency
+from booking.domain.ports import HoldStore, Idempotency
 
 
-class PerformanceLockingBookingStore(DelegatingBookingStore):
-    def __init__(self, inner: BookingStore) -> None:
+class PerformanceLockingBookingStore(PassingHolds):
+    def __init__(self, inner: HoldStore) -> None:
         super().__init__(inner)
         # One process's locks: the baseline runs as a single server, as its designs do.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

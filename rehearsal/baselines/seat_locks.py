@@ -7,17 +7,17 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from booking.adapters.delegating import DelegatingBookingStore
+from booking.adapters.passing import PassingHolds
 from booking.domain.errors import SeatsUnavailable, StoreUnavailable
 from booking.domain.holds import Hold, HoldRequest
-from booking.domain.ports import BookingStore, Idempotency
+from booking.domain.ports import HoldStore, Idempotency
 
 LEASE_MS = 5_000
 """A lock outlives a crashed holder by this much; the store's condition is the fence."""
 
 
-class SeatLockingBookingStore(DelegatingBookingStore):
-    def __init__(self, inner: BookingStore, redis: Redis) -> None:
+class SeatLockingBookingStore(PassingHolds):
+    def __init__(self, inner: HoldStore, redis: Redis) -> None:
         super().__init__(inner)
         self._redis = redis
 

@@ -32,7 +32,7 @@ from booking.domain.errors import IdempotencyKeyReused, SeatsUnavailable, StoreU
 from booking.domain.holds import GaRequest, Hold, HoldRequest
 from booking.domain.ids import new_id
 from booking.domain.orders import Order
-from booking.domain.ports import BookingStore, Idempotency, PlaceState
+from booking.domain.ports import HoldsAndOrders, Idempotency, PlaceState
 from booking.settings import Settings
 from tests.booking_rig import HOLD_TTL_SECONDS, CountingStore, ManualClock, on_sale
 from tests.redis_server import RedisServer, redis_binary, start_redis
@@ -47,8 +47,8 @@ class Rig:
     runtime: LocalRuntime
     clock: ManualClock
     inner: CountingStore
-    store: BookingStore
-    restart: Callable[[], Awaitable[BookingStore]]
+    store: HoldsAndOrders
+    restart: Callable[[], Awaitable[HoldsAndOrders]]
     """A new pre-claim in front of the same store, as after a restart (Redis: flushed)."""
     performance_id: str
     seats: list[str]
@@ -109,10 +109,10 @@ async def _rig(
     taken_mark_seconds: float,
 ) -> AsyncIterator[Rig]:
     performance_id, seats = await on_sale(runtime)
-    inner = CountingStore(runtime.booking_store)
+    inner = CountingStore.of(runtime)
     closing: list[Any] = []
 
-    async def build() -> BookingStore:
+    async def build() -> HoldsAndOrders:
         if server is None:
             return MemoryPreclaimingBookingStore(
                 inner, clock, taken_mark_seconds=taken_mark_seconds

@@ -137,7 +137,7 @@ def test_two_ticket_issuers_at_once_create_each_ticket_once(
         return bool(get_order(api.client, fan, order_id)["status"] == "paid")
 
     wait_for(delivered_and_paid)
-    assert portal.call(runtime.booking_store.tickets_for_order, order_id) == []
+    assert portal.call(runtime.booking.tickets.tickets_for_order, order_id) == []
     issuing.update(blocked=False, transactions=0)
 
     async def two_issuers() -> list[list[Ticket]]:
@@ -145,7 +145,7 @@ def test_two_ticket_issuers_at_once_create_each_ticket_once(
         return list(await asyncio.gather(*issuers))
 
     first, second = portal.call(two_issuers)
-    stored = portal.call(runtime.booking_store.tickets_for_order, order_id)
+    stored = portal.call(runtime.booking.tickets.tickets_for_order, order_id)
 
     assert issuing["transactions"] == 2, "no race: one issuer saw the other's tickets"
     assert len(stored) == 2

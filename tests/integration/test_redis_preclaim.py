@@ -78,7 +78,7 @@ class Rig:
         return TAKEN if text.startswith(TAKEN) else text
 
     async def held(self) -> set[str]:
-        states = await self.runtime.booking_store.place_states(self.performance_id, None)
+        states = await self.runtime.booking.inventory.place_states(self.performance_id, None)
         return {p.unit_id for p in states if p.state is PlaceState.HELD}
 
 
@@ -105,9 +105,9 @@ def run(
         client = redis_client(server.url, timeout_seconds=timeout_seconds)
         shared = guard or RedisGuard()
         try:
-            inner = CountingStore(runtime.booking_store)
+            inner = CountingStore.of(runtime)
             store = PreclaimingBookingStore(inner, client, shared)
-            cached = CachedAvailabilityStore(store, client, shared)
+            cached = CachedAvailabilityStore(store, inner, client, shared)
             await scenario(
                 Rig(runtime, server, client, inner, shared, store, cached, performance_id, seats)
             )
@@ -186,7 +186,7 @@ def test_a_frozen_redis_neither_blocks_a_booking_nor_leaves_a_late_claim(
 
     async def scenario(rig: Rig) -> None:
         a, b = rig.seats[:2]
-        await rig.runtime.booking_store.place_hold(*rig.request([a]))
+        await rig.runtime.booking.holds.place_hold(*rig.request([a]))
         await rig.hold([rig.seats[-1]])  # Redis knows the script: the late claim will run
         rig.server.pause()
 

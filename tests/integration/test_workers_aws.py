@@ -478,13 +478,13 @@ class FakeStore:
 
 def test_expiry_sweeps_in_batches_until_nothing_is_left_or_time_runs_out() -> None:
     store = FakeStore([200, 200, 13, 0])
-    run = asyncio.run(expiry.expire_until_done(store, lambda: 60.0, batch=200))  # type: ignore[arg-type]
+    run = asyncio.run(expiry.expire_until_done(store, lambda: 60.0, batch=200))
     assert (run.expired, run.passes, run.done) == (413, 4, True)
     assert store.limits == [200] * 4
 
     clock = iter([30.0, 20.0, 4.0])
     store = FakeStore([200] * 10)
-    run = asyncio.run(expiry.expire_until_done(store, lambda: next(clock), batch=200))  # type: ignore[arg-type]
+    run = asyncio.run(expiry.expire_until_done(store, lambda: next(clock), batch=200))
     assert (run.expired, run.passes, run.done) == (400, 2, False)
 
 
@@ -641,7 +641,7 @@ def test_duplicate_and_early_queue_deliveries_have_one_effect(
     tickets = wait_for(lambda: tickets_of(c, fan, placed["id"]), timeout=30)
     wait_for(mailed, timeout=30)
     (payment,) = c.get(f"/api/v1/orders/{placed['id']}/payments", headers=fan).json()
-    stored = c.blocking_portal.call(runtime.booking_store.get_payment, payment["id"])
+    stored = c.blocking_portal.call(runtime.booking.payments.get_payment, payment["id"])
     paid = OrderPaid(placed["id"], stored.id, stored.gateway_payment_id)
     for _ in range(2):
         c.blocking_portal.call(deliver, settings.queues.queue_url_payments, paid)

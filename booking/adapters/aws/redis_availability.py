@@ -18,11 +18,18 @@ import msgspec
 from redis.asyncio import Redis
 
 from booking.adapters.aws.redis_guard import RedisGuard, Skipped
-from booking.adapters.delegating import DelegatingBookingStore
+from booking.adapters.passing import PassingHoldsAndOrders
 from booking.domain.errors import DomainError
 from booking.domain.holds import Hold, HoldRequest
 from booking.domain.orders import Order
-from booking.domain.ports import Availability, BookingStore, Idempotency
+from booking.domain.ports import (
+    Availability,
+    HoldsAndOrders,
+    Idempotency,
+    InventoryReads,
+    PlaceStatus,
+    Sales,
+)
 
 _log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -33,17 +40,21 @@ def availability_key(performance_id: str) -> str:
     return f"av:{{{performance_id}}}"
 
 
-class CachedAvailabilityStore(DelegatingBookingStore):
-    """A BookingStore whose `availability` is served from Redis for up to `ttl_ms`."""
+class CachedAvailabilityStore(PassingHoldsAndOrders):
+    """Inventory reads whose `availability` is served from Redis for up to `ttl_ms`, and the
+    holds and orders whose writes drop a performance's entry (both ports, since the entry
+    must go whenever places change)."""
 
     def __init__(
         self,
-        inner: BookingStore,
+        inner: HoldsAndOrders,
+        inventory: InventoryReads,
         redis: Redis,
         guard: RedisGuard | None = None,
         ttl_ms: int = 1_000,
     ) -> None:
         super().__init__(inner)
+        self._inventory = inventory
         self._redis = redis
         self._guard = guard or RedisGuard()
         self._ttl_ms = ttl_ms
@@ -56,12 +67,18 @@ class CachedAvailabilityStore(DelegatingBookingStore):
                 return _decode(cached)
             except msgspec.DecodeError:  # written by another version: read it afresh
                 _log.warning("unreadable cached availability under %s", key)
-        fresh = await self._inner.availability(performance_id)
+        fresh = await self._inventory.availability(performance_id)
         if not isinstance(cached, Skipped):
             await self._guard.call(
                 "cache availability", lambda: self._redis.set(key, _encode(fresh), px=self._ttl_ms)
             )
         return fresh
+
+    async def place_states(self, performance_id: str, zone_id: str | None) -> list[PlaceStatus]:
+        return await self._inventory.place_states(performance_id, zone_id)
+
+    async def sales(self, performance_id: str) -> Sales:
+        return await self._inventory.sales(performance_id)
 
     # A DomainError is the store refusing: nothing changed, so the entry stays (losers of
     # a seat race must not empty the cache for everyone). Any other error leaves the

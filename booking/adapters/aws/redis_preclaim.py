@@ -38,14 +38,14 @@ from redis.asyncio import Redis
 
 from booking.adapters.aws.redis_batches import Entry, Reply, ScriptBatches
 from booking.adapters.aws.redis_guard import RedisGuard, Skipped
-from booking.adapters.delegating import DelegatingBookingStore
+from booking.adapters.passing import PassingHoldsAndOrders
 from booking.adapters.system_clock import SystemClock
 from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldItem, HoldRequest
 from booking.domain.orders import Order, OrderStatus
-from booking.domain.ports import BookingStore, Clock, Idempotency
+from booking.domain.ports import Clock, HoldsAndOrders, Idempotency
 from booking.domain.telemetry import TELEMETRY, PreclaimGuard, Telemetry
 
 TAKEN = "taken"
@@ -159,12 +159,13 @@ def frees_key(performance_id: str) -> str:
     return f"pc:{{{performance_id}}}:frees"
 
 
-class PreclaimingBookingStore(DelegatingBookingStore):
-    """A BookingStore that pre-claims seats in Redis before the inner store claims them."""
+class PreclaimingBookingStore(PassingHoldsAndOrders):
+    """Holds and orders whose seats are pre-claimed in Redis before the inner store claims
+    them."""
 
     def __init__(
         self,
-        inner: BookingStore,
+        inner: HoldsAndOrders,
         redis: Redis,
         guard: RedisGuard | None = None,
         taken_mark_ms: int = 3_000,

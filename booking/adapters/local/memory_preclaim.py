@@ -31,13 +31,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import NamedTuple
 
-from booking.adapters.delegating import DelegatingBookingStore
+from booking.adapters.passing import PassingHoldsAndOrders
 from booking.adapters.timestamps import to_ms
 from booking.domain.catalog import UnitKind
 from booking.domain.errors import SeatsUnavailable
 from booking.domain.holds import Hold, HoldRequest
 from booking.domain.orders import Order, OrderStatus
-from booking.domain.ports import BookingStore, Clock, Idempotency
+from booking.domain.ports import Clock, HoldsAndOrders, Idempotency
 from booking.domain.telemetry import TELEMETRY, PreclaimGuard, Telemetry
 
 TAKEN = "taken"
@@ -170,13 +170,13 @@ class PreclaimMap:
         self._sweep_at = max(self._min_sweep, 2 * len(self))
 
 
-class MemoryPreclaimingBookingStore(DelegatingBookingStore):
-    """A BookingStore that pre-claims seats in `PreclaimMap` before the inner store claims
-    them; standing places (a count, not places) go straight to the store."""
+class MemoryPreclaimingBookingStore(PassingHoldsAndOrders):
+    """Holds and orders whose seats are pre-claimed in `PreclaimMap` before the inner store
+    claims them; standing places (a count, not places) go straight to the store."""
 
     def __init__(
         self,
-        inner: BookingStore,
+        inner: HoldsAndOrders,
         clock: Clock,
         claims: PreclaimMap | None = None,
         taken_mark_seconds: float = 3.0,
