@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from booking import bootstrap
-from booking.adapters.local import memory_preclaim, sqlite_booking
+from booking.adapters.local import memory_preclaim, sqlite_booking_rows, sqlite_booking_writes
 from booking.adapters.local.sqlite_writer import Tx
 from booking.adapters.passing import PassingHolds
 from booking.adapters.timestamps import to_ms
@@ -49,12 +49,12 @@ class _Unconditional:
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         if sql.startswith("UPDATE units SET state='held'"):
-            sql = sql.replace(sqlite_booking._CLAIMABLE, "(1 OR ? IS NULL)")
+            sql = sql.replace(sqlite_booking_rows.CLAIMABLE, "(1 OR ? IS NULL)")
         return self._tx.execute(sql, params)
 
 
 def _claim_unconditionally(tx: Tx, request: HoldRequest) -> Hold:
-    return sqlite_booking._place_hold(_Unconditional(tx), request)  # type: ignore[arg-type]
+    return sqlite_booking_writes.tx_place_hold(_Unconditional(tx), request)  # type: ignore[arg-type]
 
 
 class CheckThenAct(PassingHolds):
