@@ -12,7 +12,7 @@ made it durable; one fsync then serves the whole group instead of one each, whic
 what turns an onsale's burst of claims from disk-bound into CPU-bound.
 
 The writer connection lives on a thread of this process or, for the booking database,
-in a writer process of its own (`sqlite_writer.WriterProcess`): a write is therefore a
+in a writer process of its own (`sqlite_writer_process.WriterProcess`): a write is therefore a
 module-level function and its arguments, never a closure.
 """
 
@@ -34,13 +34,12 @@ from booking.adapters.local.sqlite_writer import (
     Settled,
     Tx,
     Write,
-    WriterProcess,
     connect,
-    hand_over,
     migrate,
     require_portable,
     run_group,
 )
+from booking.adapters.local.sqlite_writer_process import WriterProcess, hand_over
 from booking.adapters.shifted_clock import ShiftedClock
 from booking.adapters.system_clock import SystemClock
 from booking.domain.errors import IdempotencyKeyReused
