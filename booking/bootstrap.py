@@ -40,8 +40,9 @@ from booking.adapters.system_clock import SystemClock
 from booking.domain.passwords import PasswordPolicy
 from booking.domain.ports import (
     AccountStore,
-    CatalogStore,
+    CatalogReads,
     Clock,
+    EventStore,
     ExpirySweep,
     HoldsAndOrders,
     HoldStore,
@@ -52,10 +53,12 @@ from booking.domain.ports import (
     PasswordHasher,
     PaymentGateway,
     PaymentStore,
+    PerformanceStore,
     PosterUploads,
     RateLimiter,
     SearchIndex,
     TicketStore,
+    VenueStore,
     WebhookQueue,
 )
 from booking.services.accounts import AccountService
@@ -120,6 +123,11 @@ class ManagedGateway(PaymentGateway, Protocol):
 
 class Closable(Protocol):
     async def aclose(self) -> None: ...
+
+
+class CatalogTable(VenueStore, EventStore, PerformanceStore, CatalogReads, Protocol):
+    """An adapter family's catalogue (SqliteCatalogStore, DynamoCatalogStore): venues,
+    events and performances at once; composition hands each service the ports it uses."""
 
 
 class BookingTable(
@@ -288,7 +296,7 @@ def build_services(
     settings: Settings,
     clock: Clock,
     accounts: AccountStore,
-    catalog_store: CatalogStore,
+    catalog_store: CatalogTable,
     booking: BookingPorts,
     gateway: PaymentGateway,
     search: SearchIndex,
@@ -313,7 +321,7 @@ def build_services(
     media = media or DiskMediaStore(
         settings.local.data_dir / "media", settings.aws.media_base_url or "/media"
     )
-    catalog = CatalogService(catalog_store, media, clock)
+    catalog = CatalogService(catalog_store, catalog_store, catalog_store, media, clock)
     orders = OrderService(booking.orders, booking.holds, catalog, clock)
     tickets = TicketService(booking.tickets, booking.orders, ticket_signer(settings), clock)
     secret = settings.resolved_webhook_secret()

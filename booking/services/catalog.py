@@ -21,7 +21,15 @@ from booking.domain.catalog import (
 )
 from booking.domain.errors import Forbidden, NotFound
 from booking.domain.ids import new_id
-from booking.domain.ports import CatalogStore, Clock, Idempotency, MediaStore, StoredMedia
+from booking.domain.ports import (
+    Clock,
+    EventStore,
+    Idempotency,
+    MediaStore,
+    PerformanceStore,
+    StoredMedia,
+    VenueStore,
+)
 from booking.domain.text import require_timezone
 from booking.domain.venues import SeatMap, Venue, validate_seat_map
 from booking.services.recent import Recent
@@ -53,8 +61,17 @@ other processes of a stage, within this long."""
 
 
 class CatalogService:
-    def __init__(self, store: CatalogStore, media: MediaStore, clock: Clock) -> None:
-        self._store = store
+    def __init__(
+        self,
+        venues: VenueStore,
+        events: EventStore,
+        performances: PerformanceStore,
+        media: MediaStore,
+        clock: Clock,
+    ) -> None:
+        self._venue_store = venues
+        self._event_store = events
+        self._performance_store = performances
         self._media = media
         self._clock = clock
         self._performances: Recent[str, tuple[Performance, Event]] = Recent(
@@ -81,17 +98,17 @@ class CatalogService:
             seat_map=validate_seat_map(seat_map),
             created_at=self._clock.now(),
         )
-        return await self._store.add_venue(venue, idem)
+        return await self._venue_store.add_venue(venue, idem)
 
     async def venue(self, organizer: Account, venue_id: str) -> Venue:
-        venue = await self._store.get_venue(venue_id)
+        venue = await self._venue_store.get_venue(venue_id)
         if venue is None or venue.organizer_id != organizer.id:
             raise NotFound("venue", venue_id)
         return venue
 
     async def venues(self, organizer: Account) -> list[Venue]:
         require_organizer(organizer)
-        return await self._store.list_venues(organizer.id)
+        return await self._venue_store.list_venues(organizer.id)
 
     async def update_venue(
         self, organizer: Account, venue_id: str, changes: dict[str, Any]
@@ -100,12 +117,12 @@ class CatalogService:
         if "timezone" in changes:
             require_timezone(changes["timezone"])
         venue = msgspec.structs.replace(venue, **changes, revision=venue.revision + 1)
-        await self._store.update_venue(venue)
+        await self._venue_store.update_venue(venue)
         return venue
 
     async def delete_venue(self, organizer: Account, venue_id: str) -> None:
         await self.venue(organizer, venue_id)
-        await self._store.delete_venue(venue_id)
+        await self._venue_store.delete_venue(venue_id)
 
     # -- events: public once published, otherwise only their organizer sees them ----------
     async def create_event(
@@ -133,16 +150,16 @@ class CatalogService:
             created_at=now,
             updated_at=now,
         )
-        return await self._store.add_event(event, idem)
+        return await self._event_store.add_event(event, idem)
 
     async def event(self, viewer: Account | None, event_id: str) -> Event:
-        event = await self._store.get_event(event_id)
+        event = await self._event_store.get_event(event_id)
         if event is None or not _visible(event, viewer):
             raise NotFound("event", event_id)
         return event
 
     async def own_event(self, organizer: Account, event_id: str) -> Event:
-        event = await self._store.get_event(event_id)
+        event = await self._event_store.get_event(event_id)
         if event is None or event.organizer_id != organizer.id:
             raise NotFound("event", event_id)
         return event
@@ -154,8 +171,8 @@ class CatalogService:
             if viewer is None:
                 raise Forbidden("log in as an organizer to list your own events")
             require_organizer(viewer)
-            return await self._store.list_events(viewer.id, False, limit, after)
-        return await self._store.list_events(None, True, limit, after)
+            return await self._event_store.list_events(viewer.id, False, limit, after)
+        return await self._event_store.list_events(None, True, limit, after)
 
     async def update_event(
         self, organizer: Account, event_id: str, changes: dict[str, Any]
@@ -166,7 +183,7 @@ class CatalogService:
         event = msgspec.structs.replace(
             event, **changes, updated_at=self._clock.now(), revision=event.revision + 1
         )
-        await self._store.update_event(event)
+        await self._event_store.update_event(event)
         self._performances.clear()
         return event
 
@@ -178,7 +195,7 @@ class CatalogService:
 
     async def delete_event(self, organizer: Account, event_id: str) -> None:
         await self.own_event(organizer, event_id)
-        await self._store.delete_event(event_id)
+        await self._event_store.delete_event(event_id)
         self._performances.clear()
 
     # -- performances: inventory is created with them, in one transaction -----------------
@@ -205,15 +222,15 @@ class CatalogService:
             **msgspec.structs.asdict(plan),
         )
         units = list(inventory_units(performance, venue))
-        return await self._store.add_performance(performance, units, idem)
+        return await self._performance_store.add_performance(performance, units, idem)
 
     async def performance(self, viewer: Account | None, performance_id: str) -> Performance:
         cached = self._performances.get(performance_id)
         if cached is None:
-            performance = await self._store.get_performance(performance_id)
+            performance = await self._performance_store.get_performance(performance_id)
             if performance is None:
                 raise NotFound("performance", performance_id)
-            event = await self._store.get_event(performance.event_id)
+            event = await self._event_store.get_event(performance.event_id)
             if event is None:
                 raise NotFound("performance", performance_id)
             cached = (performance, event)
@@ -225,25 +242,25 @@ class CatalogService:
 
     async def performances(self, viewer: Account | None, event_id: str) -> list[Performance]:
         event = await self.event(viewer, event_id)
-        return await self._store.list_performances(event.id)
+        return await self._performance_store.list_performances(event.id)
 
     async def update_performance(
         self, organizer: Account, performance_id: str, changes: dict[str, Any]
     ) -> Performance:
-        performance = await self._store.get_performance(performance_id)
+        performance = await self._performance_store.get_performance(performance_id)
         if performance is None or performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
         updated = msgspec.structs.replace(performance, **changes, revision=performance.revision + 1)
         check_schedule(updated.sale_opens_at, updated.sale_closes_at, updated.starts_at)
-        await self._store.update_performance(updated)
+        await self._performance_store.update_performance(updated)
         self._performances.pop(performance_id)
         return updated
 
     async def delete_performance(self, organizer: Account, performance_id: str) -> None:
-        performance = await self._store.get_performance(performance_id)
+        performance = await self._performance_store.get_performance(performance_id)
         if performance is None or performance.organizer_id != organizer.id:
             raise NotFound("performance", performance_id)
-        await self._store.delete_performance(performance_id)
+        await self._performance_store.delete_performance(performance_id)
         self._performances.pop(performance_id)
 
 

@@ -18,7 +18,7 @@ from cachetools import TTLCache
 
 from booking.batches import chunks
 from booking.domain.messages import CatalogChanged, HoldPlaced, HoldReleased, OutboxMessage
-from booking.domain.ports import CatalogStore, InventoryReads, SearchIndex
+from booking.domain.ports import CatalogReads, InventoryReads, SearchIndex
 from booking.domain.search import (
     GONE_FOR_GOOD,
     ConcertListing,
@@ -44,7 +44,7 @@ class IndexerStats:
 
 
 class ListingIndexer:
-    def __init__(self, catalog: CatalogStore, booking: InventoryReads, index: SearchIndex) -> None:
+    def __init__(self, catalog: CatalogReads, booking: InventoryReads, index: SearchIndex) -> None:
         self._catalog = catalog
         self._booking = booking
         self._index = index

@@ -21,7 +21,7 @@ from booking.domain.accounts import Account
 from booking.domain.catalog import Event, Performance
 from booking.domain.messages import TicketsIssued
 from booking.domain.orders import Order, OrderStatus
-from booking.domain.ports import AccountStore, CatalogStore, Mailer, OrderStore, TicketStore
+from booking.domain.ports import AccountStore, CatalogReads, Mailer, OrderStore, TicketStore
 from booking.domain.tickets import Ticket, TicketStatus, ticket_id_for
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class NotificationService:
         orders: OrderStore,
         tickets: TicketStore,
         accounts: AccountStore,
-        catalog: CatalogStore,
+        catalog: CatalogReads,
         mailer: Mailer,
         sender: str,
     ) -> None:

@@ -46,8 +46,8 @@ from booking.domain.media import (
 )
 from booking.domain.messages import PosterUploaded
 from booking.domain.ports import (
-    CatalogStore,
     Clock,
+    EventStore,
     ImageProcessor,
     MediaStore,
     PosterUploads,
@@ -74,7 +74,7 @@ class PosterService:
     def __init__(
         self,
         catalog: CatalogService,
-        store: CatalogStore,
+        store: EventStore,
         media: MediaStore,
         images: ImageProcessor,
         clock: Clock,
