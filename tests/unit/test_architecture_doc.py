@@ -6,8 +6,22 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOP = ("api", "booking", "workers", "indexer", "rehearsal", "checker", "benchmarks", "docs")
-TOP += ("terraform", "tests", "tools", "docker")
+TOP = frozenset(
+    [
+        "api",
+        "booking",
+        "workers",
+        "indexer",
+        "rehearsal",
+        "checker",
+        "benchmarks",
+        "docs",
+        "terraform",
+        "tests",
+        "tools",
+        "docker",
+    ]
+)
 
 
 def _exists(named: str) -> bool:
