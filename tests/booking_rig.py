@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from booking.adapters.passing import PassingHoldsAndOrders
-from booking.bootstrap import LocalRuntime, holds_and_orders
+from booking.bootstrap import LocalRuntime, Runtime, holds_and_orders
 from booking.domain.accounts import Role
 from booking.domain.catalog import Artist, EventStatus, GradeAssignment, PriceGrade
 from booking.domain.errors import StoreUnavailable
@@ -70,7 +70,7 @@ class CountingStore(PassingHoldsAndOrders):
         return cls(holds_and_orders(runtime.booking), runtime.booking.inventory)
 
 
-async def on_sale(runtime: LocalRuntime) -> tuple[str, list[str]]:
+async def on_sale(runtime: Runtime) -> tuple[str, list[str]]:
     """20 seats (S1, two rows of ten) and 20 standing places on sale now: its id and seats."""
     services = runtime.services
     organizer = await services.accounts.sign_up(
