@@ -26,7 +26,7 @@ from api.observed import MetricsPage, Observed
 from api.overload import InFlightLimit
 from api.problems import EXCEPTION_HANDLERS, describe_problem_type, list_problem_types
 from api.rate_limits import RateLimits
-from api.routes.accounts import AccountController, RehearsalController
+from api.routes.accounts import AccountController
 from api.routes.booking import (
     HoldController,
     InventoryController,
@@ -40,6 +40,7 @@ from api.routes.catalog import (
     PerformanceController,
     VenueController,
 )
+from api.routes.rehearsal import RehearsalController
 from api.routes.search import SearchController
 from booking.adapters.payments.simulated_gateway import http_sender
 from booking.bootstrap import Runtime, Services

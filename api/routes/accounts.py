@@ -12,9 +12,6 @@ from api.rate_limits import LOG_IN, SIGN_UP, rate_limits
 from api.schemas import (
     AccountOut,
     LogIn,
-    RehearsalFan,
-    RehearsalFansIn,
-    RehearsalFansOut,
     SessionOut,
     SignUp,
 )
@@ -60,17 +57,3 @@ class AccountController(Controller):
     @get("/me", summary="The account of the bearer token")
     async def me(self, account: AccountDep) -> AccountOut:
         return _out(account)
-
-
-class RehearsalController(Controller):
-    """Mounted only in rehearsal mode (CONCERTBOOK_REHEARSAL=1)."""
-
-    path = "/api/v1/rehearsal"
-    tags = ["rehearsal"]
-
-    @post("/fans", summary="Rehearsal mode: fan accounts with ready sessions, in bulk")
-    async def fans(
-        self, data: JSONBody[RehearsalFansIn], account: AccountDep, services: ServicesDep
-    ) -> RehearsalFansOut:
-        minted = await services.accounts.rehearsal_fans(account, data.count)
-        return RehearsalFansOut([RehearsalFan(fan.id, token) for fan, token in minted])
