@@ -11,6 +11,7 @@ default and a docstring. `Settings.from_env` converts the environment with msgsp
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import os
 import secrets
@@ -329,8 +330,10 @@ class Variable:
     doc: str
 
 
-def variables() -> list[Variable]:
-    """Every variable, in the order of this module's groups."""
+@functools.cache
+def variables() -> tuple[Variable, ...]:
+    """Every variable, in the order of this module's groups (read once: the docstrings come
+    from this module's source)."""
     docs = _docstrings()
     found = []
     groups: list[tuple[str | None, type[msgspec.Struct]]] = [(None, Settings)]
@@ -346,7 +349,7 @@ def variables() -> list[Variable]:
                     f"CONCERTBOOK_{info.name.upper()}", group, info.name, info.type, default, doc
                 )
             )
-    return found
+    return tuple(found)
 
 
 def _docstrings() -> dict[tuple[str, str], str]:
